@@ -1,0 +1,37 @@
+# The two commands: `make run` and `make test`. Both set up .venv first.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# Services used by the tests when reachable (ARENA_REQUIRE_SERVICES=1 makes them mandatory).
+TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/arena
+PYTEST_ARGS ?=
+
+.PHONY: install run test lint bench clean
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	@touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	$(PY) manage.py serve --host $(HOST) --port $(PORT)
+
+lint: install
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+test: lint
+	$(PY) manage.py makemigrations --check --dry-run
+	$(PY) -m pytest $(PYTEST_ARGS)
+	@echo "--- the database tests again, on PostgreSQL ($(TEST_POSTGRES_URL))"
+	ARENA_TEST_POSTGRES=1 DATABASE_URL=$(TEST_POSTGRES_URL) $(PY) -m pytest -m "django_db and not browser" $(PYTEST_ARGS)
+
+bench: install
+	$(PY) tests/benchmarks/bench_ratings.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,53 @@
+from django.contrib import admin
+
+from arena import models
+
+
+@admin.register(models.Contestant)
+class ContestantAdmin(admin.ModelAdmin):
+    list_display = ["name", "organisation", "kind", "model_id", "sampling_weight", "active"]
+    list_filter = ["kind", "active"]
+    search_fields = ["name", "organisation", "model_id"]
+
+
+@admin.register(models.Category)
+class CategoryAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+
+
+class PromptItemInline(admin.TabularInline):
+    model = models.PromptItem
+    extra = 0
+    fields = ["external_id", "text", "category"]
+
+
+@admin.register(models.PromptSet)
+class PromptSetAdmin(admin.ModelAdmin):
+    list_display = ["name", "created_at"]
+    inlines = [PromptItemInline]
+
+
+@admin.register(models.Battle)
+class BattleAdmin(admin.ModelAdmin):
+    list_display = ["id", "mode", "status", "contestant_a", "contestant_b", "user", "created_at"]
+    list_filter = ["mode", "status"]
+    raw_id_fields = ["user", "prompt_item", "answer_a", "answer_b"]
+
+
+@admin.register(models.Vote)
+class VoteAdmin(admin.ModelAdmin):
+    list_display = ["battle", "outcome", "voter", "voter_label", "void_reason", "created_at"]
+    list_filter = ["outcome"]
+    raw_id_fields = ["battle", "voter"]
+
+
+@admin.register(models.Judge)
+class JudgeAdmin(admin.ModelAdmin):
+    list_display = ["name", "contestant", "template_version", "verdict_format"]
+
+
+@admin.register(models.LeaderboardSnapshot)
+class LeaderboardSnapshotAdmin(admin.ModelAdmin):
+    list_display = ["id", "scope", "category", "style_control", "method", "status", "created_at"]
+    list_filter = ["scope", "status", "style_control"]

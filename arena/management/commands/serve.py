@@ -1,0 +1,64 @@
+"""Prepare the database and serve the arena with Daphne: what `make run` calls."""
+
+import os
+import secrets
+import sys
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command, get_commands
+from django.core.management.base import BaseCommand
+
+FIRST_LOGIN_FILE = "first-login.txt"
+
+
+class Command(BaseCommand):
+    help = "Apply migrations, load demo data when present, then serve with Daphne."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--no-demo", action="store_true", help="Do not load the demo data.")
+        parser.add_argument(
+            "--prepare-only", action="store_true", help="Do everything but start the server."
+        )
+
+    def handle(self, *args, host, port, no_demo, prepare_only, **options):
+        call_command("migrate", interactive=False, verbosity=0)
+        if not settings.DEBUG:
+            call_command("collectstatic", interactive=False, verbosity=0)
+        if not no_demo and "load_demo" in get_commands():
+            call_command("load_demo")
+        self._first_account()
+        url = f"http://{'[' + host + ']' if ':' in host else host}:{port}/"
+        self.stdout.write(self.style.SUCCESS(f"Arena at {url}  (Ctrl-C stops it)"))
+        if prepare_only:
+            return
+        sys.stdout.flush()
+        sys.stderr.flush()
+        # Hand the process over to Daphne so Ctrl-C reaches it directly.
+        os.execv(
+            sys.executable,
+            [sys.executable, "-m", "daphne", "-b", host, "-p", str(port), "arena.asgi:application"],
+        )
+
+    def _first_account(self):
+        users = get_user_model().objects
+        path = settings.DATA_DIR / FIRST_LOGIN_FILE
+        if not users.exists():
+            password = secrets.token_urlsafe(12)
+            users.create_superuser("admin", "", password)
+            settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
+            path.write_text(f"username: admin\npassword: {password}\n")
+            path.chmod(0o600)
+            self.stdout.write(
+                f"Created the first local account. Sign in as 'admin' with password "
+                f"{password} (also kept in {path})."
+            )
+        elif path.exists():
+            self.stdout.write(f"Sign in with the account in {path}.")
+        else:
+            self.stdout.write(
+                "Sign in with your account; add one with: "
+                ".venv/bin/python manage.py createsuperuser"
+            )

@@ -1,0 +1,352 @@
+"""The arena's domain. See ../shared/DESIGN.md for the picture these rows make together."""
+
+import re
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+
+
+def validate_env_var_name(value: str) -> None:
+    """Only the *name* of the variable holding a key is stored, never a key."""
+    if value and not _ENV_NAME.match(value):
+        raise ValidationError(
+            "Enter the name of an environment variable (e.g. OPENAI_API_KEY), not a key."
+        )
+
+
+class Contestant(models.Model):
+    class Kind(models.TextChoices):
+        OPENAI = "openai", "OpenAI-compatible chat completions"
+        ANTHROPIC = "anthropic", "Anthropic Messages"
+        RECORDED = "recorded", "Recorded answers"
+
+    name = models.CharField(
+        max_length=200, unique=True, help_text="Display name, shown after the vote."
+    )
+    organisation = models.CharField(max_length=200, blank=True)
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.OPENAI)
+    base_url = models.URLField(blank=True)
+    model_id = models.CharField(max_length=200, blank=True, help_text="Upstream model id.")
+    api_key_env = models.CharField(
+        max_length=100,
+        blank=True,
+        validators=[validate_env_var_name],
+        help_text="Name of the environment variable that holds the API key.",
+    )
+    system_prompt = models.TextField(blank=True)
+    temperature = models.FloatField(null=True, blank=True, validators=[MinValueValidator(0.0)])
+    top_p = models.FloatField(null=True, blank=True, validators=[MinValueValidator(0.0)])
+    max_tokens = models.PositiveIntegerField(null=True, blank=True)
+    price_input_per_mtok = models.DecimalField(
+        max_digits=12, decimal_places=6, null=True, blank=True
+    )
+    price_output_per_mtok = models.DecimalField(
+        max_digits=12, decimal_places=6, null=True, blank=True
+    )
+    sampling_weight = models.FloatField(default=1.0, validators=[MinValueValidator(0.0)])
+    identity_patterns = models.TextField(
+        blank=True,
+        help_text="Extra words, one per line, that reveal this model when an answer names them.",
+    )
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(sampling_weight__gte=0), name="contestant_weight_gte_0"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Category(models.Model):
+    slug = models.SlugField(max_length=60, unique=True)
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "categories"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PromptSet(models.Model):
+    name = models.CharField(max_length=200, unique=True)
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PromptItem(models.Model):
+    prompt_set = models.ForeignKey(PromptSet, on_delete=models.CASCADE, related_name="items")
+    external_id = models.CharField(max_length=200, blank=True)
+    text = models.TextField()
+    category = models.ForeignKey(Category, null=True, blank=True, on_delete=models.SET_NULL)
+    reference = models.TextField(blank=True)
+    notes = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["prompt_set", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["prompt_set", "external_id"],
+                condition=~Q(external_id=""),
+                name="prompt_item_external_id_unique",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.external_id or self.text[:60]
+
+
+class Answer(models.Model):
+    """A stored answer of one contestant to one eval-set prompt."""
+
+    item = models.ForeignKey(PromptItem, on_delete=models.CASCADE, related_name="answers")
+    contestant = models.ForeignKey(Contestant, on_delete=models.CASCADE, related_name="answers")
+    text = models.TextField()
+    tokens_out = models.PositiveIntegerField(null=True, blank=True)
+    total_ms = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["item", "contestant"], name="answer_unique_per_item")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.contestant} on {self.item}"
+
+
+class BattleQuerySet(models.QuerySet):
+    def ready(self):
+        return self.filter(status=Battle.Status.READY)
+
+
+class Battle(models.Model):
+    class Mode(models.TextChoices):
+        LIVE = "live", "Live chat"
+        EVALSET = "evalset", "Eval-set pair"
+        IMPORTED = "imported", "Imported"
+
+    class Status(models.TextChoices):
+        STREAMING = "streaming", "Streaming"
+        READY = "ready", "Ready for a vote"
+        VOTED = "voted", "Voted"
+        ERRORED = "errored", "Errored"
+        VOID = "void", "Void"
+
+    contestant_a = models.ForeignKey(Contestant, on_delete=models.PROTECT, related_name="+")
+    contestant_b = models.ForeignKey(Contestant, on_delete=models.PROTECT, related_name="+")
+    mode = models.CharField(max_length=20, choices=Mode.choices, default=Mode.LIVE)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.STREAMING)
+    pair_probability = models.FloatField(
+        null=True, blank=True, help_text="Probability with which this pair was drawn."
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    prompt_item = models.ForeignKey(PromptItem, null=True, blank=True, on_delete=models.SET_NULL)
+    answer_a = models.ForeignKey(
+        Answer, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    answer_b = models.ForeignKey(
+        Answer, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    categories = models.ManyToManyField(Category, through="BattleCategory", blank=True)
+    external_id = models.CharField(max_length=200, blank=True, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    ready_at = models.DateTimeField(null=True, blank=True)
+
+    objects = BattleQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(contestant_a=models.F("contestant_b")), name="battle_distinct_sides"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Battle {self.pk}"
+
+
+class BattleCategory(models.Model):
+    class Assigner(models.TextChoices):
+        VOTER = "voter", "Voter"
+        RULE = "rule", "Rule"
+        CLASSIFIER = "classifier", "LLM classifier"
+        IMPORT = "import", "Import"
+
+    battle = models.ForeignKey(Battle, on_delete=models.CASCADE)
+    category = models.ForeignKey(Category, on_delete=models.CASCADE)
+    assigner = models.CharField(max_length=20, choices=Assigner.choices, default=Assigner.VOTER)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["battle", "category"], name="battle_category_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.battle} in {self.category}"
+
+
+class Turn(models.Model):
+    """One answer of one side in one round; regenerated answers keep their old rows."""
+
+    class Side(models.TextChoices):
+        A = "a", "A"
+        B = "b", "B"
+
+    battle = models.ForeignKey(Battle, on_delete=models.CASCADE, related_name="turns")
+    index = models.PositiveIntegerField(help_text="Round number, from 0.")
+    side = models.CharField(max_length=1, choices=Side.choices)
+    attempt = models.PositiveIntegerField(default=0, help_text="0, then 1, 2... on regenerate.")
+    superseded = models.BooleanField(default=False)
+    prompt = models.TextField()
+    text = models.TextField(blank=True)
+    ttft_ms = models.PositiveIntegerField(null=True, blank=True)
+    total_ms = models.PositiveIntegerField(null=True, blank=True)
+    tokens_in = models.PositiveIntegerField(null=True, blank=True)
+    tokens_out = models.PositiveIntegerField(null=True, blank=True)
+    usage_estimated = models.BooleanField(default=False)
+    finish_reason = models.CharField(max_length=40, blank=True)
+    cost = models.DecimalField(max_digits=14, decimal_places=8, null=True, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["battle", "index", "side", "attempt"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["battle", "index", "side", "attempt"], name="turn_unique_attempt"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.battle} round {self.index} side {self.side}"
+
+
+class VoteQuerySet(models.QuerySet):
+    def counted(self):
+        return self.filter(void_reason="")
+
+
+class Vote(models.Model):
+    class Outcome(models.TextChoices):
+        A = "a", "A is better"
+        B = "b", "B is better"
+        TIE = "tie", "Tie"
+        BOTH_BAD = "both_bad", "Both are bad"
+
+    battle = models.OneToOneField(Battle, on_delete=models.CASCADE, related_name="vote")
+    voter = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    voter_label = models.CharField(
+        max_length=200, blank=True, help_text="External voter id for imported votes."
+    )
+    outcome = models.CharField(max_length=10, choices=Outcome.choices)
+    seconds_to_vote = models.FloatField(null=True, blank=True)
+    reason_tags = models.JSONField(default=list, blank=True)
+    void_reason = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    objects = VoteQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return f"{self.battle}: {self.outcome}"
+
+    @property
+    def counted(self) -> bool:
+        return not self.void_reason
+
+
+class Judge(models.Model):
+    class VerdictFormat(models.TextChoices):
+        FIVE = "five", "Five levels (A>>B ... B>>A)"
+        THREE = "three", "Three levels (A / B / tie)"
+
+    name = models.CharField(max_length=200, unique=True)
+    contestant = models.ForeignKey(Contestant, null=True, blank=True, on_delete=models.PROTECT)
+    template = models.TextField(blank=True)
+    template_version = models.CharField(max_length=40, default="1")
+    verdict_format = models.CharField(
+        max_length=10, choices=VerdictFormat.choices, default=VerdictFormat.FIVE
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Judgement(models.Model):
+    class Order(models.TextChoices):
+        AB = "ab", "A shown first"
+        BA = "ba", "B shown first"
+
+    judge = models.ForeignKey(Judge, on_delete=models.CASCADE, related_name="judgements")
+    battle = models.ForeignKey(Battle, on_delete=models.CASCADE, related_name="judgements")
+    order = models.CharField(max_length=2, choices=Order.choices, default=Order.AB)
+    raw_output = models.TextField(blank=True)
+    verdict = models.CharField(max_length=10, blank=True, help_text="Empty when unparsed.")
+    parse_error = models.CharField(max_length=300, blank=True)
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    cost = models.DecimalField(max_digits=14, decimal_places=8, null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["judge", "battle", "order"], name="judgement_unique_per_order"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.judge} on {self.battle} ({self.order})"
+
+
+class LeaderboardSnapshot(models.Model):
+    class Scope(models.TextChoices):
+        HUMAN = "human", "Human votes"
+        JUDGE = "judge", "Judge verdicts"
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        COMPLETE = "complete", "Complete"
+        FAILED = "failed", "Failed"
+
+    scope = models.CharField(max_length=10, choices=Scope.choices, default=Scope.HUMAN)
+    judge = models.ForeignKey(Judge, null=True, blank=True, on_delete=models.CASCADE)
+    category = models.ForeignKey(Category, null=True, blank=True, on_delete=models.CASCADE)
+    style_control = models.BooleanField(default=False)
+    method = models.CharField(max_length=40)
+    settings = models.JSONField(default=dict)
+    seed = models.BigIntegerField(null=True, blank=True)
+    cutoff_vote_id = models.BigIntegerField(null=True, blank=True)
+    cutoff_time = models.DateTimeField(null=True, blank=True)
+    code_version = models.CharField(max_length=80, blank=True)
+    results = models.JSONField(default=dict)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
+    created_at = models.DateTimeField(auto_now_add=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["scope", "category", "style_control", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.scope} snapshot {self.pk}"

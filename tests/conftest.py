@@ -1,0 +1,148 @@
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+
+import pytest
+from django.conf import settings as django_settings
+
+from tests.support import (
+    CHROMIUM,
+    REQUIRE_SERVICES,
+    ROOT,
+    TEST_REDIS_URL,
+    server_env,
+    tcp_reachable,
+    unavailable,
+)
+
+
+def _postgres_pass_problem() -> str | None:
+    """In the PostgreSQL pass (ARENA_TEST_POSTGRES=1), say why the server cannot be used."""
+    if os.environ.get("ARENA_TEST_POSTGRES") != "1":
+        return None
+    db = django_settings.DATABASES["default"]
+    if db["ENGINE"] != "django.db.backends.postgresql":
+        return f"ARENA_TEST_POSTGRES=1 but DATABASE_URL is not PostgreSQL ({db['ENGINE']})"
+    url = f"postgres://{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}"
+    if not tcp_reachable(url, 5432):
+        return f"PostgreSQL is not reachable at {url}; set TEST_POSTGRES_URL for make test"
+    return None
+
+
+def pytest_collection_modifyitems(config, items):
+    problem = _postgres_pass_problem()
+    if problem is None:
+        return
+    if REQUIRE_SERVICES:
+        pytest.exit(f"{problem} (ARENA_REQUIRE_SERVICES=1 makes this a failure)", returncode=1)
+    marker = pytest.mark.skip(reason=f"{problem} (set ARENA_REQUIRE_SERVICES=1 to fail instead)")
+    for item in items:
+        item.add_marker(marker)
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    """A real Redis database for the test, emptied before and after."""
+    import redis
+
+    if not tcp_reachable(TEST_REDIS_URL, 6379):
+        unavailable(f"Redis is not reachable at {TEST_REDIS_URL}", "Set ARENA_TEST_REDIS_URL.")
+    client = redis.Redis.from_url(TEST_REDIS_URL)
+    client.flushdb()
+    yield TEST_REDIS_URL
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture
+def redis_settings(settings, redis_url):
+    """Point the channel layer, Celery and /healthz at the real Redis for one test."""
+    settings.REDIS_URL = redis_url
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [redis_url]},
+        }
+    }
+    return settings
+
+
+@pytest.fixture(scope="session")
+def celery_worker_pid(redis_url, tmp_path_factory):
+    """A real `celery -A arena worker` process on the Redis broker; stopped by its pid."""
+    data_dir = tmp_path_factory.mktemp("worker")
+    env = server_env(data_dir, REDIS_URL=redis_url)
+    log_path = data_dir / "worker.log"
+    name = f"test-{uuid.uuid4().hex[:8]}@%h"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "arena",
+                "worker",
+                "--pool",
+                "solo",
+                "--loglevel",
+                "INFO",
+                "-n",
+                name,
+                "--without-gossip",
+                "--without-mingle",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    yield proc.pid
+    proc.terminate()
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture(scope="session")
+def chromium_browser():
+    """Debian's Chromium driven by Playwright (never a downloaded browser)."""
+    if not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM):
+        unavailable(
+            f"Chromium not found at {CHROMIUM}", "apt-get install chromium, or set ARENA_CHROMIUM."
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(chromium_browser):
+    context = chromium_browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir():
+    path = ROOT / "tests" / "artifacts"
+    path.mkdir(exist_ok=True)
+    return path
