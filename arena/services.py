@@ -3,10 +3,13 @@
 No network call happens inside a transaction here; callers stream first, then record.
 """
 
+import re
+
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from arena.models import Battle, Vote
+from arena.matchmaking import NotEnoughContestants, pair_draw
+from arena.models import Battle, BattleCategory, Category, Contestant, Turn, Vote
 
 
 class ArenaError(Exception):
@@ -51,9 +54,176 @@ def vote_record(*, battle_id: int, user, outcome: str, reason_tags=None) -> Vote
                     outcome=outcome,
                     seconds_to_vote=seconds,
                     reason_tags=list(reason_tags or []),
+                    void_reason=battle_identity_leak(battle=battle),
                 )
         except IntegrityError:
             raise AlreadyVoted() from None
         battle.status = Battle.Status.VOTED
         battle.save(update_fields=["status"])
     return vote
+
+
+# --- battles -------------------------------------------------------------------------------
+
+
+def battle_start(*, user, category_slug: str | None = None, rng=None) -> Battle:
+    """Draw a pair of active contestants and open a battle for ``user``."""
+    contestants = list(Contestant.objects.filter(active=True).order_by("pk"))
+    category = None
+    if category_slug:
+        category = Category.objects.filter(slug=category_slug).first()
+        if category is None:
+            raise ArenaError(f"Unknown category {category_slug!r}.")
+    try:
+        draw = pair_draw([c.sampling_weight for c in contestants], rng)
+    except NotEnoughContestants as exc:
+        raise ArenaError(str(exc)) from None
+    with transaction.atomic():
+        battle = Battle.objects.create(
+            contestant_a=contestants[draw.a],
+            contestant_b=contestants[draw.b],
+            user=user,
+            mode=Battle.Mode.LIVE,
+            status=Battle.Status.STREAMING,
+            pair_probability=draw.pair_probability,
+        )
+        if category is not None:
+            BattleCategory.objects.create(
+                battle=battle, category=category, assigner=BattleCategory.Assigner.VOTER
+            )
+    return battle
+
+
+def battle_history(*, battle: Battle) -> dict[str, list[dict]]:
+    """Each side's own conversation so far (answers that were regenerated are left out)."""
+    history: dict[str, list[dict]] = {"a": [], "b": []}
+    for turn in battle.turns.filter(superseded=False).order_by("index", "side"):
+        history[turn.side] += [
+            {"role": "user", "content": turn.prompt},
+            {"role": "assistant", "content": turn.text},
+        ]
+    return history
+
+
+def battle_rounds(*, battle: Battle) -> int:
+    return battle.turns.filter(superseded=False, side=Turn.Side.A).count()
+
+
+def turn_record(
+    *,
+    battle_id: int,
+    index: int,
+    side: str,
+    attempt: int,
+    prompt: str,
+    text: str,
+    finished=None,
+    error: str = "",
+) -> Turn:
+    """Store one side's answer for one round, finished or failed."""
+    fields = {}
+    if finished is not None:
+        fields = {
+            "ttft_ms": finished.ttft_ms,
+            "total_ms": finished.total_ms,
+            "tokens_in": finished.tokens_in,
+            "tokens_out": finished.tokens_out,
+            "usage_estimated": finished.usage_estimated,
+            "finish_reason": finished.finish_reason,
+            "cost": finished.cost,
+        }
+    return Turn.objects.create(
+        battle_id=battle_id,
+        index=index,
+        side=side,
+        attempt=attempt,
+        prompt=prompt,
+        text=text,
+        error=error,
+        **fields,
+    )
+
+
+def battle_round_finish(*, battle_id: int) -> Battle:
+    """After both sides answered: ready for a vote, or errored when a side failed."""
+    with transaction.atomic():
+        battle = Battle.objects.select_for_update().get(pk=battle_id)
+        if battle.status != Battle.Status.STREAMING:
+            return battle
+        failed = battle.turns.filter(superseded=False).exclude(error="").exists()
+        if failed:
+            battle.status = Battle.Status.ERRORED
+            battle.save(update_fields=["status"])
+        else:
+            battle.status = Battle.Status.READY
+            battle.ready_at = timezone.now()
+            battle.save(update_fields=["status", "ready_at"])
+    return battle
+
+
+def battle_regenerate(*, battle_id: int, user) -> tuple[int, int, str]:
+    """Replace the last round's answers; returns (round index, new attempt, prompt).
+
+    The replaced answers stay stored, marked superseded, and are never voted on.
+    """
+    with transaction.atomic():
+        battle = Battle.objects.select_for_update().get(pk=battle_id)
+        if battle.user_id != getattr(user, "pk", None):
+            raise ArenaError("Only the person who started this battle can regenerate it.")
+        if battle.status not in (Battle.Status.READY, Battle.Status.ERRORED):
+            raise ArenaError("Answers can be regenerated only before the vote, once both finished.")
+        last = battle.turns.filter(superseded=False).order_by("-index", "-attempt").first()
+        if last is None:
+            raise ArenaError("There is nothing to regenerate yet.")
+        battle.turns.filter(index=last.index, superseded=False).update(superseded=True)
+        battle.status = Battle.Status.STREAMING
+        battle.ready_at = None
+        battle.save(update_fields=["status", "ready_at"])
+    return last.index, last.attempt + 1, last.prompt
+
+
+def battle_abandon(*, battle_id: int) -> None:
+    """A battle left while streaming can never be voted on: mark it void."""
+    Battle.objects.filter(pk=battle_id, status=Battle.Status.STREAMING).update(
+        status=Battle.Status.VOID
+    )
+
+
+def identity_terms(contestant: Contestant) -> list[str]:
+    """Words that reveal a contestant when an answer contains them."""
+    terms = [contestant.name, contestant.organisation, contestant.model_id]
+    terms += contestant.identity_patterns.splitlines()
+    return sorted({t.strip() for t in terms if len(t.strip()) >= 3}, key=str.lower)
+
+
+def battle_identity_leak(*, battle: Battle) -> str:
+    """The reason this battle cannot count because an answer named a model or maker, or ''."""
+    texts = [t.text for t in battle.turns.filter(superseded=False)]
+    for contestant in (battle.contestant_a, battle.contestant_b):
+        for term in identity_terms(contestant):
+            pattern = re.compile(rf"(?<![\w-]){re.escape(term)}(?![\w-])", re.IGNORECASE)
+            if any(pattern.search(text) for text in texts):
+                return "identity leaked: an answer names a model or its maker"
+    return ""
+
+
+def battle_reveal(*, battle: Battle) -> dict:
+    """Names and per-side statistics, shown only once the battle has its vote."""
+    turns = list(battle.turns.filter(superseded=False))
+    sides = {}
+    for side, contestant in (("a", battle.contestant_a), ("b", battle.contestant_b)):
+        own = [t for t in turns if t.side == side]
+        costs = [t.cost for t in own if t.cost is not None]
+        sides[side] = {
+            "name": contestant.name,
+            "organisation": contestant.organisation,
+            "stats": {
+                "rounds": len(own),
+                "ttft_ms": own[-1].ttft_ms if own else None,
+                "total_ms": sum(t.total_ms or 0 for t in own),
+                "tokens_out": sum(t.tokens_out or 0 for t in own),
+                "usage_estimated": any(t.usage_estimated for t in own),
+                "cost": str(sum(costs)) if costs else None,
+            },
+        }
+    return sides

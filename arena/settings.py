@@ -10,7 +10,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from arena.env import env_bool, env_int, env_list, env_str, env_url
+from arena.env import env_bool, env_float, env_int, env_list, env_str, env_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("ARENA_DATA_DIR") or BASE_DIR / "var")
@@ -165,6 +165,12 @@ if not DEBUG:
 
 # Arena behaviour.
 ARENA_MIN_VOTES = env_int("ARENA_MIN_VOTES", 30, minimum=0)
+ARENA_MAX_TURNS = env_int("ARENA_MAX_TURNS", 8, minimum=1)
+ARENA_MAX_PROMPT_CHARS = env_int("ARENA_MAX_PROMPT_CHARS", 20_000, minimum=1)
+# Upstream model endpoints, in seconds.
+ARENA_TIMEOUT_CONNECT = env_float("ARENA_TIMEOUT_CONNECT", 5.0)
+ARENA_TIMEOUT_FIRST_TOKEN = env_float("ARENA_TIMEOUT_FIRST_TOKEN", 30.0)
+ARENA_TIMEOUT_TOTAL = env_float("ARENA_TIMEOUT_TOTAL", 300.0)
 
 LOGGING = {
     "version": 1,

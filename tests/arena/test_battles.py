@@ -1,0 +1,156 @@
+import random
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from arena import services
+from arena.models import Battle, BattleCategory, Category, Contestant, Turn
+from arena.services import ArenaError
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def alice():
+    return get_user_model().objects.create_user("alice", password="pw-alice-123")
+
+
+@pytest.fixture
+def pair():
+    return [
+        Contestant.objects.create(name="Falcon Mini", organisation="Acme AI", model_id="falcon-m"),
+        Contestant.objects.create(name="Otter Large", organisation="Otterworks"),
+    ]
+
+
+def _answer(battle, index, side, text, attempt=0, error=""):
+    return Turn.objects.create(
+        battle=battle,
+        index=index,
+        side=side,
+        attempt=attempt,
+        prompt=f"q{index}",
+        text=text,
+        error=error,
+    )
+
+
+def test_a_battle_draws_two_distinct_active_contestants(alice, pair):
+    Contestant.objects.create(name="Retired", active=False)
+    coding = Category.objects.create(slug="coding", name="Coding")
+    battle = services.battle_start(user=alice, category_slug="coding", rng=random.Random(1))
+    assert {battle.contestant_a, battle.contestant_b} == set(pair)
+    assert battle.status == Battle.Status.STREAMING
+    assert battle.pair_probability == pytest.approx(1.0)
+    link = BattleCategory.objects.get(battle=battle)
+    assert link.category == coding and link.assigner == "voter"
+
+
+def test_a_battle_needs_two_active_models(alice):
+    Contestant.objects.create(name="Alone")
+    with pytest.raises(ArenaError, match="at least two active models"):
+        services.battle_start(user=alice)
+
+
+def test_an_unknown_category_is_refused(alice, pair):
+    with pytest.raises(ArenaError, match="Unknown category"):
+        services.battle_start(user=alice, category_slug="nope")
+    assert not Battle.objects.exists()
+
+
+def test_each_side_keeps_its_own_history(alice, pair):
+    battle = services.battle_start(user=alice)
+    _answer(battle, 0, "a", "A0")
+    _answer(battle, 0, "b", "B0")
+    _answer(battle, 1, "a", "A1")
+    _answer(battle, 1, "b", "B1")
+    history = services.battle_history(battle=battle)
+    assert [m["content"] for m in history["a"]] == ["q0", "A0", "q1", "A1"]
+    assert [m["content"] for m in history["b"]] == ["q0", "B0", "q1", "B1"]
+    assert services.battle_rounds(battle=battle) == 2
+
+
+def test_a_round_with_a_failed_side_errors_the_battle(alice, pair):
+    battle = services.battle_start(user=alice)
+    _answer(battle, 0, "a", "fine")
+    _answer(battle, 0, "b", "", error="Model B's endpoint timed out.")
+    battle = services.battle_round_finish(battle_id=battle.pk)
+    assert battle.status == Battle.Status.ERRORED
+    with pytest.raises(services.VoteRejected):
+        services.vote_record(battle_id=battle.pk, user=alice, outcome="a")
+
+
+def test_regenerate_keeps_the_replaced_answers_but_never_votes_on_them(alice, pair):
+    battle = services.battle_start(user=alice)
+    _answer(battle, 0, "a", "old A")
+    _answer(battle, 0, "b", "old B")
+    services.battle_round_finish(battle_id=battle.pk)
+    index, attempt, prompt = services.battle_regenerate(battle_id=battle.pk, user=alice)
+    assert (index, attempt, prompt) == (0, 1, "q0")
+    assert Turn.objects.filter(battle=battle, superseded=True).count() == 2
+    _answer(battle, 0, "a", "new A", attempt=1)
+    _answer(battle, 0, "b", "new B", attempt=1)
+    services.battle_round_finish(battle_id=battle.pk)
+    history = services.battle_history(battle=battle)
+    assert history["a"][1]["content"] == "new A"
+    assert services.battle_rounds(battle=battle) == 1
+
+
+def test_regenerate_is_refused_after_the_vote(alice, pair):
+    battle = services.battle_start(user=alice)
+    _answer(battle, 0, "a", "x")
+    _answer(battle, 0, "b", "y")
+    services.battle_round_finish(battle_id=battle.pk)
+    services.vote_record(battle_id=battle.pk, user=alice, outcome="tie")
+    with pytest.raises(ArenaError, match="only before the vote"):
+        services.battle_regenerate(battle_id=battle.pk, user=alice)
+
+
+@pytest.mark.parametrize(
+    ("text", "leaks"),
+    [
+        ("I am Falcon Mini, happy to help.", True),
+        ("As a model trained by ACME AI, I cannot say.", True),
+        ("The falcon-m checkpoint", True),
+        ("Otterworks built me.", True),
+        ("Falcons are birds; otters swim.", False),
+        ("A falcon-mini-ish answer", False),
+    ],
+)
+def test_an_answer_that_names_a_model_voids_the_vote(alice, pair, text, leaks):
+    battle = services.battle_start(user=alice)
+    _answer(battle, 0, "a", text)
+    _answer(battle, 0, "b", "plain")
+    services.battle_round_finish(battle_id=battle.pk)
+    vote = services.vote_record(battle_id=battle.pk, user=alice, outcome="a")
+    assert (vote.void_reason != "") is leaks
+    assert vote.counted is not leaks
+
+
+def test_the_prompt_naming_a_model_does_not_void_the_vote(alice, pair):
+    battle = services.battle_start(user=alice)
+    Turn.objects.create(battle=battle, index=0, side="a", prompt="Are you Falcon Mini?", text="No.")
+    Turn.objects.create(battle=battle, index=0, side="b", prompt="Are you Falcon Mini?", text="No.")
+    services.battle_round_finish(battle_id=battle.pk)
+    assert services.vote_record(battle_id=battle.pk, user=alice, outcome="b").counted
+
+
+def test_reveal_gives_names_and_stats_per_side(alice, pair):
+    battle = services.battle_start(user=alice)
+    Turn.objects.create(
+        battle=battle,
+        index=0,
+        side="a",
+        prompt="q",
+        text="x",
+        ttft_ms=120,
+        total_ms=900,
+        tokens_out=12,
+        cost="0.00012",
+    )
+    Turn.objects.create(battle=battle, index=0, side="b", prompt="q", text="y", total_ms=500)
+    sides = services.battle_reveal(battle=battle)
+    assert sides["a"]["name"] == battle.contestant_a.name
+    assert sides["a"]["stats"]["tokens_out"] == 12
+    assert sides["a"]["stats"]["cost"] == "0.00012000"
+    assert sides["b"]["stats"]["cost"] is None
