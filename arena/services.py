@@ -199,6 +199,7 @@ def identity_terms(contestant: Contestant) -> list[str]:
 def battle_identity_leak(*, battle: Battle) -> str:
     """The reason this battle cannot count because an answer named a model or maker, or ''."""
     texts = [t.text for t in battle.turns.filter(superseded=False)]
+    texts += [answer.text for answer in (battle.answer_a, battle.answer_b) if answer is not None]
     for contestant in (battle.contestant_a, battle.contestant_b):
         for term in identity_terms(contestant):
             pattern = re.compile(rf"(?<![\w-]){re.escape(term)}(?![\w-])", re.IGNORECASE)

@@ -146,3 +146,13 @@ def artifacts_dir():
     path = ROOT / "tests" / "artifacts"
     path.mkdir(exist_ok=True)
     return path
+
+
+@pytest.fixture(autouse=True)
+def _plain_static_storage(settings):
+    """In-process tests render templates without collectstatic; the hashed, compressed
+    storage is tested for real against a Daphne process in test_health.py."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
