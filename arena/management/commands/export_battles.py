@@ -1,0 +1,44 @@
+"""Export every battle: `manage.py export_battles --format arena --output battles.jsonl`."""
+
+import sys
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from arena.exchange import EXPORT_FORMATS, battles_export
+
+
+class _Unended:
+    """Write to a command's stdout without the newline it adds to every write."""
+
+    def __init__(self, wrapper):
+        self._wrapper = wrapper
+
+    def write(self, text: str) -> None:
+        self._wrapper.write(text, ending="")
+
+
+class Command(BaseCommand):
+    help = (
+        "Export battles with their turns, votes, judgements and categories: the arena's own "
+        "lossless JSON Lines (arena) or FastChat clean_battle JSON (fastchat)."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--format", required=True, choices=EXPORT_FORMATS, dest="fmt")
+        parser.add_argument("--output", help="File to write (default: standard output).")
+        parser.add_argument("--no-progress", action="store_true", help="No progress bar.")
+
+    def handle(self, *args, fmt, output, no_progress, **options):
+        if output is None:
+            written = battles_export(fmt=fmt, out=_Unended(self.stdout), progress=not no_progress)
+            sys.stderr.write(f"Exported {written} records.\n")
+            return
+        path = Path(output)
+        if not path.parent.is_dir():
+            raise CommandError(f"{path.parent}: no such folder")
+        tmp = path.with_name(path.name + ".part")
+        with open(tmp, "w", encoding="utf-8", newline="\n") as out:
+            written = battles_export(fmt=fmt, out=out, progress=not no_progress)
+        tmp.replace(path)
+        self.stdout.write(self.style.SUCCESS(f"Exported {written} records to {path}."))
