@@ -27,9 +27,10 @@ LLMFAO by Dmitry Ustalov and llmonitor.com, CC BY 4.0; the files are in ``arena/
   **Rule: a pair's judgements hang on the pair's first human battle** (its first row in
   ``crowd-comparisons.csv``). So every judgement's battle has a human vote
   (``Judgement.objects.filter(battle__vote__isnull=False)`` is all of them), and all the human
-  votes on the same pair are the battles with the same ``answer_a`` and ``answer_b`` (equally,
-  the same ``external_id`` prefix ``llmfao:<pair id>:``). No battle without a vote is created,
-  so nothing extra shows up as "ready" for voting.
+  votes on that pair are the voted battles with the same ``prompt_item`` and the same two
+  contestants, on either side (the pair key of ``arena.evalsets``; within the demo also the
+  same ``answer_a``/``answer_b`` and the ``external_id`` prefix ``llmfao:<pair id>:``). No
+  battle without a vote is created, so nothing extra shows up as "ready" for voting.
 
 Idempotent: when the prompt set ``LLMFAO`` exists, nothing is done. Everything is written in one
 transaction, so a failed load leaves nothing behind.

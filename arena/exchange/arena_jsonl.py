@@ -36,7 +36,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from arena.exchange.bulk import PendingBattle
+from arena.exchange.bulk import PendingBattle, is_stamp
 from arena.exchange.sources import InvalidRecord, UnreadableFile
 from arena.models import (
     Answer,
@@ -219,7 +219,7 @@ def _clean(model, record: dict, where: str, now: datetime, skip=()) -> dict:
         if f.is_relation or f.name in skip:
             continue
         if f.name not in record:
-            if getattr(f, "auto_now_add", False):
+            if is_stamp(f):
                 values[f.attname] = now
             continue
         try:

@@ -55,6 +55,11 @@ def explicit_timestamps(*model_classes):
             f.auto_now_add = True
 
 
+def is_stamp(f: models.Field) -> bool:
+    """A required time with no default (``auto_now_add``, even while lifted): defaults to now."""
+    return isinstance(f, models.DateTimeField) and not f.null and not f.has_default()
+
+
 class _Table:
     """One model's columns, defaults and COPY statement."""
 
@@ -65,7 +70,7 @@ class _Table:
         self.defaults = {}
         self.callable_defaults = []
         for f in self.fields:
-            if getattr(f, "auto_now_add", False) or getattr(f, "auto_now", False):
+            if is_stamp(f):
                 self.defaults[f.attname] = now
             elif f.has_default() and callable(f.default):
                 self.callable_defaults.append(f)

@@ -280,7 +280,10 @@ def openwebui_rows(record) -> list[Row]:
         raise NotPairwise()
     if not isinstance(siblings, list):
         raise InvalidRecord("data.sibling_model_ids", "expected a list of model ids")
-    a = model_name(data, "model_id")
+    try:
+        a = model_name(data, "model_id")
+    except InvalidRecord as exc:
+        raise InvalidRecord(f"data.{exc.field}", exc.problem) from None
     rating = data.get("rating")
     try:
         outcome = OPENWEBUI_RATINGS.get(int(rating)) if not isinstance(rating, bool) else None

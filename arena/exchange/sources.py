@@ -143,12 +143,13 @@ def _iter_lines(stream: io.TextIOBase, first: str) -> Iterator[tuple[int, object
 
 
 def _decode_line(line_no: int, text: str) -> Iterator[tuple[int, object]]:
+    text = text.rstrip("\r\n")
     if not text.strip():
         return
     try:
         yield line_no, json.loads(text)
     except json.JSONDecodeError as exc:
-        yield line_no, InvalidRecord("json", f"invalid JSON ({exc.msg}, column {exc.colno})")
+        yield line_no, InvalidRecord("json", f"invalid JSON ({exc.msg}, column {exc.pos + 1})")
 
 
 def _iter_array(stream: io.TextIOBase, buf: str) -> Iterator[tuple[int, object]]:
