@@ -1,0 +1,73 @@
+"""Ratings engine for pairwise preference battles: pure numpy/scipy, no Django.
+
+Models are integer ids ``0 .. n_models - 1`` (the caller maps names at the boundary). Battle
+outcomes are coded :data:`A_WINS`, :data:`B_WINS`, :data:`TIE`, :data:`BOTH_BAD`.
+
+Typical use::
+
+    import ratings
+    board = ratings.leaderboard(n_models, model_a, model_b, outcome, rng=0)
+    board.rows()          # per model: rating, lower, upper, rank, rank_ub, votes, ...
+
+or step by step: :func:`aggregate` -> :func:`fit_bt` / :func:`fit_davidson` ->
+:func:`bootstrap` / :func:`sandwich` -> :func:`rank_stats`, :func:`pairwise`.
+"""
+
+from ._fit import CENTER, SCALE, RatingFit
+from ._solver import DEFAULT_PRIOR, DegenerateDataError
+from .aggregate import A_WINS, B_WINS, BOTH_BAD, OUTCOMES, TIE, PairCounts, aggregate
+from .bradley_terry import bradley_terry, fit_bt
+from .categories import CategoryLeaderboards, leaderboards_by_category
+from .davidson import fit_davidson
+from .elo import online_elo
+from .intervals import Intervals, bootstrap, sandwich
+from .leaderboard import Leaderboard, leaderboard, leaderboard_from_counts
+from .pairwise import Pairwise, pairwise
+from .ranks import Ranks, rank_stats
+from .style import (
+    FEATURES,
+    StyleFeatures,
+    StyleFit,
+    answer_features,
+    battle_features,
+    estimate_tokens,
+    fit_style,
+)
+
+__all__ = [
+    "A_WINS",
+    "B_WINS",
+    "TIE",
+    "BOTH_BAD",
+    "OUTCOMES",
+    "SCALE",
+    "CENTER",
+    "DEFAULT_PRIOR",
+    "DegenerateDataError",
+    "PairCounts",
+    "aggregate",
+    "RatingFit",
+    "fit_bt",
+    "bradley_terry",
+    "fit_davidson",
+    "online_elo",
+    "Intervals",
+    "bootstrap",
+    "sandwich",
+    "Ranks",
+    "rank_stats",
+    "Pairwise",
+    "pairwise",
+    "FEATURES",
+    "StyleFeatures",
+    "StyleFit",
+    "answer_features",
+    "battle_features",
+    "estimate_tokens",
+    "fit_style",
+    "Leaderboard",
+    "leaderboard",
+    "leaderboard_from_counts",
+    "CategoryLeaderboards",
+    "leaderboards_by_category",
+]

@@ -1,0 +1,170 @@
+"""The fitted-ratings result shared by the Bradley-Terry and Davidson fits, and the scale."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ._solver import DEFAULT_PRIOR, DegenerateDataError, PairData, degeneracy_notes, newton_fit
+from ._validation import _anchor_iv, _choice_iv
+from .aggregate import PairCounts
+
+__all__ = ["RatingFit", "SCALE", "CENTER"]
+
+#: Elo points per natural-log unit of strength: a 400-point gap means 10:1 odds.
+SCALE = 400.0 / math.log(10.0)
+#: Mean rating of the fitted models when no anchor is given.
+CENTER = 1000.0
+
+
+@dataclass(frozen=True, eq=False)
+class RatingFit:
+    """A fitted rating model.
+
+    Attributes
+    ----------
+    method : {"bt", "davidson"}
+    n_models : int
+    theta : ndarray of shape (n_models,)
+        Log-strengths in natural-log units, mean zero: ``P(i beats j) = expit(theta_i -
+        theta_j)`` for Bradley-Terry (ties counted as half a win).
+    ratings : ndarray of shape (n_models,)
+        Elo-scale ratings: ``CENTER + SCALE * theta`` (mean 1000), or anchored so that the
+        anchor model has the given rating.
+    tie : float or None
+        Davidson's tie parameter ``nu`` (None for Bradley-Terry): between equal models
+        ``P(tie) = nu / (2 + nu)``.
+    loglik : float
+        Log-likelihood at the estimate (without the prior).
+    n_iter : int
+        Newton iterations used.
+    prior : float
+        Virtual ties per model against a reference of strength 0 that were added to keep the
+        fit finite; 0.0 means the exact maximum-likelihood estimate.
+    notes : tuple of str
+        Why a prior was needed (degenerate data), empty otherwise.
+    anchor : tuple (model, rating) or None
+    both_bad : {"tie", "drop"}
+    counts : PairCounts
+        The data the fit was computed from.
+    """
+
+    method: str
+    n_models: int
+    theta: np.ndarray
+    ratings: np.ndarray
+    tie: float | None
+    loglik: float
+    n_iter: int
+    prior: float
+    notes: tuple[str, ...]
+    anchor: tuple[int, float] | None
+    both_bad: str
+    counts: PairCounts = field(repr=False)
+    _data: PairData = field(repr=False)
+    _cells: np.ndarray = field(repr=False)  # raw battle counts (n_pairs, 3) as fitted
+    _eta: float | None = field(default=None, repr=False)
+
+    def __post_init__(self):
+        self.theta.flags.writeable = False
+        self.ratings.flags.writeable = False
+
+    def to_ratings(self, theta) -> np.ndarray:
+        """Map log-strengths of shape (..., n_models) to this fit's Elo scale and origin."""
+        theta = np.asarray(theta, dtype=np.float64)
+        if self.anchor is None:
+            return CENTER + SCALE * (theta - theta.mean(axis=-1, keepdims=True))
+        model, rating = self.anchor
+        return rating + SCALE * (theta - theta[..., model : model + 1])
+
+    def rating_transform(self) -> np.ndarray:
+        """Matrix ``T`` of shape (n, n) with ``ratings - origin = SCALE * T @ theta``."""
+        n = self.n_models
+        t = np.eye(n)
+        if self.anchor is None:
+            t -= 1.0 / n
+        else:
+            t[:, self.anchor[0]] -= 1.0
+        return t
+
+
+def _fit_cells(counts: PairCounts, both_bad: str):
+    """Fit-ready weighted counts and raw counts, shape (n_pairs, 3): i wins, j wins, ties."""
+    w, c = counts.weights, counts.counts
+    if both_bad == "tie":
+        wf = np.column_stack([w[:, 0], w[:, 1], w[:, 2] + w[:, 3]])
+        cf = np.column_stack([c[:, 0], c[:, 1], c[:, 2] + c[:, 3]])
+    else:
+        wf, cf = w[:, :3].copy(), c[:, :3].copy()
+    keep = cf.sum(axis=1) > 0
+    return keep, wf, cf
+
+
+def fit_pair_model(
+    kind: str,
+    counts: PairCounts,
+    *,
+    both_bad: str = "tie",
+    prior="auto",
+    anchor=None,
+    tol: float = 1e-10,
+    max_iter: int = 100,
+) -> RatingFit:
+    """Common implementation of :func:`ratings.fit_bt` and :func:`ratings.fit_davidson`."""
+    if not isinstance(counts, PairCounts):
+        raise TypeError("`counts` must be a PairCounts (see ratings.aggregate)")
+    both_bad = _choice_iv(both_bad, "both_bad", ("tie", "drop"))
+    anchor = _anchor_iv(anchor, counts.n_models)
+    keep, wf, cf = _fit_cells(counts, both_bad)
+    data = PairData(counts.n_models, counts.pair_i[keep], counts.pair_j[keep], wf[keep])
+    notes = degeneracy_notes(data)
+    if isinstance(prior, str):
+        _choice_iv(prior, "prior", ("auto",))
+        prior_value = DEFAULT_PRIOR if notes else 0.0
+    else:
+        prior_value = float(prior)
+        if not (np.isfinite(prior_value) and prior_value >= 0):
+            raise ValueError(f"`prior` must be 'auto' or a non-negative number, got {prior!r}")
+        if prior_value == 0 and notes:
+            raise DegenerateDataError(
+                "the maximum-likelihood ratings do not exist: "
+                + "; ".join(notes)
+                + ". Pass prior='auto' or a positive prior to regularise."
+            )
+    eta0 = 0.0
+    if kind == "davidson":
+        ties = float(data.w[:, 2].sum())
+        total = float(data.w.sum())
+        if ties <= 0 or ties >= total:
+            which = "no ties" if ties <= 0 else "only ties"
+            raise DegenerateDataError(
+                f"the Davidson tie parameter cannot be estimated from data with {which}"
+            )
+        # Start at the tie share between equal models: P(tie) = nu / (2 + nu).
+        share = ties / total
+        eta0 = float(np.log(2.0 * share / (1.0 - share)))
+    theta, eta, loglik, n_iter = newton_fit(
+        kind, data, prior=prior_value, eta0=eta0, tol=tol, max_iter=max_iter
+    )
+    fit = RatingFit(
+        method=kind,
+        n_models=counts.n_models,
+        theta=theta,
+        ratings=np.empty(0),
+        tie=None if eta is None else float(np.exp(eta)),
+        loglik=loglik,
+        n_iter=n_iter,
+        prior=prior_value,
+        notes=tuple(notes) if prior_value > 0 else (),
+        anchor=anchor,
+        both_bad=both_bad,
+        counts=counts,
+        _data=data,
+        _cells=cf[keep].astype(np.int64),
+        _eta=eta,
+    )
+    object.__setattr__(fit, "ratings", fit.to_ratings(theta))
+    fit.ratings.flags.writeable = False
+    return fit

@@ -1,0 +1,171 @@
+"""Exact multinomial resampling of aggregated counts, many rounds at once.
+
+Resampling ``N`` battles with replacement gives cell counts ``X ~ Multinomial(N, counts / N)``.
+``Generator.multinomial`` draws that with one binomial per cell whose parameters change at
+every call, which costs about 140 ns per cell and round. Here each round first draws
+independent ``Poisson(counts)`` cells (the Poisson bootstrap); given their total ``T`` these
+are exactly ``Multinomial(T, counts / N)``. The total is then corrected exactly: when
+``T > N``, ``T - N`` of the drawn battles are removed uniformly at random without replacement;
+when ``T < N``, ``N - T`` battles are added, each drawn from ``counts / N``. Both corrections
+keep the law multinomial, so every round is an exact ``Multinomial(N, counts / N)`` draw.
+
+The Poisson draws use inversion of the cumulative distribution with a guide table, built once
+per distinct count (counts are integers, so cells with equal counts share a table); the tables
+cover the support up to a tail mass below 1e-16 and are exact up to floating-point rounding.
+Cells with very large counts (or when the tables would be too big) use
+``Generator.poisson``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import gammaln
+
+__all__: list[str] = []
+
+_EPS = np.finfo(np.float64).eps
+_GUIDE = 2  # guide-table buckets per support point
+_TABLE_LIMIT = 4_000_000  # total support points over all tables
+_LAMBDA_LIMIT = 200_000  # counts above this use Generator.poisson
+_BLOCK = 2048  # cells per block when sampling
+
+
+def _support(lam: np.ndarray):
+    """Support ``[lo, lo + size)`` holding all but < 1e-16 of Poisson(lam)'s mass."""
+    half = np.ceil(9.3 * np.sqrt(lam) + 12).astype(np.int64)
+    lo = np.maximum(0, lam - half)
+    return lo, lam + half + 10 - lo + 1
+
+
+class PoissonTables:
+    """Inverse-CDF tables for ``Poisson(lam)`` at a set of distinct integer ``lam``."""
+
+    def __init__(self, lam_values: np.ndarray):
+        lam_values = np.asarray(lam_values, dtype=np.int64)
+        lo, size = _support(lam_values)
+        n_vals = lam_values.size
+        cdf_parts: list = [None] * n_vals
+        guide_parts: list = [None] * n_vals
+        n_guide = _GUIDE * size
+        bucket = np.ceil(np.log2(size)).astype(np.int64)
+        for b in np.unique(bucket):
+            rows = np.flatnonzero(bucket == b)
+            width = 1 << int(b)
+            k = lo[rows, None] + np.arange(width)
+            lam = lam_values[rows, None].astype(np.float64)
+            valid = np.arange(width) < size[rows, None]
+            logpmf = k * np.log(lam) - lam - gammaln(k + 1.0)
+            cdf = np.cumsum(np.where(valid, np.exp(logpmf), 0.0), axis=1)
+            np.minimum(cdf, 1.0, out=cdf)
+            g = n_guide[rows]
+            # guide[q] = index of the first support point with cdf > q / G, or a lower bound
+            # of it (the search then walks upwards), so it is safe under rounding.
+            first = np.floor(cdf * g[:, None] * (1.0 - 4 * _EPS)).astype(np.int64) + 1
+            first = np.where(valid, np.minimum(first, g[:, None]), g[:, None])
+            span = int(g.max()) + 1
+            key = (np.arange(rows.size)[:, None] * span + first).ravel()
+            hist = np.bincount(key, minlength=rows.size * span).reshape(rows.size, span)
+            guide = np.cumsum(hist, axis=1)
+            for q, r in enumerate(rows):
+                c = cdf[q, : size[r]].copy()
+                c[-1] = 1.0
+                cdf_parts[r] = c
+                guide_parts[r] = guide[q, : g[q]]
+        self.lo = lo
+        self.size = size
+        self.cdf_off = np.concatenate([[0], np.cumsum(size)])
+        self.guide_off = np.concatenate([[0], np.cumsum(n_guide)])
+        self.n_guide = n_guide
+        self.cdf = np.concatenate(cdf_parts) if n_vals else np.zeros(0)
+        guide = np.concatenate(guide_parts) if n_vals else np.zeros(0, dtype=np.int64)
+        # Stored as global indices into ``cdf``.
+        self.guide = (guide + np.repeat(self.cdf_off[:-1], n_guide)).astype(np.int32)
+
+
+def _table_cells(counts: np.ndarray):
+    """Which cells use tables (the rest use Generator.poisson); distinct values and index."""
+    use = (counts > 0) & (counts <= _LAMBDA_LIMIT)
+    vals, inv = np.unique(counts[use], return_inverse=True)
+    _, size = _support(vals)
+    if size.sum() > _TABLE_LIMIT:
+        keep = np.cumsum(size) <= _TABLE_LIMIT  # smallest counts first
+        limit = vals[keep][-1] if keep.any() else -1
+        use &= counts <= limit
+        vals, inv = np.unique(counts[use], return_inverse=True)
+    return use, vals, inv
+
+
+class MultinomialSampler:
+    """Draw exact ``Multinomial(N, counts / N)`` resamples of integer ``counts``, by rounds.
+
+    Draws have the layout (n_cells, rounds): one column per round. Sampling is fastest when
+    neighbouring cells have close counts (they share neighbouring tables).
+    """
+
+    def __init__(self, counts):
+        counts = np.asarray(counts, dtype=np.int64)
+        self.counts = counts
+        self.total = int(counts.sum())
+        self.cum = np.cumsum(counts)
+        use, vals, inv = _table_cells(counts)
+        self.table_cells = np.flatnonzero(use)
+        self.other_cells = np.flatnonzero(~use & (counts > 0))
+        self.all_tables = self.table_cells.size == counts.size
+        t = PoissonTables(vals)
+        self.tables = t
+        self._lo = (t.lo - t.cdf_off[:-1])[inv][:, None]
+        self._g = t.n_guide[inv].astype(np.float64)[:, None]
+        self._goff = t.guide_off[:-1][inv][:, None]
+
+    def _poisson(self, rng: np.random.Generator, rounds: int) -> np.ndarray:
+        n_cells = self.counts.size
+        out = np.empty((n_cells, rounds), dtype=np.int64)
+        if not self.all_tables:
+            out.fill(0)
+        if self.other_cells.size:
+            lam = self.counts[self.other_cells].astype(np.float64)
+            out[self.other_cells] = rng.poisson(lam[:, None], size=(lam.size, rounds))
+        cdf, guide = self.tables.cdf, self.tables.guide
+        cells = self.table_cells
+        # Blocks of cells keep the tables they touch in cache.
+        for c0 in range(0, cells.size, _BLOCK):
+            c1 = min(cells.size, c0 + _BLOCK)
+            u = rng.random((c1 - c0, rounds))
+            q = (u * self._g[c0:c1]).astype(np.intp)
+            q += self._goff[c0:c1]
+            idx = guide[q].ravel()
+            flat_u = u.ravel()
+            step = cdf[idx] <= flat_u
+            idx += step
+            pos = np.flatnonzero(step)
+            while pos.size:
+                pos = pos[cdf[idx[pos]] <= flat_u[pos]]
+                idx[pos] += 1
+            block = idx.reshape(u.shape) + self._lo[c0:c1]
+            if self.all_tables:
+                out[c0:c1] = block
+            else:
+                out[cells[c0:c1]] = block
+        return out
+
+    def draw(self, rng: np.random.Generator, rounds: int) -> np.ndarray:
+        """Return an int64 array of shape (n_cells, rounds); each column sums to N."""
+        x = self._poisson(rng, rounds)
+        n_cells, total = self.counts.size, self.total
+        diff = total - x.sum(axis=0)
+        fix = np.flatnonzero(diff)
+        if not fix.size:
+            return x
+        rows = np.ascontiguousarray(x[:, fix].T)  # contiguous per-round rows
+        for row, k in zip(rows, diff[fix].tolist(), strict=True):
+            if k > 0:  # too few: add k battles drawn from counts / N
+                balls = np.sort(rng.integers(0, total, size=k))
+                cells = np.searchsorted(self.cum, balls, side="right")
+                row += np.bincount(cells, minlength=n_cells)
+            else:  # too many: remove -k of the drawn battles, uniformly without replacement
+                pos = rng.choice(total - k, size=-k, replace=False, shuffle=False)
+                pos.sort()
+                cells = np.searchsorted(np.cumsum(row), pos, side="right")
+                row -= np.bincount(cells, minlength=n_cells)
+        x[:, fix] = rows.T
+        return x

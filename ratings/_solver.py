@@ -1,0 +1,295 @@
+"""Newton solver shared by the Bradley-Terry and Davidson fits (point fit and bootstrap).
+
+Both models are *pair models*: the log-likelihood of a pair depends on the strengths only
+through ``d = theta_i - theta_j`` (and, for Davidson, the log tie parameter ``eta``). Per-pair
+derivatives are computed for a stack of ``R`` data sets at once (shape ``(R, n_pairs)``) and
+assembled into model-level gradients and Hessians with the pair-incidence matrix.
+
+Identifiability: the likelihood is unchanged by adding a constant to all strengths. Without a
+prior the Newton system uses ``H + 11'/n`` (``H`` is a weighted graph Laplacian), which keeps
+``sum(theta) == 0`` exactly. With a prior (virtual ties against a reference of strength 0,
+see :data:`DEFAULT_PRIOR`) the Hessian is definite and the solution is centred afterwards.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
+from scipy.special import expit, log_expit
+
+__all__: list[str] = []
+
+#: Prior strength used when the maximum-likelihood estimate does not exist: every model plays
+#: this many virtual ties against a reference model of strength 0 (the mean).
+DEFAULT_PRIOR = 1.0
+
+_MAX_HALVINGS = 40
+
+
+class DegenerateDataError(ValueError):
+    """The maximum-likelihood ratings do not exist (infinite or not identified)."""
+
+
+class PairData:
+    """Pair structure plus fit-ready counts ``w`` of shape (n_pairs, 3): i wins, j wins, ties.
+
+    Stacks of data sets use the layout (n_pairs, R) (pairs first, one column per data set),
+    so that gathers and sparse products work on contiguous rows.
+    """
+
+    def __init__(self, n_models: int, pair_i: np.ndarray, pair_j: np.ndarray, w: np.ndarray):
+        self.n = int(n_models)
+        self.i = np.asarray(pair_i, dtype=np.intp)
+        self.j = np.asarray(pair_j, dtype=np.intp)
+        self.w = np.asarray(w, dtype=np.float64)
+        self.P = self.i.size
+        rows = np.arange(self.P)
+        data = np.concatenate([np.ones(self.P), -np.ones(self.P)])
+        # Incidence matrix (n_pairs, n_models): +1 at i, -1 at j.
+        self.inc = sp.csr_matrix(
+            (data, (np.concatenate([rows, rows]), np.concatenate([self.i, self.j]))),
+            shape=(self.P, self.n),
+        )
+        self.inc_t = self.inc.T.tocsr()
+
+    def diff(self, theta: np.ndarray) -> np.ndarray:
+        """``theta[i] - theta[j]`` for theta of shape (n,) or (n, R); returns (P,) or (P, R)."""
+        return self.inc @ theta
+
+    def scatter(self, x: np.ndarray) -> np.ndarray:
+        """Model-level sums ``sum_p x[p] (e_i - e_j)`` for x of shape (P,) or (P, R)."""
+        return self.inc_t @ x
+
+    def laplacian(self, h: np.ndarray) -> np.ndarray:
+        """Weighted graph Laplacian of one weight vector h of shape (n_pairs,)."""
+        n = self.n
+        lap = np.zeros((n, n))
+        lap[self.i, self.j] = -h
+        lap[self.j, self.i] = -h
+        lap[np.diag_indices(n)] = np.bincount(self.i, h, n) + np.bincount(self.j, h, n)
+        return lap
+
+
+def pair_terms(kind: str, d, eta, w, *, hessian: bool = True, loglik: bool = True):
+    """Per-pair log-likelihood and derivatives.
+
+    Parameters
+    ----------
+    kind : {"bt", "davidson"}
+    d : ndarray of shape (n_pairs,) or (n_pairs, R)
+        Strength differences ``theta_i - theta_j``.
+    eta : float, ndarray of shape (R,), or None
+        Log tie parameter (Davidson only).
+    w : sequence of three arrays broadcastable to ``d``
+        Counts: i wins, j wins, ties.
+
+    Returns
+    -------
+    dict with ``ll`` (sum over pairs), ``gd`` = d ll / d d (per pair), and when ``hessian``:
+    ``hd`` = -d2 ll / d d2; for Davidson also ``ge`` (summed), ``hde`` (per pair), ``he``.
+    """
+    w0, w1, w2 = w
+    out = {}
+    if kind == "bt":
+        tot = w0 + w1 + w2
+        s = w0 + 0.5 * w2
+        if loglik:
+            out["ll"] = (s * log_expit(d) + (tot - s) * log_expit(-d)).sum(axis=0)
+        p = expit(d)
+        out["gd"] = s - tot * p
+        if hessian:
+            out["hd"] = tot * p * (1.0 - p)
+        return out
+    a = 0.5 * d
+    e = eta
+    log_z = np.logaddexp(np.logaddexp(a, -a), e)
+    pi = np.exp(a - log_z)
+    pj = np.exp(-a - log_z)
+    pt = np.exp(e - log_z)
+    tot = w0 + w1 + w2
+    if loglik:
+        out["ll"] = (w0 * a - w1 * a + w2 * e - tot * log_z).sum(axis=0)
+    diff = pi - pj
+    out["gd"] = 0.5 * (w0 - w1 - tot * diff)
+    out["ge"] = (w2 - tot * pt).sum(axis=0)
+    if hessian:
+        out["hd"] = 0.25 * tot * ((pi + pj) - diff * diff)
+        out["hde"] = -0.5 * tot * diff * pt
+        out["he"] = (tot * pt * (1.0 - pt)).sum(axis=0)
+    return out
+
+
+def prior_terms(theta: np.ndarray, prior: float):
+    """Log-prior of ``prior`` virtual ties per model against strength 0, with derivatives."""
+    q = expit(theta)
+    ll = prior * 0.5 * (log_expit(theta) + log_expit(-theta)).sum(axis=0)
+    return ll, prior * (0.5 - q), prior * q * (1.0 - q)
+
+
+def degeneracy_notes(data: PairData) -> list[str]:
+    """Reasons why the maximum-likelihood estimate does not exist (empty when it does).
+
+    The MLE with ties counted half each way exists and is unique up to a shift iff the
+    directed graph with an edge i -> j whenever i scored against j (won or tied) is
+    strongly connected (Zermelo 1929; Ford 1957).
+    """
+    n = data.n
+    w = data.w
+    tot = w.sum(axis=1)
+    notes: list[str] = []
+    has = np.zeros(n, dtype=bool)
+    has[data.i[tot > 0]] = True
+    has[data.j[tot > 0]] = True
+    if not has.all():
+        ids = np.flatnonzero(~has).tolist()
+        notes.append(f"models with no battles: {ids}")
+    if n == 1:
+        return notes
+    fwd = (w[:, 0] + w[:, 2]) > 0
+    bwd = (w[:, 1] + w[:, 2]) > 0
+    rows = np.concatenate([data.i[fwd], data.j[bwd]])
+    cols = np.concatenate([data.j[fwd], data.i[bwd]])
+    graph = sp.csr_matrix((np.ones(rows.size), (rows, cols)), shape=(n, n))
+    n_strong, label = connected_components(graph, directed=True, connection="strong")
+    if n_strong == 1:
+        return notes
+    n_weak, wlabel = connected_components(graph, directed=True, connection="weak")
+    if n_weak > 1:
+        pieces = [np.flatnonzero(wlabel == k).tolist() for k in range(n_weak)]
+        pieces = [p for p in pieces if len(p) > 1 or has[p[0]]]
+        if len(pieces) > 1:
+            notes.append(
+                f"the comparison graph falls into {len(pieces)} disconnected pieces: {pieces}"
+            )
+    # Condensation: components with no edge leaving / entering them (within their piece).
+    src = label[rows]
+    dst = label[cols]
+    cross = src != dst
+    out_deg = np.bincount(src[cross], minlength=n_strong)
+    in_deg = np.bincount(dst[cross], minlength=n_strong)
+    for k in range(n_strong):
+        members = np.flatnonzero(label == k)
+        if not has[members].any():
+            continue
+        ids = members.tolist()
+        if in_deg[k] == 0 and out_deg[k] > 0:
+            notes.append(f"models {ids} never lost or tied against the models they played")
+        elif out_deg[k] == 0 and in_deg[k] > 0:
+            notes.append(f"models {ids} never won or tied against the models they played")
+    return notes
+
+
+def newton_fit(
+    kind: str,
+    data: PairData,
+    *,
+    prior: float,
+    theta0=None,
+    eta0: float = 0.0,
+    tol: float = 1e-10,
+    max_iter: int = 100,
+):
+    """Maximise the (penalised) log-likelihood of one data set by damped Newton.
+
+    Returns ``(theta, eta, loglik, n_iter)``; ``theta`` has mean zero, ``eta`` is None for BT;
+    ``loglik`` excludes the prior.
+
+    Raises
+    ------
+    RuntimeError
+        If Newton's method does not converge in ``max_iter`` iterations.
+    """
+    n = data.n
+    dav = kind == "davidson"
+    theta = np.zeros(n) if theta0 is None else np.array(theta0, dtype=np.float64)
+    eta = float(eta0) if dav else 0.0
+    w = data.w
+
+    w = (w[:, 0], w[:, 1], w[:, 2])
+
+    def objective(th, et):
+        terms = pair_terms(kind, data.diff(th), et, w)
+        ll = float(terms["ll"])
+        if prior > 0:
+            ll += float(prior_terms(th, prior)[0])
+        return ll, terms
+
+    ll, terms = objective(theta, eta)
+    n_iter = 0
+    for _ in range(max_iter):
+        n_iter += 1
+        g = data.scatter(terms["gd"])
+        hess = data.laplacian(terms["hd"])
+        if prior > 0:
+            _, pg, ph = prior_terms(theta, prior)
+            g = g + pg
+            hess[np.diag_indices(n)] += ph
+        else:
+            hess += 1.0 / n
+        if dav:
+            c = data.scatter(terms["hde"])
+            full = np.empty((n + 1, n + 1))
+            full[:n, :n] = hess
+            full[:n, n] = c
+            full[n, :n] = c
+            full[n, n] = terms["he"]
+            step = np.linalg.solve(full, np.append(g, terms["ge"]))
+            dtheta, deta = step[:n], float(step[n])
+        else:
+            dtheta = np.linalg.solve(hess, g)
+            deta = 0.0
+        t = 1.0
+        for _ in range(_MAX_HALVINGS):
+            new_theta, new_eta = theta + t * dtheta, eta + t * deta
+            new_ll, new_terms = objective(new_theta, new_eta)
+            if new_ll >= ll - 1e-12 * max(1.0, abs(ll)):
+                break
+            t *= 0.5
+        else:
+            raise RuntimeError("Newton line search failed to increase the likelihood")
+        theta, eta, ll, terms = new_theta, new_eta, new_ll, new_terms
+        if max(np.max(np.abs(t * dtheta)), abs(t * deta)) < tol:
+            break
+    else:
+        raise RuntimeError(f"Newton's method did not converge in {max_iter} iterations")
+    theta = theta - theta.mean()
+    loglik = float(pair_terms(kind, data.diff(theta), eta, w)["ll"])
+    return theta, (eta if dav else None), loglik, n_iter
+
+
+def information(kind: str, data: PairData, theta, eta, prior: float) -> np.ndarray:
+    """Observed information (negative Hessian), (n, n) or (n + 1, n + 1) with Davidson's eta."""
+    n = data.n
+    dav = kind == "davidson"
+    w = (data.w[:, 0], data.w[:, 1], data.w[:, 2])
+    terms = pair_terms(kind, data.diff(theta), eta, w)
+    hess = data.laplacian(terms["hd"])
+    if prior > 0:
+        hess[np.diag_indices(n)] += prior_terms(theta, prior)[2]
+    if not dav:
+        return hess
+    c = data.scatter(terms["hde"])
+    full = np.empty((n + 1, n + 1))
+    full[:n, :n] = hess
+    full[:n, n] = c
+    full[n, :n] = c
+    full[n, n] = terms["he"]
+    return full
+
+
+def constrained_inverse(info: np.ndarray, n: int, prior: float) -> np.ndarray:
+    """Inverse of the information on the sum-zero subspace (the strengths are centred)."""
+    m = info.copy()
+    if prior <= 0:
+        m[:n, :n] += 1.0 / n
+    inv = np.linalg.inv(m)
+    inv = 0.5 * (inv + inv.T)
+    if prior > 0:
+        # Centre: theta_c = C theta with C = I - 11'/n.
+        c = np.eye(inv.shape[0])
+        c[:n, :n] -= 1.0 / n
+        inv = c @ inv @ c.T
+    else:
+        inv[:n, :n] -= 1.0 / n
+    return inv

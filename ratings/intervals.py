@@ -1,0 +1,533 @@
+"""Confidence intervals for fitted ratings: bootstrap and sandwich (robust) estimators.
+
+Both take a :class:`ratings.RatingFit` (Bradley-Terry or Davidson) and return
+:class:`Intervals` on the fit's Elo scale (centred at mean 1000, or anchored: then the anchor
+model's rating is fixed and the others' intervals are for their gap to it).
+
+**Bootstrap** (:func:`bootstrap`): battles are resampled with replacement, which for aggregated
+counts means one exact ``Multinomial(N, cells / N)`` draw of the (pair, outcome) cells per
+round (see :mod:`ratings._resample`). All rounds are solved together: starting from the point
+estimate, each round takes Newton steps with the point estimate's Hessian (a chord method),
+which converges linearly at a rate given by the small difference between the resampled and
+the original information. A round that does not converge, or whose resample has no finite
+maximum-likelihood estimate (a model that happens to win or lose every resampled battle), is
+refitted on its own by full Newton, with the small prior if its MLE does not exist; such rounds
+are counted in ``n_degenerate``. Intervals are percentile intervals. Rounds are drawn in
+fixed-size chunks from generators spawned from ``rng``, so results depend only on ``rng``,
+not on ``workers``.
+
+Weighted battles: the resampled counts are multiplied by each cell's mean weight, which is
+exact when the weight is constant within a (pair, outcome) cell, as for inverse pair sampling
+probabilities.
+
+**Sandwich** (:func:`sandwich`): ``V = H^+ M H^+`` with ``H`` the observed information and ``M``
+the sum over battles of the outer products of the per-battle scores (with squared weights),
+restricted to mean-zero strengths. It is robust to the model's variance being wrong, which is
+the case for ties counted as half a win. Intervals are ``rating +/- z * se``.
+
+References
+----------
+W.-L. Chiang et al., "Chatbot Arena: an open platform for evaluating LLMs by human preference",
+ICML 2024 (sandwich and bootstrap intervals). B. Efron and R. Tibshirani, "An introduction to
+the bootstrap" (1993).
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import expit
+from scipy.stats import norm
+
+from ._fit import SCALE, RatingFit
+from ._resample import MultinomialSampler
+from ._solver import (
+    DEFAULT_PRIOR,
+    DegenerateDataError,
+    PairData,
+    constrained_inverse,
+    degeneracy_notes,
+    information,
+    newton_fit,
+    pair_terms,
+    prior_terms,
+)
+from ._validation import _alpha_iv, _positive_int_iv
+from .style import StyleFit, _StyleProblem  # noqa: F401  (type of fit._battles)
+
+__all__ = ["Intervals", "bootstrap", "sandwich", "interval_from"]
+
+_CHUNK = 50  # bootstrap rounds per chunk (one spawned generator each)
+_MAX_CHORD = 30
+_STYLE_CHUNK = 10  # style bootstrap rounds per chunk
+
+
+@dataclass(frozen=True, eq=False)
+class Intervals:
+    """Confidence intervals for the ratings of a :class:`RatingFit`.
+
+    Attributes
+    ----------
+    method : {"bootstrap", "sandwich"}
+    alpha : float
+        Intervals have coverage ``1 - alpha``.
+    lower, upper : ndarray of shape (n_models,)
+        Interval bounds on the Elo scale.
+    se : ndarray of shape (n_models,)
+        Standard errors on the Elo scale (bootstrap standard deviation, or sandwich).
+    cov : ndarray of shape (n_models, n_models)
+        Covariance of the rating gaps' log-strengths ``T @ theta`` (natural-log units, where
+        ``T`` is :meth:`RatingFit.rating_transform`); ``se = SCALE * sqrt(diag(cov))``.
+    theta_samples : ndarray of shape (rounds, n_models) or None
+        Bootstrap log-strengths per round, mean zero per round (bootstrap only).
+    tie_lower, tie_upper : float or None
+        Interval for Davidson's tie parameter ``nu``.
+    tie_samples : ndarray of shape (rounds,) or None
+    rounds : int
+        Bootstrap rounds (0 for sandwich).
+    n_degenerate : int
+        Bootstrap rounds whose resample had no finite MLE and were fitted with the prior.
+    coef_lower, coef_upper, coef_se : ndarray of shape (n_features,) or None
+        Intervals and standard errors of style coefficients (style fits only), in natural-log
+        odds per standard deviation of the feature.
+    coef_samples : ndarray of shape (rounds, n_features) or None
+    """
+
+    method: str
+    alpha: float
+    lower: np.ndarray
+    upper: np.ndarray
+    se: np.ndarray
+    cov: np.ndarray
+    theta_samples: np.ndarray | None = None
+    tie_lower: float | None = None
+    tie_upper: float | None = None
+    tie_samples: np.ndarray | None = None
+    rounds: int = 0
+    n_degenerate: int = 0
+    coef_lower: np.ndarray | None = None
+    coef_upper: np.ndarray | None = None
+    coef_se: np.ndarray | None = None
+    coef_samples: np.ndarray | None = None
+
+    def rating_samples(self, fit: RatingFit) -> np.ndarray | None:
+        """Bootstrap ratings per round, shape (rounds, n_models), on ``fit``'s scale."""
+        if self.theta_samples is None:
+            return None
+        return fit.to_ratings(self.theta_samples)
+
+
+def _fit_iv(fit) -> RatingFit:
+    if not isinstance(fit, RatingFit):
+        raise TypeError("`fit` must be a RatingFit from ratings.fit_bt or ratings.fit_davidson")
+    return fit
+
+
+def interval_from(fit: RatingFit, theta_samples, *, alpha: float = 0.05, eta_samples=None):
+    """Percentile :class:`Intervals` from log-strength samples of shape (rounds, n_models)."""
+    alpha = _alpha_iv(alpha)
+    theta_samples = np.asarray(theta_samples, dtype=np.float64)
+    r = fit.to_ratings(theta_samples)
+    lower, upper = np.quantile(r, [alpha / 2, 1 - alpha / 2], axis=0)
+    gaps = theta_samples @ fit.rating_transform().T
+    n = r.shape[1]
+    cov = np.atleast_2d(np.cov(gaps, rowvar=False)) if len(gaps) > 1 else np.zeros((n, n))
+    tie_lo = tie_hi = tie_s = None
+    if eta_samples is not None:
+        tie_s = np.exp(np.asarray(eta_samples, dtype=np.float64))
+        tie_lo, tie_hi = (float(v) for v in np.quantile(tie_s, [alpha / 2, 1 - alpha / 2]))
+    return Intervals(
+        method="bootstrap",
+        alpha=alpha,
+        lower=lower,
+        upper=upper,
+        se=r.std(axis=0, ddof=1) if len(r) > 1 else np.zeros(r.shape[1]),
+        cov=cov,
+        theta_samples=theta_samples,
+        tie_lower=tie_lo,
+        tie_upper=tie_hi,
+        tie_samples=tie_s,
+        rounds=len(r),
+    )
+
+
+class _Chord:
+    """Solve many resampled data sets at once, warm-started at the point estimate.
+
+    Arrays are laid out (n_pairs, R) / (n_models, R): one column per round. Each iteration
+    is a Newton step with the point estimate's Hessian (the chord method). For Bradley-Terry
+    the first iterations evaluate the logistic function in single precision (vectorised
+    ``exp``), the last ones in double precision, so the result is accurate to ``tol``.
+    """
+
+    def __init__(self, fit: RatingFit, tol: float, perm: np.ndarray):
+        self.fit = fit
+        self.kind = fit.method
+        d = fit._data
+        self.data = PairData(d.n, d.i[perm], d.j[perm], d.w[perm])
+        self.prior = fit.prior
+        self.tol = tol
+        n = fit.n_models
+        self.dav = self.kind == "davidson"
+        self.theta0 = np.asarray(fit.theta)
+        self.eta0 = fit._eta if self.dav else 0.0
+        # Point fit's information (with the 11'/n shift that pins the mean when unpenalised).
+        info = information(self.kind, self.data, self.theta0, self.eta0, self.prior)
+        if self.prior <= 0:
+            info[:n, :n] += 1.0 / n
+        self.k = np.linalg.inv(info)
+        inc = self.data.inc
+        self.inc_pos_t = (inc > 0).astype(np.float64).T.tocsr()
+        self.inc_neg_t = (inc < 0).astype(np.float64).T.tocsr()
+        self.played = np.asarray(abs(inc).sum(axis=0)).ravel() > 0
+
+    def degenerate(self, w0, w1, w2) -> np.ndarray:
+        """Rounds in which a model that has battles scored nothing or conceded nothing."""
+        if self.prior > 0:
+            return np.zeros(w0.shape[1], dtype=bool)
+        fwd, bwd = w0 + w2, w1 + w2
+        scored = self.inc_pos_t @ fwd + self.inc_neg_t @ bwd
+        conceded = self.inc_pos_t @ bwd + self.inc_neg_t @ fwd
+        bad = ((scored <= 0) | (conceded <= 0)) & self.played[:, None]
+        return bad.any(axis=0)
+
+    def _gradient(self, theta, eta, w, single: bool):
+        d = self.data.diff(theta)
+        if self.kind == "bt":
+            s, tot = w
+            if single:
+                e = np.exp(-d.astype(np.float32))
+                e += 1.0
+                p = np.reciprocal(e, out=e)
+            else:
+                p = expit(d, out=d)
+            gd = s - tot * p
+            g = self.data.scatter(gd)
+        else:
+            terms = pair_terms(self.kind, d, eta, w, hessian=False, loglik=False)
+            g = np.vstack([self.data.scatter(terms["gd"]), terms["ge"]])
+        if self.prior > 0:
+            g[: self.fit.n_models] += prior_terms(theta, self.prior)[1]
+        return g
+
+    def solve(self, w0, w1, w2):
+        """Return (theta (R, n), eta (R,) or None, n_degenerate) for counts of shape (P, R)."""
+        n_rounds = w0.shape[1]
+        n = self.fit.n_models
+        theta = np.repeat(self.theta0[:, None], n_rounds, axis=1)
+        eta = np.full(n_rounds, self.eta0)
+        bad = self.degenerate(w0, w1, w2)
+        w = (w0 + 0.5 * w2, w0 + w1 + w2) if self.kind == "bt" else (w0, w1, w2)
+        # All rounds iterate together (they converge at about the same rate); single precision
+        # is accurate to ~1e-6 in log units, so the last iterations are in double precision.
+        single = self.kind == "bt" and self.tol < 1e-5
+        ok = ~bad
+        converged = False
+        for _ in range(_MAX_CHORD):
+            step = self.k @ self._gradient(theta, eta, w, single)
+            step[:, bad] = 0.0
+            theta += step[:n]
+            if self.dav:
+                eta += step[n]
+            size = np.max(np.abs(step), axis=0)
+            if single:
+                single = size.max() >= 1e-5
+                continue
+            if size.max() < self.tol:
+                converged = True
+                break
+        active = np.flatnonzero(ok) if not converged else np.zeros(0, dtype=np.intp)
+        if not converged:
+            active = active[size[active] >= self.tol]
+        redo = np.union1d(np.flatnonzero(bad), active)
+        n_degenerate = 0
+        for r in redo:
+            w_round = np.column_stack([w0[:, r], w1[:, r], w2[:, r]])
+            theta[:, r], eta_r, degenerate = self._refit(w_round, theta[:, r], eta[r])
+            eta[r] = eta_r if eta_r is not None else 0.0
+            n_degenerate += degenerate
+        theta -= theta.mean(axis=0)
+        return theta.T, (eta if self.dav else None), n_degenerate
+
+    def _refit(self, w_round, theta0, eta0):
+        data = PairData(self.data.n, self.data.i, self.data.j, w_round)
+        degenerate = bool(degeneracy_notes(data))
+        prior = max(self.prior, DEFAULT_PRIOR) if degenerate else self.prior
+        if self.dav and not 0 < w_round[:, 2].sum() < w_round.sum():
+            raise DegenerateDataError(
+                "a bootstrap resample has no ties (or only ties); Davidson's tie parameter "
+                "needs more tied battles"
+            )
+        start = None if degenerate else theta0
+        theta, eta, _, _ = newton_fit(
+            self.kind, data, prior=prior, theta0=start, eta0=eta0, tol=self.tol
+        )
+        return theta, eta, degenerate
+
+
+def bootstrap(
+    fit: RatingFit,
+    *,
+    rounds: int = 1000,
+    rng=None,
+    alpha: float = 0.05,
+    workers: int | None = None,
+    tol: float = 1e-6,
+) -> Intervals:
+    """Percentile bootstrap intervals by multinomial resampling of the battles.
+
+    Parameters
+    ----------
+    fit : RatingFit
+        A Bradley-Terry or Davidson fit.
+    rounds : int, default 1000
+        Number of bootstrap resamples.
+    rng : None, int, numpy.random.Generator
+        Seed or generator (``numpy.random.default_rng(rng)``).
+    alpha : float, default 0.05
+        Intervals have coverage ``1 - alpha``.
+    workers : int, optional
+        Threads used to resample and solve chunks of rounds; default: the CPUs available to
+        this process (at most 4). Results do not depend on it.
+    tol : float, default 1e-6
+        Convergence tolerance of each round's solve, in natural-log units (1e-6 is 0.0002
+        Elo points).
+
+    Returns
+    -------
+    Intervals
+        With ``theta_samples`` of shape (rounds, n_models).
+
+    Raises
+    ------
+    DegenerateDataError
+        For a Davidson fit when a resample has no ties.
+    """
+    fit = _fit_iv(fit)
+    rounds = _positive_int_iv(rounds, "rounds")
+    alpha = _alpha_iv(alpha)
+    rng = np.random.default_rng(rng)
+    workers = _workers_iv(workers)
+    if isinstance(fit, StyleFit):
+        return _style_bootstrap(fit, rounds, rng, alpha, workers, tol)
+    n = fit.n_models
+    cells = fit._cells  # (P, 3) raw counts
+    n_pairs = cells.shape[0]
+    if n_pairs == 0:
+        zeros = np.zeros((rounds, n))
+        out = interval_from(fit, zeros, alpha=alpha)
+        return out
+    # Pairs sorted by battle count, cells laid out outcome-major: close counts sit together
+    # (for the sampler's tables) and each round's draw reshapes to (3, n_pairs) without copies.
+    perm = np.argsort(cells.sum(axis=1), kind="stable")
+    flat = cells[perm].T.ravel()
+    sampler = MultinomialSampler(flat)
+    data = fit._data
+    mean_w = None
+    if fit.counts.weighted:
+        wsum = data.w[perm].T.ravel()
+        mean_w = np.divide(wsum, flat, out=np.zeros_like(wsum), where=flat > 0)[:, None]
+    chord = _Chord(fit, tol, perm)
+
+    sizes = [min(_CHUNK, rounds - s) for s in range(0, rounds, _CHUNK)]
+    child = rng.spawn(len(sizes))
+
+    def work(k):
+        x = sampler.draw(child[k], sizes[k]).astype(np.float64)
+        if mean_w is not None:
+            x *= mean_w
+        w = x.reshape(3, n_pairs, sizes[k])
+        return chord.solve(w[0], w[1], w[2])
+
+    results = _run(work, len(sizes), workers)
+    theta = np.concatenate([r[0] for r in results])
+    eta = np.concatenate([r[1] for r in results]) if fit.method == "davidson" else None
+    out = interval_from(fit, theta, alpha=alpha, eta_samples=eta)
+    object.__setattr__(out, "n_degenerate", sum(r[2] for r in results))
+    return out
+
+
+def _workers_iv(workers) -> int:
+    if workers is None:
+        try:
+            workers = len(os.sched_getaffinity(0))
+        except AttributeError:  # pragma: no cover - not Linux
+            workers = os.cpu_count() or 1
+        workers = min(workers, 4)
+    return _positive_int_iv(workers, "workers")
+
+
+def _run(work, n_jobs: int, workers: int) -> list:
+    if workers > 1 and n_jobs > 1:
+        with ThreadPoolExecutor(max_workers=min(workers, n_jobs)) as pool:
+            return list(pool.map(work, range(n_jobs)))
+    return [work(k) for k in range(n_jobs)]
+
+
+def _style_bootstrap(fit: StyleFit, rounds, rng, alpha, workers, tol) -> Intervals:
+    """Bootstrap of a style fit: battles resampled with replacement (exact multinomial)."""
+    prob: _StyleProblem = fit._battles["problem"]
+    n, k = fit.n_models, prob.k
+    n_battles = prob.a.size
+    theta0, beta0 = np.asarray(fit.theta), np.asarray(fit.coef)
+    k_inv = np.linalg.inv(prob.shifted(prob.information(theta0, beta0)))
+    has = np.bincount(prob.a, minlength=n) + np.bincount(prob.b, minlength=n) > 0
+    sizes = [min(_STYLE_CHUNK, rounds - s) for s in range(0, rounds, _STYLE_CHUNK)]
+    child = rng.spawn(len(sizes))
+
+    def one(g: np.random.Generator):
+        mult = np.bincount(g.integers(0, n_battles, n_battles), minlength=n_battles)
+        w = prob.w * mult
+        if fit.prior <= 0:
+            scored = np.bincount(prob.a, w * prob.y, n) + np.bincount(prob.b, w * (1 - prob.y), n)
+            conceded = np.bincount(prob.a, w * (1 - prob.y), n) + np.bincount(prob.b, w * prob.y, n)
+            if np.any(((scored <= 0) | (conceded <= 0)) & has):
+                p2 = prob.with_prior(max(fit.prior, DEFAULT_PRIOR))
+                th, be, _ = p2.newton(np.zeros(n), np.zeros(k), w=w, tol=tol)
+                return th, be, 1
+        theta, beta = theta0.copy(), beta0.copy()
+        for _ in range(_MAX_CHORD):
+            step = k_inv @ prob.gradient(theta, beta, w)
+            theta += step[:n]
+            beta += step[n:]
+            if np.max(np.abs(step)) < tol:
+                return theta - theta.mean(), beta, 0
+        th, be, _ = prob.newton(theta, beta, w=w, tol=tol)
+        return th, be, 0
+
+    def work(c):
+        out = [one(child[c]) for _ in range(sizes[c])]
+        return (
+            np.array([o[0] for o in out]),
+            np.array([o[1] for o in out]),
+            sum(o[2] for o in out),
+        )
+
+    results = _run(work, len(sizes), workers)
+    theta = np.concatenate([r[0] for r in results])
+    beta = np.concatenate([r[1] for r in results])
+    out = interval_from(fit, theta, alpha=alpha)
+    lo, hi = np.quantile(beta, [alpha / 2, 1 - alpha / 2], axis=0)
+    object.__setattr__(out, "n_degenerate", sum(r[2] for r in results))
+    object.__setattr__(out, "coef_lower", lo)
+    object.__setattr__(out, "coef_upper", hi)
+    object.__setattr__(out, "coef_se", beta.std(axis=0, ddof=1) if rounds > 1 else np.zeros(k))
+    object.__setattr__(out, "coef_samples", beta)
+    return out
+
+
+def _style_sandwich(fit: StyleFit, alpha: float) -> Intervals:
+    prob: _StyleProblem = fit._battles["problem"]
+    n = fit.n_models
+    theta, beta = np.asarray(fit.theta), np.asarray(fit.coef)
+    kmat = constrained_inverse(prob.information(theta, beta), n, fit.prior)
+    e = prob.eta(theta, beta)
+    resid2 = (prob.w * (prob.y - expit(e))) ** 2
+    meat = prob._assemble(resid2, with_penalty=False, theta=theta)
+    v = kmat @ meat @ kmat
+    t = fit.rating_transform()
+    cov = t @ v[:n, :n] @ t.T
+    se = SCALE * np.sqrt(np.clip(np.diag(cov), 0, None))
+    z = float(norm.ppf(1 - alpha / 2))
+    coef_se = np.sqrt(np.clip(np.diag(v)[n:], 0, None))
+    return Intervals(
+        method="sandwich",
+        alpha=alpha,
+        lower=fit.ratings - z * se,
+        upper=fit.ratings + z * se,
+        se=se,
+        cov=cov,
+        coef_lower=beta - z * coef_se,
+        coef_upper=beta + z * coef_se,
+        coef_se=coef_se,
+    )
+
+
+def _score_outer(kind: str, data: PairData, theta, eta, w2):
+    """Meat ``M = sum_battles w^2 score score'`` on (theta[, eta]) from per-cell squared weights."""
+    n = data.n
+    d = data.diff(theta)
+    if kind == "bt":
+        p = expit(d)
+        # Per-outcome score w.r.t. d: i wins 1 - p, j wins -p, tie 1/2 - p.
+        m = w2[:, 0] * (1 - p) ** 2 + w2[:, 1] * p**2 + w2[:, 2] * (0.5 - p) ** 2
+        return data.laplacian(m)
+    a = 0.5 * d
+    log_z = np.logaddexp(np.logaddexp(a, -a), eta)
+    pi, pj, pt = np.exp(a - log_z), np.exp(-a - log_z), np.exp(eta - log_z)
+    diff = pi - pj
+    sd = np.column_stack([0.5 * (1 - diff), 0.5 * (-1 - diff), -0.5 * diff])
+    se = np.column_stack([-pt, -pt, 1 - pt])
+    m = np.empty((n + 1, n + 1))
+    m[:n, :n] = data.laplacian((w2 * sd * sd).sum(axis=1))
+    cross = data.scatter((w2 * sd * se).sum(axis=1))
+    m[:n, n] = cross
+    m[n, :n] = cross
+    m[n, n] = (w2 * se * se).sum()
+    return m
+
+
+def sandwich(fit: RatingFit, *, alpha: float = 0.05) -> Intervals:
+    """Sandwich (robust) intervals ``rating +/- z * se`` with ``V = H^+ M H^+``.
+
+    Parameters
+    ----------
+    fit : RatingFit
+        A Bradley-Terry or Davidson fit.
+    alpha : float, default 0.05
+        Intervals have coverage ``1 - alpha``.
+
+    Returns
+    -------
+    Intervals
+
+    References
+    ----------
+    H. White, "A heteroskedasticity-consistent covariance matrix estimator", Econometrica 48
+    (1980); W.-L. Chiang et al., "Chatbot Arena", ICML 2024.
+    """
+    fit = _fit_iv(fit)
+    alpha = _alpha_iv(alpha)
+    if isinstance(fit, StyleFit):
+        return _style_sandwich(fit, alpha)
+    n = fit.n_models
+    data = fit._data
+    kind = fit.method
+    eta = fit._eta if kind == "davidson" else 0.0
+    w2 = _fit_w2(fit)
+    info = information(kind, data, np.asarray(fit.theta), eta, fit.prior)
+    k = constrained_inverse(info, n, fit.prior)
+    v = k @ _score_outer(kind, data, np.asarray(fit.theta), eta, w2) @ k
+    t = fit.rating_transform()
+    cov = t @ v[:n, :n] @ t.T
+    se = SCALE * np.sqrt(np.clip(np.diag(cov), 0, None))
+    z = float(norm.ppf(1 - alpha / 2))
+    tie_lo = tie_hi = None
+    if kind == "davidson":
+        se_eta = float(np.sqrt(max(v[n, n], 0.0)))
+        tie_lo, tie_hi = float(np.exp(eta - z * se_eta)), float(np.exp(eta + z * se_eta))
+    return Intervals(
+        method="sandwich",
+        alpha=alpha,
+        lower=fit.ratings - z * se,
+        upper=fit.ratings + z * se,
+        se=se,
+        cov=cov,
+        tie_lower=tie_lo,
+        tie_upper=tie_hi,
+    )
+
+
+def _fit_w2(fit: RatingFit) -> np.ndarray:
+    """Per-cell sums of squared weights as fitted, shape (n_pairs, 3)."""
+    w2 = fit.counts.weights_sq
+    cells = np.column_stack(
+        [w2[:, 0], w2[:, 1], w2[:, 2] + (w2[:, 3] if fit.both_bad == "tie" else 0.0)]
+    )
+    tot = fit.counts.counts[:, :3].sum(axis=1)
+    if fit.both_bad == "tie":
+        tot = tot + fit.counts.counts[:, 3]
+    return cells[tot > 0]

@@ -1,0 +1,542 @@
+"""One call from battles (or pair counts) to a leaderboard: fit, intervals, ranks, counts.
+
+:func:`leaderboard` takes raw battle arrays; :func:`leaderboard_from_counts` takes
+:class:`ratings.PairCounts` (for counts kept incrementally, e.g. by a ``GROUP BY`` query).
+Both return a :class:`Leaderboard` whose rows are the models that have at least one battle,
+ordered by rating (highest first). Models with no battles are left out (they have no rating);
+models with fewer than ``min_votes`` battles are listed with their rating and interval but are
+not ranked (rank fields 0 in the arrays, ``None`` in :meth:`Leaderboard.rows`).
+
+Ranks: ``rank`` by rating among ranked models; ``rank_ub`` = 1 + number of ranked models whose
+lower bound is above this model's upper bound; ``rank_lower``/``rank_upper`` = the
+``1 - alpha`` range of the rank over bootstrap rounds (for sandwich intervals: over draws from
+the estimated normal distribution of the ratings, seeded by ``rng``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ._fit import SCALE, RatingFit
+from ._validation import _alpha_iv, _battles_iv, _choice_iv, _positive_int_iv
+from .aggregate import PairCounts, aggregate
+from .bradley_terry import fit_bt
+from .davidson import fit_davidson
+from .elo import online_elo
+from .intervals import Intervals, bootstrap, sandwich
+from .ranks import rank_stats
+from .style import StyleFeatures, fit_style
+
+__all__ = ["Leaderboard", "leaderboard", "leaderboard_from_counts"]
+
+METHODS = ("bt", "davidson", "elo")
+CIS = ("bootstrap", "sandwich", "none")
+
+
+@dataclass(frozen=True, eq=False)
+class Leaderboard:
+    """A leaderboard: one row per model with battles, ordered by rating (highest first).
+
+    Attributes
+    ----------
+    model : ndarray of int, shape (n_rows,)
+        Model ids (as passed in; the caller maps them to names).
+    rating, lower, upper : ndarray of float, shape (n_rows,)
+        Rating and its ``1 - alpha`` interval (equal to the rating when ``ci == "none"``).
+    rank, rank_lower, rank_upper, rank_ub : ndarray of int, shape (n_rows,)
+        0 for models that are not ranked (fewer than ``min_votes`` battles).
+    ranked : ndarray of bool, shape (n_rows,)
+    votes, wins, losses, ties : ndarray of int, shape (n_rows,)
+        Battles, wins, losses and ties (``both_bad`` counts as a tie unless dropped, then it
+        is not counted at all).
+    method, ci : str
+    rounds : int
+        Bootstrap rounds (or normal draws for sandwich rank ranges); 0 for ``ci == "none"``.
+    alpha : float
+    min_votes : int
+    anchor : tuple (model, rating) or None
+    tie, tie_lower, tie_upper : float or None
+        Davidson's tie parameter with its interval.
+    style_names : tuple of str
+    style_coef, style_lower, style_upper : ndarray of shape (n_features,) or None
+        Style coefficients in Elo points per standard deviation of the feature.
+    notes : tuple of str
+        Degenerate-data notes from the fit (model ids as passed in).
+    fit : RatingFit or None
+        The underlying fit on the models with battles (ids re-indexed ``0 .. n_rows - 1`` in
+        the order of ``sorted(model)``); None for Elo.
+    intervals : Intervals or None
+    """
+
+    model: np.ndarray
+    rating: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    rank: np.ndarray
+    rank_lower: np.ndarray
+    rank_upper: np.ndarray
+    rank_ub: np.ndarray
+    ranked: np.ndarray
+    votes: np.ndarray
+    wins: np.ndarray
+    losses: np.ndarray
+    ties: np.ndarray
+    method: str
+    ci: str
+    rounds: int
+    alpha: float
+    min_votes: int
+    anchor: tuple[int, float] | None = None
+    tie: float | None = None
+    tie_lower: float | None = None
+    tie_upper: float | None = None
+    style_names: tuple[str, ...] = ()
+    style_coef: np.ndarray | None = None
+    style_lower: np.ndarray | None = None
+    style_upper: np.ndarray | None = None
+    notes: tuple[str, ...] = ()
+    fit: RatingFit | None = field(default=None, repr=False)
+    intervals: Intervals | None = field(default=None, repr=False)
+
+    COLUMNS = (
+        "model",
+        "rating",
+        "lower",
+        "upper",
+        "rank",
+        "rank_lower",
+        "rank_upper",
+        "rank_ub",
+        "votes",
+        "wins",
+        "losses",
+        "ties",
+    )
+
+    def __len__(self) -> int:
+        return int(self.model.size)
+
+    def rows(self) -> list[dict]:
+        """Rows as JSON-ready dicts with the keys :attr:`COLUMNS` (ranks None if unranked)."""
+        out = []
+        for k in range(self.model.size):
+            ranked = bool(self.ranked[k])
+            row = {}
+            for col in self.COLUMNS:
+                v = getattr(self, col)[k]
+                if col.startswith("rank"):
+                    row[col] = int(v) if ranked else None
+                elif col in ("rating", "lower", "upper"):
+                    row[col] = float(v)
+                else:
+                    row[col] = int(v)
+            out.append(row)
+        return out
+
+    def to_dict(self) -> dict:
+        """The whole board as a JSON-ready dict (settings, tie/style parameters, rows)."""
+        style = None
+        if self.style_coef is not None:
+            style = [
+                {"feature": name, "coef": float(c), "lower": float(lo), "upper": float(hi)}
+                for name, c, lo, hi in zip(
+                    self.style_names,
+                    self.style_coef,
+                    self.style_lower,
+                    self.style_upper,
+                    strict=True,
+                )
+            ]
+        return {
+            "method": self.method,
+            "ci": self.ci,
+            "rounds": self.rounds,
+            "alpha": self.alpha,
+            "min_votes": self.min_votes,
+            "anchor": None if self.anchor is None else list(self.anchor),
+            "tie": self.tie,
+            "tie_lower": self.tie_lower,
+            "tie_upper": self.tie_upper,
+            "style": style,
+            "notes": list(self.notes),
+            "rows": self.rows(),
+        }
+
+
+def _common_iv(method, ci, rounds, alpha, min_votes, both_bad):
+    method = _choice_iv(method, "method", METHODS)
+    ci = _choice_iv(ci, "ci", CIS)
+    rounds = _positive_int_iv(rounds, "rounds")
+    alpha = _alpha_iv(alpha)
+    min_votes = _positive_int_iv(min_votes, "min_votes", minimum=0)
+    both_bad = _choice_iv(both_bad, "both_bad", ("tie", "drop"))
+    return method, ci, rounds, alpha, min_votes, both_bad
+
+
+def _present(votes: np.ndarray, anchor):
+    ids = np.flatnonzero(votes > 0)
+    new_id = np.full(votes.size, -1, dtype=np.intp)
+    new_id[ids] = np.arange(ids.size)
+    sub_anchor = None
+    if anchor is not None:
+        items = list(dict(anchor).items()) if not isinstance(anchor, tuple) else [anchor]
+        if len(items) != 1:
+            raise ValueError(f"`anchor` must name exactly one model, got {len(items)}")
+        model, rating = items[0]
+        if not (0 <= int(model) < votes.size) or new_id[int(model)] < 0:
+            raise ValueError(f"`anchor` model {model} has no battles")
+        sub_anchor = {int(new_id[int(model)]): float(rating)}
+    return ids, new_id, sub_anchor
+
+
+def _rename_notes(notes, ids):
+    """Rewrite ``[i, j, ...]`` id lists in notes from re-indexed ids to the caller's ids."""
+    import re
+
+    def repl(m):
+        inner = m.group(1)
+        if not inner.strip():
+            return m.group(0)
+        parts = [p.strip() for p in inner.split(",")]
+        if not all(p.isdigit() for p in parts):
+            return m.group(0)
+        return "[" + ", ".join(str(int(ids[int(p)])) for p in parts) + "]"
+
+    return tuple(re.sub(r"\[([0-9, ]*)\]", repl, note) for note in notes)
+
+
+def _assemble(
+    *,
+    ids,
+    fit: RatingFit | None,
+    ratings: np.ndarray,
+    iv: Intervals | None,
+    samples: np.ndarray | None,
+    counts: PairCounts,
+    both_bad: str,
+    method: str,
+    ci: str,
+    rounds: int,
+    alpha: float,
+    min_votes: int,
+    anchor,
+) -> Leaderboard:
+    include_bb = both_bad == "tie"
+    wins = counts.wins()
+    losses = counts.losses()
+    ties = counts.ties(both_bad=include_bb)
+    votes = wins + losses + ties
+    lower = ratings if iv is None else iv.lower
+    upper = ratings if iv is None else iv.upper
+    ranked = votes >= max(min_votes, 1)
+    rk = rank_stats(ratings, lower, upper, samples=samples, alpha=alpha, ranked=ranked)
+    order = np.lexsort((ids, -ratings))
+    tie = tie_lo = tie_hi = None
+    style_names: tuple[str, ...] = ()
+    coef = coef_lo = coef_hi = None
+    notes: tuple[str, ...] = ()
+    if fit is not None:
+        notes = _rename_notes(fit.notes, ids)
+        if fit.tie is not None:
+            tie = fit.tie
+            if iv is not None:
+                tie_lo, tie_hi = iv.tie_lower, iv.tie_upper
+        if hasattr(fit, "coef"):
+            style_names = fit.feature_names
+            coef = SCALE * np.asarray(fit.coef)
+            if iv is not None and iv.coef_lower is not None:
+                coef_lo, coef_hi = SCALE * iv.coef_lower, SCALE * iv.coef_upper
+            else:
+                coef_lo, coef_hi = coef.copy(), coef.copy()
+    if iv is not None and iv.n_degenerate:
+        notes = notes + (
+            f"{iv.n_degenerate} bootstrap rounds had no finite MLE and used the small prior",
+        )
+    if anchor is not None:
+        ((a_model, a_rating),) = dict(anchor).items() if not isinstance(anchor, tuple) else [anchor]
+        anchor = (int(a_model), float(a_rating))
+    return Leaderboard(
+        model=np.asarray(ids)[order],
+        rating=np.asarray(ratings)[order],
+        lower=np.asarray(lower)[order],
+        upper=np.asarray(upper)[order],
+        rank=rk.rank[order],
+        rank_lower=rk.rank_lower[order],
+        rank_upper=rk.rank_upper[order],
+        rank_ub=rk.rank_ub[order],
+        ranked=ranked[order],
+        votes=votes[order],
+        wins=wins[order],
+        losses=losses[order],
+        ties=ties[order],
+        method=method,
+        ci=ci,
+        rounds=0 if ci == "none" else rounds,
+        alpha=alpha,
+        min_votes=min_votes,
+        anchor=anchor,
+        tie=tie,
+        tie_lower=tie_lo,
+        tie_upper=tie_hi,
+        style_names=style_names,
+        style_coef=coef,
+        style_lower=coef_lo,
+        style_upper=coef_hi,
+        notes=notes,
+        fit=fit,
+        intervals=iv,
+    )
+
+
+def _intervals(fit, ci, rounds, rng, alpha, workers):
+    if ci == "none":
+        return None, None
+    if ci == "bootstrap":
+        iv = bootstrap(fit, rounds=rounds, rng=rng, alpha=alpha, workers=workers)
+        return iv, iv.rating_samples(fit)
+    iv = sandwich(fit, alpha=alpha)
+    # Rank ranges from draws of the asymptotic normal distribution of the ratings.
+    draws = np.random.default_rng(rng).multivariate_normal(
+        np.asarray(fit.ratings), SCALE**2 * iv.cov, size=rounds, method="eigh"
+    )
+    return iv, draws
+
+
+def leaderboard_from_counts(
+    counts: PairCounts,
+    *,
+    method: str = "bt",
+    ci: str = "bootstrap",
+    rounds: int = 1000,
+    rng=None,
+    alpha: float = 0.05,
+    anchor=None,
+    min_votes: int = 0,
+    both_bad: str = "tie",
+    prior="auto",
+    workers: int | None = None,
+) -> Leaderboard:
+    """Leaderboard from aggregated counts (Bradley-Terry or Davidson).
+
+    Parameters
+    ----------
+    counts : PairCounts
+    method : {"bt", "davidson"}, default "bt"
+    ci : {"bootstrap", "sandwich", "none"}, default "bootstrap"
+    rounds : int, default 1000
+        Bootstrap rounds (or normal draws for sandwich rank ranges).
+    rng : None, int or numpy.random.Generator
+    alpha : float, default 0.05
+    anchor : mapping {model: rating}, optional
+    min_votes : int, default 0
+        Models with fewer battles are listed but not ranked.
+    both_bad : {"tie", "drop"}, default "tie"
+    prior : "auto" or float
+        See :func:`ratings.fit_bt`.
+    workers : int, optional
+        Bootstrap threads (see :func:`ratings.bootstrap`).
+
+    Returns
+    -------
+    Leaderboard
+    """
+    if not isinstance(counts, PairCounts):
+        raise TypeError("`counts` must be a PairCounts (see ratings.aggregate)")
+    method, ci, rounds, alpha, min_votes, both_bad = _common_iv(
+        method, ci, rounds, alpha, min_votes, both_bad
+    )
+    if method == "elo":
+        raise ValueError("`method='elo'` needs the battles in order; use ratings.leaderboard")
+    rng = np.random.default_rng(rng)
+    tmp = counts
+    if both_bad == "drop":
+        c = counts.counts.copy()
+        c[:, 3] = 0
+        tmp = PairCounts(
+            counts.n_models, counts.pair_i, counts.pair_j, c, counts.weights, counts.weights_sq
+        )
+    ids, _, sub_anchor = _present(tmp.votes(), anchor)
+    sub = counts.subset(ids)
+    fitter = fit_bt if method == "bt" else fit_davidson
+    fit = fitter(sub, both_bad=both_bad, prior=prior, anchor=sub_anchor)
+    iv, samples = _intervals(fit, ci, rounds, rng, alpha, workers)
+    return _assemble(
+        ids=ids,
+        fit=fit,
+        ratings=np.asarray(fit.ratings),
+        iv=iv,
+        samples=samples,
+        counts=sub,
+        both_bad=both_bad,
+        method=method,
+        ci=ci,
+        rounds=rounds,
+        alpha=alpha,
+        min_votes=min_votes,
+        anchor=anchor,
+    )
+
+
+def leaderboard(
+    n_models,
+    model_a,
+    model_b,
+    outcome,
+    weights=None,
+    *,
+    method: str = "bt",
+    ci: str = "bootstrap",
+    rounds: int = 1000,
+    rng=None,
+    alpha: float = 0.05,
+    anchor=None,
+    min_votes: int = 0,
+    both_bad: str = "tie",
+    prior="auto",
+    style=None,
+    l2: float = 1.0,
+    elo_k: float = 4.0,
+    workers: int | None = None,
+) -> Leaderboard:
+    """Leaderboard from raw battles.
+
+    Parameters
+    ----------
+    n_models : int
+    model_a, model_b : array-like of int, shape (n_battles,)
+    outcome : array-like of int, shape (n_battles,)
+        ``A_WINS``, ``B_WINS``, ``TIE`` or ``BOTH_BAD``.
+    weights : array-like of float, shape (n_battles,), optional
+    method : {"bt", "davidson", "elo"}, default "bt"
+        ``"elo"`` is online Elo (order-dependent; bootstrap rounds resample and shuffle the
+        battles and cost O(rounds * n_battles) in Python).
+    ci : {"bootstrap", "sandwich", "none"}, default "bootstrap"
+    rounds, rng, alpha, anchor, min_votes, both_bad, prior, workers
+        See :func:`leaderboard_from_counts`.
+    style : StyleFeatures or array-like of shape (n_battles, n_features), optional
+        Style covariates: fit style-controlled Bradley-Terry (:func:`ratings.fit_style`).
+    l2 : float, default 1.0
+        L2 penalty on the style coefficients.
+    elo_k : float, default 4.0
+        K-factor for ``method="elo"``.
+
+    Returns
+    -------
+    Leaderboard
+    """
+    n, a, b, o, w, _ = _battles_iv(n_models, model_a, model_b, outcome, weights)
+    method, ci, rounds, alpha, min_votes, both_bad = _common_iv(
+        method, ci, rounds, alpha, min_votes, both_bad
+    )
+    rng = np.random.default_rng(rng)
+    if style is None:
+        if method != "elo":
+            return leaderboard_from_counts(
+                aggregate(n, a, b, o, w),
+                method=method,
+                ci=ci,
+                rounds=rounds,
+                rng=rng,
+                alpha=alpha,
+                anchor=anchor,
+                min_votes=min_votes,
+                both_bad=both_bad,
+                prior=prior,
+                workers=workers,
+            )
+        return _elo_board(n, a, b, o, w, ci, rounds, rng, alpha, anchor, min_votes, both_bad, elo_k)
+    if method != "bt":
+        raise ValueError("style control is available for method='bt' only")
+    keep = np.ones(a.size, dtype=bool) if both_bad == "tie" else o != 3
+    counts = aggregate(n, a[keep], b[keep], o[keep], None if w is None else w[keep])
+    ids, new_id, sub_anchor = _present(counts.votes(), anchor)
+    if isinstance(style, StyleFeatures):
+        x, names = style.values, style.names
+    else:
+        x = np.asarray(style, dtype=np.float64)
+        x = x[:, None] if x.ndim == 1 else x
+        names = tuple(f"x{c}" for c in range(x.shape[1]))
+    if x.shape[0] != a.size:
+        raise ValueError(f"`style` must have one row per battle ({a.size}), got {x.shape[0]}")
+    fit = fit_style(
+        ids.size,
+        new_id[a[keep]],
+        new_id[b[keep]],
+        o[keep],
+        x[keep],
+        None if w is None else w[keep],
+        feature_names=names,
+        l2=l2,
+        both_bad=both_bad,
+        prior=prior,
+        anchor=sub_anchor,
+    )
+    iv, samples = _intervals(fit, ci, rounds, rng, alpha, workers)
+    return _assemble(
+        ids=ids,
+        fit=fit,
+        ratings=np.asarray(fit.ratings),
+        iv=iv,
+        samples=samples,
+        counts=counts.subset(ids),
+        both_bad=both_bad,
+        method=method,
+        ci=ci,
+        rounds=rounds,
+        alpha=alpha,
+        min_votes=min_votes,
+        anchor=anchor,
+    )
+
+
+def _elo_board(n, a, b, o, w, ci, rounds, rng, alpha, anchor, min_votes, both_bad, k):
+    if ci == "sandwich":
+        raise ValueError("online Elo has no sandwich intervals; use ci='bootstrap' or 'none'")
+    keep = np.ones(a.size, dtype=bool) if both_bad == "tie" else o != 3
+    counts = aggregate(n, a[keep], b[keep], o[keep])
+    ids, new_id, sub_anchor = _present(counts.votes(), anchor)
+    a2, b2, o2 = new_id[a[keep]], new_id[b[keep]], o[keep]
+    w2 = None if w is None else w[keep]
+    m = ids.size
+
+    def elo(idx=None):
+        if idx is None:
+            r = online_elo(m, a2, b2, o2, w2, k=k)
+        else:
+            r = online_elo(m, a2[idx], b2[idx], o2[idx], None if w2 is None else w2[idx], k=k)
+        if sub_anchor is not None:
+            ((model, rating),) = sub_anchor.items()
+            r = r - r[model] + rating
+        return r
+
+    ratings = elo()
+    iv = samples = None
+    if ci == "bootstrap":
+        samples = np.array([elo(rng.integers(0, a2.size, a2.size)) for _ in range(rounds)])
+        lower, upper = np.quantile(samples, [alpha / 2, 1 - alpha / 2], axis=0)
+        iv = Intervals(
+            method="bootstrap",
+            alpha=alpha,
+            lower=lower,
+            upper=upper,
+            se=samples.std(axis=0, ddof=1) if rounds > 1 else np.zeros(m),
+            cov=np.atleast_2d(np.cov(samples / SCALE, rowvar=False)),
+            rounds=rounds,
+        )
+    return _assemble(
+        ids=ids,
+        fit=None,
+        ratings=ratings,
+        iv=iv,
+        samples=samples,
+        counts=counts.subset(ids),
+        both_bad=both_bad,
+        method="elo",
+        ci=ci,
+        rounds=rounds,
+        alpha=alpha,
+        min_votes=min_votes,
+        anchor=anchor,
+    )

@@ -1,0 +1,125 @@
+"""Pairwise predictions: P(i beats j) with intervals, significance, and votes still needed.
+
+``prob[i, j]`` is the predicted expected score of ``i`` against ``j`` (a tie counts half):
+``expit(theta_i - theta_j)`` for Bradley-Terry; for Davidson, ``P(i wins) + P(tie) / 2``.
+Intervals come from the bootstrap rounds (percentiles of the per-round prediction) or, for
+sandwich intervals, from ``d +/- z * se(d)`` on the log-strength gap ``d`` mapped through the
+same function. ``significant[i, j]`` says the gap's interval excludes 0.
+
+``votes_needed[i, j]`` estimates how many more ``i``-vs-``j`` votes would make the gap
+significant at level ``alpha``, if the estimated gap ``d`` stayed what it is: one more vote on
+the pair adds ``v = (p (1 - p))**2 / var(y)`` to the precision of ``d`` (``p`` the predicted
+score, ``var(y) = p (1 - p) - t / 4`` the score variance with the observed tie share ``t``), so
+``m = z**2 / (v d**2) - 1 / (v s)`` with ``s`` the current variance of ``d``. It is 0 for pairs
+already separated and ``inf`` when ``d == 0``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import expit
+from scipy.stats import norm
+
+from ._fit import RatingFit
+from .intervals import Intervals
+
+__all__ = ["Pairwise", "pairwise"]
+
+
+@dataclass(frozen=True, eq=False)
+class Pairwise:
+    """Pairwise predictions, each of shape (n_models, n_models).
+
+    Attributes
+    ----------
+    prob, lower, upper : ndarray of float
+        Predicted expected score of row model against column model, and its interval.
+    significant : ndarray of bool
+        The two models' ratings differ significantly at level ``alpha``.
+    votes_needed : ndarray of float
+        Estimated additional votes on the pair to separate them (0 if already separated,
+        ``inf`` if the estimated gap is exactly 0); the diagonal is 0.
+    alpha : float
+    """
+
+    prob: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    significant: np.ndarray
+    votes_needed: np.ndarray
+    alpha: float
+
+
+def _score(fit: RatingFit, d, eta=None):
+    if fit.method != "davidson":
+        return expit(d)
+    eta = fit._eta if eta is None else eta
+    a = 0.5 * d
+    log_z = np.logaddexp(np.logaddexp(a, -a), eta)
+    return np.exp(a - log_z) + 0.5 * np.exp(eta - log_z)
+
+
+def pairwise(fit: RatingFit, intervals: Intervals | None = None) -> Pairwise:
+    """Predicted pairwise scores with intervals and significance.
+
+    Parameters
+    ----------
+    fit : RatingFit
+    intervals : Intervals, optional
+        From :func:`ratings.bootstrap` or :func:`ratings.sandwich` on the same fit; without
+        it, only ``prob`` is informative (intervals collapse, nothing is significant).
+
+    Returns
+    -------
+    Pairwise
+    """
+    if not isinstance(fit, RatingFit):
+        raise TypeError("`fit` must be a RatingFit")
+    theta = np.asarray(fit.theta)
+    n = theta.size
+    d = theta[:, None] - theta[None, :]
+    prob = _score(fit, d)
+    alpha = 0.05 if intervals is None else intervals.alpha
+    z = float(norm.ppf(1 - alpha / 2))
+    if intervals is None:
+        var_d = np.zeros((n, n))
+        lower, upper = prob.copy(), prob.copy()
+        d_lo, d_hi = d.copy(), d.copy()
+    elif intervals.theta_samples is not None:
+        th = intervals.theta_samples
+        eta = None
+        if fit.method == "davidson" and intervals.tie_samples is not None:
+            eta = np.log(intervals.tie_samples)[:, None]
+        lower, upper = np.empty((n, n)), np.empty((n, n))
+        d_lo, d_hi = np.empty((n, n)), np.empty((n, n))
+        var_d = np.empty((n, n))
+        q = [alpha / 2, 1 - alpha / 2]
+        for i in range(n):  # row by row keeps memory at O(rounds * n)
+            di = th[:, i : i + 1] - th
+            d_lo[i], d_hi[i] = np.quantile(di, q, axis=0)
+            var_d[i] = di.var(axis=0, ddof=1) if th.shape[0] > 1 else 0.0
+            lower[i], upper[i] = np.quantile(_score(fit, di, eta), q, axis=0)
+    else:
+        cov = intervals.cov
+        var_d = np.diag(cov)[:, None] + np.diag(cov)[None, :] - 2 * cov
+        var_d = np.clip(var_d, 0.0, None)
+        half = z * np.sqrt(var_d)
+        d_lo, d_hi = d - half, d + half
+        lower, upper = _score(fit, d_lo), _score(fit, d_hi)
+    significant = (d_lo > 0) | (d_hi < 0)
+    np.fill_diagonal(significant, False)
+
+    # Per-vote information on d for the pair, from the fitted data's tie share.
+    w = fit._data.w
+    tie_share = float(w[:, 2].sum() / w.sum()) if w.size else 0.0
+    pq = prob * (1 - prob)
+    var_y = np.clip(pq - tie_share / 4, 1e-12, None)
+    v = pq * pq / var_y
+    with np.errstate(divide="ignore", invalid="ignore"):
+        need = z * z / (v * d * d) - np.where(var_d > 0, 1.0 / (v * var_d), 0.0)
+    need = np.where(d == 0, np.inf, np.ceil(np.clip(need, 0, None)))
+    need[significant] = 0.0
+    np.fill_diagonal(need, 0.0)
+    return Pairwise(prob, lower, upper, significant, need, alpha)

@@ -1,0 +1,417 @@
+"""Style control: answer features from text, and Bradley-Terry with style covariates.
+
+Features per answer (:func:`answer_features`, columns :data:`FEATURES`):
+
+* ``tokens``: the answer's length in tokens. Pass ``token_counts`` when the provider reported
+  them; otherwise a tokenizer-free estimate, :func:`estimate_tokens`, counts words and
+  punctuation marks (``\\w+|[^\\w\\s]``), which tracks subword token counts of English prose
+  to within a roughly constant factor (the factor cancels in the ratio below).
+* ``headers``, ``list_items``, ``bold``: Markdown headers (``#`` .. ``######``), list items
+  (``-``, ``*``, ``+`` or ``1.``/``1)``) and bold spans (``**x**`` or ``__x__``), counted after
+  removing fenced code blocks (as in FastChat's style control).
+
+Per battle, each feature becomes ``(a - b) / (a + b + 1)`` and is standardised to mean 0 and
+standard deviation 1 over the battles (:func:`battle_features`).
+
+Contextual Bradley-Terry (:func:`fit_style`): ``P(A beats B) = expit(theta_a - theta_b +
+x @ beta)`` with ties counted as half a win, ratings unpenalised (identified by mean zero) and a
+small L2 penalty ``l2 / 2 * |beta|**2`` on the style coefficients. The style-controlled ratings
+are what the models would score if their answers had the same style. Intervals:
+:func:`ratings.sandwich` or :func:`ratings.bootstrap` (battles resampled with replacement)
+accept a :class:`StyleFit` and also give intervals for ``beta``.
+
+References
+----------
+T. Li, A. Angelopoulos, W.-L. Chiang, "Does style matter? Disentangling style and substance in
+Chatbot Arena", LMSYS blog, 2024.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.special import expit
+
+from ._fit import RatingFit, _fit_cells
+from ._solver import DEFAULT_PRIOR, DegenerateDataError, PairData, degeneracy_notes, prior_terms
+from ._validation import _anchor_iv, _battles_iv, _choice_iv
+from .aggregate import aggregate
+
+__all__ = [
+    "FEATURES",
+    "StyleFeatures",
+    "StyleFit",
+    "answer_features",
+    "battle_features",
+    "estimate_tokens",
+    "fit_style",
+]
+
+#: Columns of :func:`answer_features`.
+FEATURES = ("tokens", "headers", "list_items", "bold")
+
+_CODE = re.compile(r"(```|~~~).*?(?:\1|\Z)", re.DOTALL)
+_TOKEN = re.compile(r"\w+|[^\w\s]")
+_HEADER = re.compile(r"^ {0,3}#{1,6}[ \t]+\S", re.MULTILINE)
+_LIST = re.compile(r"^[ \t]*(?:[-*+]|\d+[.)])[ \t]+\S", re.MULTILINE)
+_BOLD = re.compile(r"\*\*(?=\S)[^\n]*?\S\*\*|__(?=\S)[^\n]*?\S__")
+
+
+def estimate_tokens(text: str) -> int:
+    """Tokenizer-free token estimate: the number of words and punctuation marks."""
+    return len(_TOKEN.findall(text))
+
+
+def answer_features(texts, *, token_counts=None) -> np.ndarray:
+    """Style features of answers.
+
+    Parameters
+    ----------
+    texts : sequence of str, length n_answers
+    token_counts : array-like of shape (n_answers,), optional
+        Real token counts; replaces :func:`estimate_tokens`.
+
+    Returns
+    -------
+    ndarray of shape (n_answers, 4)
+        Columns :data:`FEATURES`: tokens, headers, list items, bold spans.
+    """
+    texts = list(texts)
+    out = np.zeros((len(texts), len(FEATURES)))
+    for k, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise TypeError(f"`texts` must hold strings; element {k} is {type(text).__name__}")
+        prose = _CODE.sub("", text)
+        out[k] = (
+            estimate_tokens(text),
+            len(_HEADER.findall(prose)),
+            len(_LIST.findall(prose)),
+            len(_BOLD.findall(prose)),
+        )
+    if token_counts is not None:
+        tc = np.asarray(token_counts, dtype=np.float64)
+        if tc.shape != (len(texts),) or np.any(~np.isfinite(tc)) or np.any(tc < 0):
+            raise ValueError(f"`token_counts` must be {len(texts)} finite non-negative numbers")
+        out[:, 0] = tc
+    return out
+
+
+@dataclass(frozen=True, eq=False)
+class StyleFeatures:
+    """Standardised per-battle style features.
+
+    Attributes
+    ----------
+    values : ndarray of shape (n_battles, n_features)
+        ``((a - b) / (a + b + 1) - mean) / std`` per column.
+    names : tuple of str
+    mean, std : ndarray of shape (n_features,)
+        Of the raw ratios (``std`` is 1 where a column is constant).
+    """
+
+    values: np.ndarray
+    names: tuple[str, ...]
+    mean: np.ndarray
+    std: np.ndarray
+
+
+def battle_features(features_a, features_b, *, names=FEATURES, columns=None) -> StyleFeatures:
+    """Per-battle style features ``(a - b) / (a + b + 1)``, standardised.
+
+    Parameters
+    ----------
+    features_a, features_b : array-like of shape (n_battles, n_features)
+        Answer features of the A and B answers (for example from :func:`answer_features`).
+    names : sequence of str
+        Column names of the inputs.
+    columns : sequence of str, optional
+        Keep only these columns (for example ``["tokens"]`` for length-only control).
+
+    Returns
+    -------
+    StyleFeatures
+    """
+    fa = np.asarray(features_a, dtype=np.float64)
+    fb = np.asarray(features_b, dtype=np.float64)
+    if fa.ndim != 2 or fa.shape != fb.shape:
+        raise ValueError(
+            f"`features_a` and `features_b` must be 2-D of equal shape, got {fa.shape}, {fb.shape}"
+        )
+    names = tuple(names)
+    if len(names) != fa.shape[1]:
+        raise ValueError(f"`names` must have {fa.shape[1]} entries, got {len(names)}")
+    if np.any(~np.isfinite(fa)) or np.any(~np.isfinite(fb)) or np.any(fa < 0) or np.any(fb < 0):
+        raise ValueError("style features must be finite and non-negative")
+    if columns is not None:
+        unknown = [c for c in columns if c not in names]
+        if unknown:
+            raise ValueError(f"unknown style columns {unknown}; known: {list(names)}")
+        idx = [names.index(c) for c in columns]
+        fa, fb, names = fa[:, idx], fb[:, idx], tuple(columns)
+    ratio = (fa - fb) / (fa + fb + 1.0)
+    mean = ratio.mean(axis=0) if len(ratio) else np.zeros(ratio.shape[1])
+    std = ratio.std(axis=0) if len(ratio) else np.ones(ratio.shape[1])
+    std = np.where(std > 0, std, 1.0)
+    return StyleFeatures((ratio - mean) / std, names, mean, std)
+
+
+@dataclass(frozen=True, eq=False)
+class StyleFit(RatingFit):
+    """A style-controlled Bradley-Terry fit (a :class:`RatingFit` with style coefficients).
+
+    Attributes
+    ----------
+    coef : ndarray of shape (n_features,)
+        Style coefficients ``beta`` in natural-log odds per standard deviation of the
+        feature; multiply by :data:`ratings.SCALE` for Elo points.
+    feature_names : tuple of str
+    l2 : float
+        L2 penalty on ``beta``.
+    """
+
+    coef: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    feature_names: tuple[str, ...] = ()
+    l2: float = 1.0
+    _battles: dict = field(default_factory=dict, repr=False)
+
+
+class _StyleProblem:
+    """Battle-level arrays and the penalised log-likelihood's derivatives.
+
+    Model-level sums use one ``np.bincount`` on the ordered-pair key ``a * n + b``: with
+    ``M`` the (n, n) sums per ordered pair, ``sum_k v_k (e_a - e_b) = M.sum(1) - M.sum(0)``.
+    """
+
+    def __init__(self, n, a, b, y, w, x, l2, prior):
+        self.n, self.a, self.b, self.y, self.w = n, a, b, y, w
+        self.x = np.asfortranarray(x, dtype=np.float64)  # contiguous columns
+        self.k = x.shape[1]
+        self.l2, self.prior = l2, prior
+        self.key = a * n + b
+
+    def _model_sums(self, v):
+        m = np.bincount(self.key, v, self.n * self.n).reshape(self.n, self.n)
+        return m.sum(axis=1) - m.sum(axis=0)
+
+    def with_prior(self, prior: float) -> _StyleProblem:
+        out = object.__new__(_StyleProblem)
+        out.__dict__.update(self.__dict__)
+        out.prior = prior
+        return out
+
+    def eta(self, theta, beta):
+        e = theta[self.a] - theta[self.b]
+        for c in range(self.k):
+            e += beta[c] * self.x[:, c]
+        return e
+
+    def loglik(self, theta, beta, w=None, eta=None):
+        """Log-likelihood; ``y log expit(e) + (1 - y) log expit(-e) = -log1p(exp(-e)) -
+        (1 - y) e``."""
+        w = self.w if w is None else w
+        e = self.eta(theta, beta) if eta is None else eta
+        return float(w @ (-np.logaddexp(0.0, -e) - (1.0 - self.y) * e))
+
+    def objective(self, theta, beta, w=None, eta=None):
+        val = self.loglik(theta, beta, w, eta) - 0.5 * self.l2 * float(beta @ beta)
+        if self.prior > 0:
+            val += float(prior_terms(theta, self.prior)[0])
+        return val
+
+    def gradient(self, theta, beta, w=None, p=None):
+        w = self.w if w is None else w
+        if p is None:
+            p = expit(self.eta(theta, beta))
+        r = w * (self.y - p)
+        g_theta = self._model_sums(r)
+        if self.prior > 0:
+            g_theta += prior_terms(theta, self.prior)[1]
+        g_beta = self.x.T @ r - self.l2 * beta
+        return np.concatenate([g_theta, g_beta])
+
+    def information(self, theta, beta, w=None, p=None):
+        """Negative Hessian of the penalised log-likelihood, shape (n + k, n + k)."""
+        w = self.w if w is None else w
+        if p is None:
+            p = expit(self.eta(theta, beta))
+        return self._assemble(w * p * (1 - p), with_penalty=True, theta=theta)
+
+    def _assemble(self, h, *, with_penalty: bool, theta):
+        """``sum_battles h [u; x][u; x]'`` (plus the penalty's Hessian when asked)."""
+        n, k = self.n, self.k
+        m = np.bincount(self.key, h, n * n).reshape(n, n)
+        m = m + m.T
+        out = np.empty((n + k, n + k))
+        out[:n, :n] = -m
+        out[np.diag_indices(n)] = m.sum(axis=1)
+        for c in range(k):
+            hx = h * self.x[:, c]
+            out[:n, n + c] = out[n + c, :n] = self._model_sums(hx)
+            out[n:, n + c] = self.x.T @ hx
+        if with_penalty:
+            out[n:, n:] += self.l2 * np.eye(k)
+            if self.prior > 0:
+                out[np.diag_indices(n)] += prior_terms(theta, self.prior)[2]
+        return out
+
+    def shifted(self, info):
+        """Information plus ``11'/n`` on the strengths when they are only identified up to
+        a shift (no prior)."""
+        if self.prior > 0:
+            return info
+        out = info.copy()
+        out[: self.n, : self.n] += 1.0 / self.n
+        return out
+
+    def newton(self, theta, beta, *, w=None, tol=1e-10, max_iter=100):
+        n = self.n
+        e = self.eta(theta, beta)
+        val = self.objective(theta, beta, w, e)
+        it = 0
+        for _ in range(max_iter):
+            it += 1
+            p = expit(e)
+            g = self.gradient(theta, beta, w, p)
+            step = np.linalg.solve(self.shifted(self.information(theta, beta, w, p)), g)
+            t = 1.0
+            for _ in range(40):
+                th, be = theta + t * step[:n], beta + t * step[n:]
+                e_new = self.eta(th, be)
+                new = self.objective(th, be, w, e_new)
+                if new >= val - 1e-12 * max(1.0, abs(val)):
+                    break
+                t *= 0.5
+            else:
+                raise RuntimeError("Newton line search failed to increase the likelihood")
+            theta, beta, val, e = th, be, new, e_new
+            if np.max(np.abs(t * step)) < tol:
+                break
+        else:
+            raise RuntimeError(f"Newton's method did not converge in {max_iter} iterations")
+        return theta - theta.mean(), beta, it
+
+
+def _scores(outcome: np.ndarray, both_bad: str):
+    """Score of A per battle (1, 0, 1/2) and which battles are used."""
+    y = np.array([1.0, 0.0, 0.5, 0.5])[outcome]
+    keep = np.ones(outcome.size, dtype=bool) if both_bad == "tie" else outcome != 3
+    return y, keep
+
+
+def fit_style(
+    n_models,
+    model_a,
+    model_b,
+    outcome,
+    features,
+    weights=None,
+    *,
+    feature_names=None,
+    l2: float = 1.0,
+    both_bad: str = "tie",
+    prior="auto",
+    anchor=None,
+    tol: float = 1e-10,
+    max_iter: int = 100,
+) -> StyleFit:
+    """Fit style-controlled Bradley-Terry ratings (contextual BT).
+
+    Parameters
+    ----------
+    n_models : int
+    model_a, model_b : array-like of int, shape (n_battles,)
+    outcome : array-like of int, shape (n_battles,)
+    features : StyleFeatures or array-like of shape (n_battles, n_features)
+        Per-battle style covariates, from A's side (for example :func:`battle_features`).
+    weights : array-like of shape (n_battles,), optional
+    feature_names : sequence of str, optional
+        Names when ``features`` is a plain array.
+    l2 : float, default 1.0
+        L2 penalty on the style coefficients (a N(0, 1/l2) prior on each standardised
+        coefficient); must be positive.
+    both_bad, prior, anchor, tol, max_iter
+        As in :func:`ratings.fit_bt`.
+
+    Returns
+    -------
+    StyleFit
+        ``ratings`` are the style-controlled ratings, ``coef`` the style coefficients.
+
+    Raises
+    ------
+    DegenerateDataError
+        With ``prior=0`` when the ratings' MLE does not exist.
+    RuntimeError
+        If Newton's method does not converge.
+    """
+    n, a, b, o, w, _ = _battles_iv(n_models, model_a, model_b, outcome, weights)
+    both_bad = _choice_iv(both_bad, "both_bad", ("tie", "drop"))
+    anchor = _anchor_iv(anchor, n)
+    if isinstance(features, StyleFeatures):
+        names = features.names
+        x = features.values
+    else:
+        x = np.asarray(features, dtype=np.float64)
+        if x.ndim == 1:
+            x = x[:, None]
+        names = (
+            tuple(feature_names)
+            if feature_names is not None
+            else tuple(f"x{c}" for c in range(x.shape[1]))
+        )
+    if x.ndim != 2 or x.shape[0] != a.size:
+        raise ValueError(f"`features` must have shape ({a.size}, n_features), got {x.shape}")
+    if len(names) != x.shape[1]:
+        raise ValueError(f"`feature_names` must have {x.shape[1]} entries")
+    if not np.all(np.isfinite(x)):
+        raise ValueError("`features` must be finite")
+    l2 = float(l2)
+    if not (np.isfinite(l2) and l2 > 0):
+        raise ValueError(f"`l2` must be positive, got {l2}")
+    y, keep = _scores(o, both_bad)
+    wt = np.ones(a.size) if w is None else w
+    a, b, y, wt, x = a[keep], b[keep], y[keep], wt[keep], np.ascontiguousarray(x[keep])
+
+    counts = aggregate(n, a, b, o[keep], None if w is None else wt)
+    keep_pairs, wf, cf = _fit_cells(counts, both_bad)
+    data = PairData(n, counts.pair_i[keep_pairs], counts.pair_j[keep_pairs], wf[keep_pairs])
+    notes = degeneracy_notes(data)
+    if isinstance(prior, str):
+        _choice_iv(prior, "prior", ("auto",))
+        prior_value = DEFAULT_PRIOR if notes else 0.0
+    else:
+        prior_value = float(prior)
+        if not (np.isfinite(prior_value) and prior_value >= 0):
+            raise ValueError(f"`prior` must be 'auto' or a non-negative number, got {prior!r}")
+        if prior_value == 0 and notes:
+            raise DegenerateDataError(
+                "the maximum-likelihood ratings do not exist: " + "; ".join(notes)
+            )
+    prob = _StyleProblem(n, a, b, y, wt, x, l2, prior_value)
+    theta, beta, n_iter = prob.newton(np.zeros(n), np.zeros(x.shape[1]), tol=tol, max_iter=max_iter)
+    fit = StyleFit(
+        method="bt",
+        n_models=n,
+        theta=theta,
+        ratings=np.empty(0),
+        tie=None,
+        loglik=prob.loglik(theta, beta),
+        n_iter=n_iter,
+        prior=prior_value,
+        notes=tuple(notes) if prior_value > 0 else (),
+        anchor=anchor,
+        both_bad=both_bad,
+        counts=counts,
+        _data=data,
+        _cells=cf[keep_pairs].astype(np.int64),
+        coef=beta,
+        feature_names=tuple(names),
+        l2=l2,
+        _battles={"problem": prob, "weighted": w is not None},
+    )
+    object.__setattr__(fit, "ratings", fit.to_ratings(theta))
+    fit.ratings.flags.writeable = False
+    fit.coef.flags.writeable = False
+    return fit
