@@ -1,9 +1,22 @@
 """WebSocket consumers. They stay thin: validate, call a service, forward results."""
 
+import asyncio
+import contextlib
 import json
+import logging
 import uuid
 
+from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from arena import services
+from arena.models import Battle
+from arena.protocol import ProtocolError, parse_client_message
+from arena.providers import Endpoint, Finished, ProviderError, Timeouts, stream_chat
+from arena.services import ArenaError
+
+log = logging.getLogger(__name__)
 
 
 class PingConsumer(AsyncWebsocketConsumer):
@@ -41,3 +54,224 @@ class PingConsumer(AsyncWebsocketConsumer):
 
     async def _error(self, message: str):
         await self.send(json.dumps({"type": "error", "message": message}))
+
+
+class BattleConsumer(AsyncWebsocketConsumer):
+    """One blind battle at a time per socket; see arena/protocol.py for the messages."""
+
+    async def connect(self):
+        self.battle_id: int | None = None
+        self.round_task: asyncio.Task | None = None
+        self.user = self.scope.get("user")
+        if self.user is None or not self.user.is_authenticated:
+            await self.close(code=4401)
+            return
+        await self.accept()
+
+    async def disconnect(self, code):
+        await self._stop_round()
+
+    async def receive(self, text_data=None, bytes_data=None):
+        try:
+            message = parse_client_message(text_data)
+        except ProtocolError as exc:
+            await self._send(type="error", side=None, message=str(exc))
+            return
+        handler = getattr(self, f"on_{message['type']}")
+        try:
+            await handler(message)
+        except ArenaError as exc:
+            await self._send(type="error", side=None, message=str(exc))
+
+    # --- client messages ---------------------------------------------------------------
+
+    async def on_prompt(self, message):
+        if self._streaming():
+            raise ArenaError("Wait until both answers have finished.")
+        if self.battle_id is None:
+            battle = await _db(services.battle_start)(
+                user=self.user, category_slug=message.get("category")
+            )
+            self.battle_id = battle.pk
+            index = 0
+        else:
+            battle = await _db(Battle.objects.get)(pk=self.battle_id)
+            if battle.status != Battle.Status.READY:
+                raise ArenaError("This battle is over: start a new round to ask again.")
+            index = await _db(services.battle_rounds)(battle=battle)
+            if index >= settings.ARENA_MAX_TURNS:
+                raise ArenaError(
+                    f"This battle has reached {settings.ARENA_MAX_TURNS} rounds; vote, "
+                    "then start a new round."
+                )
+            await _db(_reopen)(battle.pk)
+        self._launch(index=index, attempt=0, prompt=message["text"])
+
+    async def on_regenerate(self, message):
+        if self.battle_id is None:
+            raise ArenaError("There is no battle to regenerate.")
+        if self._streaming():
+            raise ArenaError("Wait until both answers have finished.")
+        index, attempt, prompt = await _db(services.battle_regenerate)(
+            battle_id=self.battle_id, user=self.user
+        )
+        self._launch(index=index, attempt=attempt, prompt=prompt)
+
+    async def on_vote(self, message):
+        if self.battle_id is None:
+            raise ArenaError("There is no battle to vote on.")
+        if self._streaming():
+            raise ArenaError("Wait until both answers have finished.")
+        vote = await _db(services.vote_record)(
+            battle_id=self.battle_id, user=self.user, outcome=message["outcome"]
+        )
+        sides = await _db(_reveal)(self.battle_id)
+        await self._send(
+            type="revealed",
+            battle=self.battle_id,
+            outcome=vote.outcome,
+            counted=vote.counted,
+            void_reason=vote.void_reason,
+            **sides,
+        )
+
+    async def on_new_round(self, message):
+        await self._stop_round()
+        self.battle_id = None
+        await self._send(type="new_round")
+
+    # --- streaming ---------------------------------------------------------------------
+
+    def _streaming(self) -> bool:
+        return self.round_task is not None and not self.round_task.done()
+
+    def _launch(self, *, index: int, attempt: int, prompt: str):
+        self.round_task = asyncio.create_task(
+            self._run_round(self.battle_id, index=index, attempt=attempt, prompt=prompt)
+        )
+
+    async def _stop_round(self):
+        """Cancel a round in flight (closing both upstream streams) and void its battle."""
+        task, self.round_task = self.round_task, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            if self.battle_id is not None:
+                await _db(services.battle_abandon)(battle_id=self.battle_id)
+
+    async def _run_round(self, battle_id: int, **round_args):
+        try:
+            await self._round(battle_id, **round_args)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # never a traceback on the page; the battle can no longer count
+            log.exception("battle %s: round failed", battle_id)
+            await _db(services.battle_abandon)(battle_id=battle_id)
+            await self._send(
+                type="error", side=None, message="The server failed this round. Start a new round."
+            )
+
+    async def _round(self, battle_id: int, *, index: int, attempt: int, prompt: str):
+        battle, endpoints, history = await _db(_round_context)(battle_id)
+        await self._send(type="start", battle=battle_id, round=index, attempt=attempt)
+        await asyncio.gather(
+            *(
+                self._run_side(
+                    battle_id, side, endpoints[side], history[side], index, attempt, prompt
+                )
+                for side in ("a", "b")
+            )
+        )
+        battle = await _db(services.battle_round_finish)(battle_id=battle_id)
+        leak = ""
+        if battle.status == Battle.Status.READY:
+            leak = await _db(services.battle_identity_leak)(battle=battle)
+        await self._send(
+            type="ready",
+            battle=battle_id,
+            can_vote=battle.status == Battle.Status.READY,
+            notice=(
+                "An answer names a model or its maker, so this battle will not count "
+                "on the leaderboard. You can still vote to see who it was."
+                if leak
+                else (
+                    None
+                    if battle.status == Battle.Status.READY
+                    else "A side failed, so this battle cannot be voted on. Start a new round."
+                )
+            ),
+        )
+
+    async def _run_side(self, battle_id, side, endpoint, history, index, attempt, prompt):
+        parts: list[str] = []
+        finished, error = None, ""
+        messages = [*history, {"role": "user", "content": prompt}]
+        try:
+            stream = stream_chat(endpoint, messages, timeouts=Timeouts.from_settings())
+            async with contextlib.aclosing(stream):
+                async for event in stream:
+                    if isinstance(event, Finished):
+                        finished = event
+                    elif event.text:
+                        parts.append(event.text)
+                        await self._send(type="chunk", side=side, text=event.text)
+        except ProviderError as exc:
+            error = exc.for_side(side.upper())
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # a bug must not take the socket down or leak a traceback
+            log.exception("battle %s side %s failed", battle_id, side)
+            error = f"Model {side.upper()} failed unexpectedly."
+        if finished is None and not error:
+            error = f"Model {side.upper()}'s endpoint ended without finishing."
+        await _db(services.turn_record)(
+            battle_id=battle_id,
+            index=index,
+            side=side,
+            attempt=attempt,
+            prompt=prompt,
+            text="".join(parts),
+            finished=finished,
+            error=error,
+        )
+        if error:
+            await self._send(type="error", side=side, message=error)
+        else:
+            await self._send(
+                type="side_done",
+                side=side,
+                stats={
+                    "ttft_ms": finished.ttft_ms,
+                    "total_ms": finished.total_ms,
+                    "tokens_out": finished.tokens_out,
+                    "finish_reason": finished.finish_reason,
+                },
+            )
+
+    async def _send(self, **message):
+        await self.send(json.dumps(message))
+
+
+def _db(func):
+    return database_sync_to_async(func)
+
+
+def _reopen(battle_id: int) -> None:
+    Battle.objects.filter(pk=battle_id, status=Battle.Status.READY).update(
+        status=Battle.Status.STREAMING, ready_at=None
+    )
+
+
+def _round_context(battle_id: int):
+    battle = Battle.objects.select_related("contestant_a", "contestant_b").get(pk=battle_id)
+    endpoints = {
+        "a": Endpoint.from_contestant(battle.contestant_a),
+        "b": Endpoint.from_contestant(battle.contestant_b),
+    }
+    return battle, endpoints, services.battle_history(battle=battle)
+
+
+def _reveal(battle_id: int) -> dict:
+    battle = Battle.objects.select_related("contestant_a", "contestant_b").get(pk=battle_id)
+    return services.battle_reveal(battle=battle)

@@ -4,4 +4,5 @@ from arena import consumers
 
 websocket_urlpatterns = [
     path("ws/ping/", consumers.PingConsumer.as_asgi()),
+    path("ws/battle/", consumers.BattleConsumer.as_asgi()),
 ]

@@ -171,10 +171,14 @@ ARENA_MAX_PROMPT_CHARS = env_int("ARENA_MAX_PROMPT_CHARS", 20_000, minimum=1)
 ARENA_TIMEOUT_CONNECT = env_float("ARENA_TIMEOUT_CONNECT", 5.0)
 ARENA_TIMEOUT_FIRST_TOKEN = env_float("ARENA_TIMEOUT_FIRST_TOKEN", 30.0)
 ARENA_TIMEOUT_TOTAL = env_float("ARENA_TIMEOUT_TOTAL", 300.0)
+# Recorded answers replay word by word with this pause, so the demo streams visibly.
+ARENA_RECORDED_CHUNK_DELAY_MS = env_int("ARENA_RECORDED_CHUNK_DELAY_MS", 10, minimum=0)
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("ARENA_LOG_LEVEL", "INFO").upper()},
+    # httpx logs every request at INFO; upstream failures are reported by the providers.
+    "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
 }

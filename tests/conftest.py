@@ -5,6 +5,7 @@ import sys
 import uuid
 
 import pytest
+from channels.db import database_sync_to_async
 from django.conf import settings as django_settings
 
 from tests.support import (
@@ -16,6 +17,7 @@ from tests.support import (
     tcp_reachable,
     unavailable,
 )
+from tests.upstream import upstream_fixture  # noqa: F401  (the "upstream" fixture)
 
 
 def _postgres_pass_problem() -> str | None:
@@ -32,6 +34,9 @@ def _postgres_pass_problem() -> str | None:
 
 
 def pytest_collection_modifyitems(config, items):
+    # Browser tests last: Playwright's sync API keeps an event loop running in this thread
+    # while the session's browser lives, which asyncio tests cannot share.
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
     problem = _postgres_pass_problem()
     if problem is None:
         return
@@ -40,6 +45,32 @@ def pytest_collection_modifyitems(config, items):
     marker = pytest.mark.skip(reason=f"{problem} (set ARENA_REQUIRE_SERVICES=1 to fail instead)")
     for item in items:
         item.add_marker(marker)
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(tmp_path_factory):
+    """Test on a SQLite *file*, as the arena runs, not the shared-cache in-memory database,
+    whose table locks ignore the busy timeout and make concurrent writers fail at once."""
+    from django.db import connections
+
+    db = connections["default"].settings_dict
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        db["TEST"]["NAME"] = str(tmp_path_factory.mktemp("db") / "test-arena.sqlite3")
+
+
+@pytest.fixture
+async def _db_thread_closed():
+    """Close the connection database_sync_to_async opened in its worker thread, so the next
+    test does not inherit it."""
+    yield
+    await database_sync_to_async(close_old_connections_for_real)()
+
+
+def close_old_connections_for_real():
+    from django.db import connections
+
+    for conn in connections.all(initialized_only=True):
+        conn.close()
 
 
 @pytest.fixture(scope="session")

@@ -1,12 +1,13 @@
 // Model output is untrusted: Markdown -> HTML with marked, then sanitized by DOMPurify,
 // then code blocks highlighted. Never assign model text to innerHTML any other way.
+// Images and media are dropped: a URL in model output must not make the browser call out.
 (function () {
   "use strict";
   marked.use({ gfm: true, breaks: false });
   function renderMarkdown(target, text) {
     const html = DOMPurify.sanitize(marked.parse(text), {
       USE_PROFILES: { html: true },
-      FORBID_TAGS: ["style", "form", "input", "button", "textarea", "select", "iframe"],
+      FORBID_TAGS: ["style", "form", "input", "button", "textarea", "select", "iframe", "img", "picture", "source", "video", "audio"],
       FORBID_ATTR: ["style"],
     });
     target.innerHTML = html;

@@ -7,9 +7,6 @@ from decimal import Decimal
 
 import httpx
 import pytest
-from channels.db import database_sync_to_async
-from django.db import connections
-from django.db.backends.base.base import BaseDatabaseWrapper
 
 from arena import providers
 from arena.models import Answer, Contestant, PromptItem, PromptSet
@@ -458,20 +455,6 @@ def test_an_endpoint_is_made_from_a_contestant():
 
 
 # -- recorded answers ------------------------------------------------------------------------
-
-
-def _close_connections_for_real() -> None:
-    # SQLite's close() keeps an in-memory test database open, which would leave this thread
-    # holding a connection that pytest-django then refuses in the next test.
-    for conn in connections.all(initialized_only=True):
-        BaseDatabaseWrapper.close(conn)
-
-
-@pytest.fixture
-async def _db_thread_closed():
-    """Close the connection that database_sync_to_async opened in its worker thread."""
-    yield
-    await database_sync_to_async(_close_connections_for_real)()
 
 
 @pytest.fixture

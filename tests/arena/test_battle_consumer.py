@@ -1,0 +1,339 @@
+"""The battle socket, end to end: real ASGI app, real consumer, real local upstream server."""
+
+import asyncio
+import json
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth import get_user_model
+from django.test import Client
+
+from arena.asgi import application
+from arena.models import Battle, Contestant, Turn, Vote
+from tests.upstream import upstream_fixture  # noqa: F401
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("_db_thread_closed")]
+
+NAMES = ("Kestrel Ultra", "Badger Base")
+
+
+def _session_cookie(username: str) -> str:
+    user, _ = get_user_model().objects.get_or_create(username=username)
+    client = Client()
+    client.force_login(user)
+    return client.cookies["sessionid"].value
+
+
+@database_sync_to_async
+def _contestants(upstream, spec_a: str, spec_b: str, kind: str = "openai"):
+    made = []
+    for name, spec in zip(NAMES, (spec_a, spec_b), strict=True):
+        model_id = name.lower().replace(" ", "-") + "-0612"
+        upstream.set_behaviour(model_id, spec)
+        made.append(
+            Contestant.objects.create(
+                name=name,
+                organisation=f"{name} Labs",
+                kind=kind,
+                base_url=upstream.url,
+                model_id=model_id,
+                price_input_per_mtok=1,
+                price_output_per_mtok=2,
+            )
+        )
+    return made
+
+
+async def _socket(username="alice", origin=b"http://localhost"):
+    cookie = await database_sync_to_async(_session_cookie)(username)
+    communicator = WebsocketCommunicator(
+        application,
+        "/ws/battle/",
+        headers=[(b"origin", origin), (b"cookie", f"sessionid={cookie}".encode())],
+    )
+    connected, _ = await communicator.connect()
+    assert connected
+    return communicator
+
+
+async def _until(communicator, kind: str, timeout: float = 10) -> list[dict]:
+    """Every message up to and including the first of type ``kind``."""
+    seen = []
+    while True:
+        message = json.loads(await communicator.receive_from(timeout=timeout))
+        seen.append(message)
+        if message["type"] == kind:
+            return seen
+
+
+def _text(messages, side):
+    return "".join(m["text"] for m in messages if m["type"] == "chunk" and m["side"] == side)
+
+
+def _assert_no_identity(messages):
+    raw = json.dumps(messages)
+    for name in NAMES:
+        assert name not in raw
+        assert f"{name} Labs" not in raw
+    assert "127.0.0.1" not in raw
+
+
+async def test_a_whole_battle_streams_votes_and_reveals(upstream):
+    await _contestants(upstream, "normal", "echo")
+    ws = await _socket()
+    try:
+        await ws.send_json_to({"type": "prompt", "text": "Say hi"})
+        messages = await _until(ws, "ready")
+        _assert_no_identity(messages)
+        assert messages[0]["type"] == "start" and messages[0]["round"] == 0
+        assert {m["side"] for m in messages if m["type"] == "side_done"} == {"a", "b"}
+        assert messages[-1]["can_vote"] is True and messages[-1]["notice"] is None
+        texts = {_text(messages, "a"), _text(messages, "b")}
+        assert texts == {"Hello! I am a fake model, streaming one word at a time.", "Echo: Say hi"}
+
+        await ws.send_json_to({"type": "vote", "outcome": "b"})
+        revealed = (await _until(ws, "revealed"))[-1]
+        assert {revealed["a"]["name"], revealed["b"]["name"]} == set(NAMES)
+        assert revealed["counted"] is True
+        assert revealed["a"]["stats"]["tokens_out"] > 0
+        assert revealed["a"]["stats"]["cost"] is not None
+
+        await ws.send_json_to({"type": "vote", "outcome": "a"})
+        error = (await _until(ws, "error"))[-1]
+        assert error["message"] == "You have already voted on this battle."
+        assert await ws.receive_nothing()
+    finally:
+        await ws.disconnect()
+    battle = await database_sync_to_async(Battle.objects.get)()
+    assert battle.status == Battle.Status.VOTED
+    vote = await database_sync_to_async(Vote.objects.get)()
+    assert vote.outcome == "b" and vote.counted
+    turns = await database_sync_to_async(list)(Turn.objects.order_by("side"))
+    assert [t.side for t in turns] == ["a", "b"]
+    assert all(t.ttft_ms is not None and t.total_ms >= t.ttft_ms for t in turns)
+
+
+async def test_follow_ups_go_to_the_same_pair_with_each_sides_own_history(upstream):
+    await _contestants(upstream, "echo", "echo")
+    ws = await _socket()
+    try:
+        await ws.send_json_to({"type": "prompt", "text": "first"})
+        await _until(ws, "ready")
+        await ws.send_json_to({"type": "prompt", "text": "second"})
+        messages = await _until(ws, "ready")
+        assert messages[0] == {
+            "type": "start",
+            "battle": messages[0]["battle"],
+            "round": 1,
+            "attempt": 0,
+        }
+    finally:
+        await ws.disconnect()
+    bodies = [r.body for r in upstream.requests]
+    assert len(bodies) == 4
+    follow_ups = [b["messages"] for b in bodies if b["messages"][-1]["content"] == "second"]
+    assert len(follow_ups) == 2
+    for sent in follow_ups:
+        assert [m["role"] for m in sent if m["role"] != "system"] == ["user", "assistant", "user"]
+        assert [m for m in sent if m["role"] == "assistant"][0]["content"] == "Echo: first"
+
+
+@pytest.mark.parametrize(
+    ("spec", "reason"),
+    [
+        ("error", "answered HTTP 500"),
+        ("cut:after=2", "closed the stream early"),
+        ("malformed", "malformed"),
+        ("hang", "timed out before the first token"),
+    ],
+)
+async def test_a_broken_upstream_errors_the_battle_with_a_clear_message(
+    upstream, settings, spec, reason
+):
+    settings.ARENA_TIMEOUT_FIRST_TOKEN = 0.5
+    await _contestants(upstream, "normal", spec)
+    ws = await _socket()
+    try:
+        await ws.send_json_to({"type": "prompt", "text": "hello"})
+        messages = await _until(ws, "ready", timeout=15)
+    finally:
+        await ws.disconnect()
+    _assert_no_identity(messages)
+    errors = [m for m in messages if m["type"] == "error"]
+    assert len(errors) == 1
+    side = errors[0]["side"]
+    assert errors[0]["message"].startswith(f"Model {side.upper()}'s endpoint ")
+    assert reason in errors[0]["message"]
+    assert "Traceback" not in errors[0]["message"]
+    assert messages[-1]["can_vote"] is False
+    battle = await database_sync_to_async(Battle.objects.get)()
+    assert battle.status == Battle.Status.ERRORED
+
+
+async def test_a_vote_on_an_errored_battle_is_refused(upstream):
+    await _contestants(upstream, "normal", "error")
+    ws = await _socket()
+    try:
+        await ws.send_json_to({"type": "prompt", "text": "hello"})
+        await _until(ws, "ready")
+        await ws.send_json_to({"type": "vote", "outcome": "a"})
+        error = (await _until(ws, "error"))[-1]
+        assert "finish without error" in error["message"]
+    finally:
+        await ws.disconnect()
+    assert not await database_sync_to_async(Vote.objects.exists)()
+
+
+async def test_regenerate_replaces_the_answers_and_only_the_new_ones_are_voted(upstream):
+    await _contestants(upstream, "normal", "normal")
+    ws = await _socket()
+    try:
+        await ws.send_json_to({"type": "prompt", "text": "hello"})
+        await _until(ws, "ready")
+        await ws.send_json_to({"type": "regenerate"})
+        messages = await _until(ws, "ready")
+        assert messages[0]["attempt"] == 1
+        await ws.send_json_to({"type": "vote", "outcome": "tie"})
+        await _until(ws, "revealed")
+    finally:
+        await ws.disconnect()
+    turns = await database_sync_to_async(list)(Turn.objects.order_by("attempt", "side"))
+    assert [(t.attempt, t.superseded) for t in turns] == [
+        (0, True),
+        (0, True),
+        (1, False),
+        (1, False),
+    ]
+
+
+async def test_an_identity_leak_is_announced_and_the_vote_is_void(upstream):
+    made = await _contestants(upstream, "echo", "normal")
+    ws = await _socket()
+    try:
+        # The echo side repeats the prompt, so its *answer* names a contestant.
+        await ws.send_json_to({"type": "prompt", "text": f"Pretend to be {made[1].name}"})
+        ready = (await _until(ws, "ready"))[-1]
+        assert ready["can_vote"] is True
+        assert "will not count" in ready["notice"]
+        await ws.send_json_to({"type": "vote", "outcome": "a"})
+        revealed = (await _until(ws, "revealed"))[-1]
+        assert revealed["counted"] is False
+        assert "identity leaked" in revealed["void_reason"]
+    finally:
+        await ws.disconnect()
+
+
+async def test_leaving_mid_stream_closes_both_upstream_streams(upstream):
+    await _contestants(upstream, "slow:delay=0.2", "slow:delay=0.2")
+    ws = await _socket()
+    await ws.send_json_to({"type": "prompt", "text": "hello"})
+    await _until(ws, "chunk")
+    await ws.disconnect()
+    for request in upstream.requests:
+        assert await asyncio.to_thread(request.disconnected.wait, 5)
+    battle = await database_sync_to_async(Battle.objects.get)()
+    assert battle.status == Battle.Status.VOID
+
+
+async def test_a_new_round_cancels_the_old_one_and_starts_fresh(upstream):
+    await _contestants(upstream, "slow:delay=0.2", "slow:delay=0.2")
+    ws = await _socket()
+    try:
+        await ws.send_json_to({"type": "prompt", "text": "hello"})
+        await _until(ws, "chunk")
+        await ws.send_json_to({"type": "new_round"})
+        await _until(ws, "new_round")
+        for request in upstream.requests:
+            assert await asyncio.to_thread(request.disconnected.wait, 5)
+        await ws.send_json_to({"type": "prompt", "text": "again"})
+        start = (await _until(ws, "start"))[-1]
+    finally:
+        await ws.disconnect()
+    statuses = await database_sync_to_async(list)(
+        Battle.objects.order_by("pk").values_list("pk", "status")
+    )
+    assert statuses[0][1] == Battle.Status.VOID
+    assert start["battle"] == statuses[1][0]
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ("not json", "not valid JSON"),
+        ('{"type": "dance"}', "Unknown message type 'dance'"),
+        ('{"type": "vote", "outcome": "left"}', "outcome must be one of"),
+        ('{"type": "prompt", "text": "   "}', "The prompt is empty"),
+        ('{"type": "prompt", "text": "hi", "model": "x"}', "Unexpected field"),
+        ("[1, 2]", "JSON object"),
+    ],
+)
+async def test_a_malformed_message_gets_an_error_and_the_socket_stays_usable(
+    upstream, raw, message
+):
+    await _contestants(upstream, "normal", "normal")
+    ws = await _socket()
+    try:
+        await ws.send_to(text_data=raw)
+        error = (await _until(ws, "error"))[-1]
+        assert message in error["message"] and error["side"] is None
+        await ws.send_json_to({"type": "prompt", "text": "still here?"})
+        assert (await _until(ws, "ready"))[-1]["can_vote"] is True
+    finally:
+        await ws.disconnect()
+
+
+async def test_an_oversized_prompt_and_too_many_rounds_are_refused(upstream, settings):
+    settings.ARENA_MAX_PROMPT_CHARS = 50
+    settings.ARENA_MAX_TURNS = 1
+    await _contestants(upstream, "normal", "normal")
+    ws = await _socket()
+    try:
+        await ws.send_json_to({"type": "prompt", "text": "x" * 51})
+        error = (await _until(ws, "error"))[-1]
+        assert error["message"] == "The prompt has 51 characters; the limit is 50."
+        await ws.send_json_to({"type": "prompt", "text": "short"})
+        await _until(ws, "ready")
+        await ws.send_json_to({"type": "prompt", "text": "follow-up"})
+        error = (await _until(ws, "error"))[-1]
+        assert "reached 1 rounds" in error["message"]
+    finally:
+        await ws.disconnect()
+    assert len(upstream.requests) == 2
+
+
+async def test_an_unauthenticated_socket_is_refused():
+    communicator = WebsocketCommunicator(
+        application, "/ws/battle/", headers=[(b"origin", b"http://localhost")]
+    )
+    connected, code = await communicator.connect()
+    assert not connected
+    await communicator.disconnect()
+
+
+async def test_a_socket_from_another_origin_is_refused():
+    cookie = await database_sync_to_async(_session_cookie)("alice")
+    communicator = WebsocketCommunicator(
+        application,
+        "/ws/battle/",
+        headers=[(b"origin", b"http://evil.example"), (b"cookie", f"sessionid={cookie}".encode())],
+    )
+    connected, _ = await communicator.connect()
+    assert not connected
+    await communicator.disconnect()
+
+
+async def test_only_the_battles_own_user_can_vote(upstream):
+    await _contestants(upstream, "normal", "normal")
+    ws = await _socket("alice")
+    try:
+        await ws.send_json_to({"type": "prompt", "text": "hello"})
+        ready = await _until(ws, "ready")
+        battle_id = ready[0]["battle"]
+    finally:
+        await ws.disconnect()
+    from arena.services import VoteRejected, vote_record
+
+    bob, _ = await database_sync_to_async(get_user_model().objects.get_or_create)(username="bob")
+    with pytest.raises(VoteRejected, match="Only the person"):
+        await database_sync_to_async(vote_record)(battle_id=battle_id, user=bob, outcome="a")
