@@ -13,7 +13,8 @@ One JSON object per line, each with a ``type``:
 ``battle``       every field of Battle, contestants by name, ``user`` by username, ``prompt_item``
                  and ``answer_a``/``answer_b`` by key; nested ``categories`` (category slug and
                  assigner), ``turns``, ``vote`` (``voter`` by username, or null) and
-                 ``judgements`` (``judge`` by name), each with every field of its model.
+                 ``judgements`` (``judge`` by name), each with every field of its model except
+                 a judgement's ``run`` (the background job that made it: not carried over).
 
 Field values: times in ISO 8601 with their UTC offset, decimals as strings (exact), the rest as
 JSON. Records come in the order of their primary keys, so an export imported into an empty
@@ -72,7 +73,18 @@ REFERENCES = {
     "user": "user",
     "voter": "user",
     "battle": None,
+    "run": None,  # the background job that produced a judgement: operational, not carried over
 }
+
+
+def _reference_kind(f: models.Field) -> str | None:
+    try:
+        return REFERENCES[f.name]
+    except KeyError:
+        raise LookupError(
+            f"{f.model.__name__}.{f.name}: a foreign key the arena export does not know; "
+            "add it to arena.exchange.arena_jsonl.REFERENCES"
+        ) from None
 
 
 def _fields(model: type[models.Model]) -> list[models.Field]:
@@ -122,7 +134,7 @@ class _Refs:
         out = {}
         for f in _fields(model):
             if f.is_relation:
-                kind = REFERENCES[f.name]
+                kind = _reference_kind(f)
                 if kind is None:
                     continue
                 pk = values[f.attname]
@@ -300,7 +312,7 @@ class ArenaReader:
     def _refs(self, model, record: dict, where: str = "") -> dict:
         values = {}
         for f in _fields(model):
-            if f.is_relation and REFERENCES[f.name] is not None:
+            if f.is_relation and _reference_kind(f) is not None:
                 values[f.attname] = self._ref(record, f.name, where, required=not f.null)
         return values
 

@@ -7,29 +7,29 @@ other databases with ``bulk_create``. Both give the same rows; ``created_at`` is
 explicitly (from the file, else the import's start time), so both backends agree on it too.
 """
 
+import json
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 
-from django.db import connection, models
+from django.db import OperationalError, connection, models, transaction
 from django.utils import timezone
 
 from arena.models import Battle, BattleCategory, Judgement, Turn, Vote
 
-# Fields whose Python value psycopg adapts as Django would, so COPY can take them as they are.
-_AS_IS = (
+# Fields whose Python value the database driver takes as Django would send it, per vendor;
+# the others go through the field's own get_db_prep_save().
+_PLAIN = (
     models.CharField,
     models.TextField,
     models.IntegerField,
-    models.BigIntegerField,
-    models.PositiveIntegerField,
     models.FloatField,
     models.BooleanField,
-    models.DateTimeField,
     models.ForeignKey,
-    models.OneToOneField,
 )
+_PLAIN_BY_VENDOR = {"postgresql": (*_PLAIN, models.DateTimeField), "sqlite": _PLAIN}
 
 
 @contextmanager
@@ -60,13 +60,74 @@ def is_stamp(f: models.Field) -> bool:
     return isinstance(f, models.DateTimeField) and not f.null and not f.has_default()
 
 
+@contextmanager
+def deferred_indexes(*model_classes):
+    """PostgreSQL, into empty tables: load without secondary indexes and foreign keys.
+
+    Keeping ten indexes and eight foreign-key checks per battle up to date row by row costs the
+    server about ten times more than building them once at the end, as ``pg_restore`` does.
+    When the tables are empty (a first import), they are locked for the transaction, their
+    non-unique indexes and foreign keys are dropped, and at the end of the block re-created
+    from the definitions the catalogue gave (same names, same SQL), which also checks every
+    foreign key. Everything is in the import's transaction: on error the rollback restores the
+    schema too. Yields whether it did so; elsewhere (other databases, tables with rows, which
+    would be re-indexed whole) it does nothing.
+    """
+    tables = [m._meta.db_table for m in model_classes]
+    if connection.vendor != "postgresql" or model_classes[0].objects.exists():
+        yield False
+        return
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(f"LOCK TABLE {', '.join(map(quote, tables))} IN ACCESS EXCLUSIVE MODE")
+        empty = not any(m.objects.exists() for m in model_classes)
+        indexes, foreign_keys = [], []
+        if empty:
+            for table in tables:
+                cursor.execute(
+                    """
+                    SELECT c.relname, pg_get_indexdef(i.indexrelid)
+                    FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+                    WHERE i.indrelid = %s::regclass AND NOT i.indisunique
+                      AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = c.oid)
+                    ORDER BY c.relname
+                    """,
+                    [table],
+                )
+                indexes += cursor.fetchall()
+                cursor.execute(
+                    """
+                    SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint
+                    WHERE conrelid = %s::regclass AND contype = 'f' ORDER BY conname
+                    """,
+                    [table],
+                )
+                foreign_keys += [(table, name, sql) for name, sql in cursor.fetchall()]
+            try:
+                with transaction.atomic():
+                    for table, name, _ in foreign_keys:
+                        cursor.execute(f"ALTER TABLE {quote(table)} DROP CONSTRAINT {quote(name)}")
+                    for name, _ in indexes:
+                        cursor.execute(f"DROP INDEX {quote(name)}")
+            except OperationalError:
+                # "pending trigger events": the enclosing transaction already wrote to these
+                # tables (deferred checks queued); load row by row instead.
+                empty = False
+    yield empty
+    if empty:
+        with connection.cursor() as cursor:
+            for _, sql in indexes:
+                cursor.execute(sql)
+            for table, name, sql in foreign_keys:
+                cursor.execute(f"ALTER TABLE {quote(table)} ADD CONSTRAINT {quote(name)} {sql}")
+
+
 class _Table:
-    """One model's columns, defaults and COPY statement."""
+    """One model's columns and defaults, and its rows as the database driver takes them."""
 
     def __init__(self, model: type[models.Model], now: datetime):
         self.model = model
         self.fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-        self.attnames = [f.attname for f in self.fields]
         self.defaults = {}
         self.callable_defaults = []
         for f in self.fields:
@@ -76,25 +137,51 @@ class _Table:
                 self.callable_defaults.append(f)
             else:
                 self.defaults[f.attname] = f.get_default()
-        self.prepared = [(i, f) for i, f in enumerate(self.fields) if not isinstance(f, _AS_IS)]
+        plain = _PLAIN_BY_VENDOR.get(connection.vendor, ())
+        self.columns = [(f.attname, self.defaults.get(f.attname)) for f in self.fields]
+        self.callable_positions = [(self.fields.index(f), f) for f in self.callable_defaults]
+        self.prepared = []
+        for i, f in enumerate(self.fields):
+            if isinstance(f, models.JSONField) and f.encoder is None:
+                # What Django sends for a JSONField, without building an adapter per row.
+                self.prepared.append((i, _json_dumps))
+            elif not isinstance(f, plain):
+                self.prepared.append((i, partial(_prep, f)))
 
     def complete(self, values: dict) -> dict:
+        """The values a ``Model(**values)`` would have: given ones over the defaults."""
         row = dict(self.defaults)
         for f in self.callable_defaults:
             row[f.attname] = f.get_default()
         row.update(values)
         return row
 
-    def copy_row(self, values: dict) -> list:
-        row = [values[name] for name in self.attnames]
-        for i, f in self.prepared:
-            row[i] = f.get_db_prep_save(row[i], connection)
+    def db_row(self, values: dict, pk: int | None = None) -> list:
+        """The row's column values (``pk`` first if given, then the fields in order) as Django
+        would send them to the database driver."""
+        get = values.get
+        row = [get(name, default) for name, default in self.columns]
+        for i, f in self.callable_positions:
+            if f.attname not in values:
+                row[i] = f.get_default()
+        for i, prep in self.prepared:
+            row[i] = prep(row[i])
+        if pk is not None:
+            row.insert(0, pk)
         return row
 
-    def copy_sql(self, with_id: bool) -> str:
+    def column_list(self, with_id: bool) -> str:
         quote = connection.ops.quote_name
         columns = ([quote("id")] if with_id else []) + [quote(f.column) for f in self.fields]
-        return f"COPY {quote(self.model._meta.db_table)} ({', '.join(columns)}) FROM STDIN"
+        return ", ".join(columns)
+
+
+def _json_dumps(value) -> str:
+    return "[]" if value == [] else json.dumps(value)
+
+
+def _prep(f: models.Field, value):
+    return f.get_db_prep_save(value, connection)
 
 
 @dataclass(slots=True)
@@ -111,19 +198,27 @@ class PendingBattle:
 class BattleWriter:
     """Collects pending battles and writes them in batches. Call ``flush()`` at the end.
 
-    Must run inside a transaction (the import's); on SQLite, inside ``explicit_timestamps``.
+    Must run inside the import's transaction (on SQLite that transaction holds the write lock,
+    which makes drawing ids from the table safe), and, for the ORM path, inside
+    ``explicit_timestamps``.
+
+    - PostgreSQL: ids drawn from the battle table's sequence, then ``COPY`` per table.
+    - SQLite: ids drawn after the table's highest (and its AUTOINCREMENT counter), then one
+      ``executemany`` INSERT per table.
+    - Other databases: ``bulk_create``.
     """
 
     def __init__(self, *, batch_size: int = 5000, now: datetime | None = None):
         self.batch_size = batch_size
         self.now = now or timezone.now()
-        self.use_copy = connection.vendor == "postgresql"
+        self.path = {"postgresql": "copy", "sqlite": "executemany"}.get(connection.vendor, "orm")
         self.tables = {
             m: _Table(m, self.now) for m in (Battle, Vote, Turn, BattleCategory, Judgement)
         }
         self.counts: Counter[str] = Counter()
         self._pending: list[PendingBattle] = []
         self._sequence: str | None = None
+        self._next_id: int | None = None
 
     def add(self, pending: PendingBattle) -> None:
         self._pending.append(pending)
@@ -134,50 +229,86 @@ class BattleWriter:
         batch, self._pending = self._pending, []
         if not batch:
             return
-        battles = [self.tables[Battle].complete(p.battle) for p in batch]
-        if self.use_copy:
-            ids = self._next_ids(len(battles))
-            self._copy(Battle, battles, ids)
-        else:
-            objs = Battle.objects.bulk_create([Battle(**b) for b in battles])
+        if self.path == "orm":
+            objs = Battle.objects.bulk_create(
+                [Battle(**self.tables[Battle].complete(p.battle)) for p in batch]
+            )
             ids = [obj.pk for obj in objs]
+        else:
+            ids = self._next_ids(len(batch))
+            self._write(Battle, [p.battle for p in batch], ids)
         children = {Vote: [], Turn: [], BattleCategory: [], Judgement: []}
         for battle_id, p in zip(ids, batch, strict=True):
             if p.vote is not None:
-                children[Vote].append({**p.vote, "battle_id": battle_id})
-            for name, model in (
-                ("turns", Turn),
-                ("categories", BattleCategory),
-                ("judgements", Judgement),
+                p.vote["battle_id"] = battle_id
+                children[Vote].append(p.vote)
+            for model, rows in (
+                (Turn, p.turns),
+                (BattleCategory, p.categories),
+                (Judgement, p.judgements),
             ):
-                for values in getattr(p, name):
-                    children[model].append({**values, "battle_id": battle_id})
-        self.counts["battles"] += len(battles)
+                for values in rows:
+                    values["battle_id"] = battle_id
+                children[model].extend(rows)
+        self.counts["battles"] += len(batch)
         for model, rows in children.items():
-            if not rows:
-                continue
-            table = self.tables[model]
-            rows = [table.complete(r) for r in rows]
-            if self.use_copy:
-                self._copy(model, rows)
-            else:
-                model.objects.bulk_create([model(**r) for r in rows])
-            self.counts[model._meta.model_name] += len(rows)
+            if rows:
+                if self.path == "orm":
+                    table = self.tables[model]
+                    model.objects.bulk_create([model(**table.complete(r)) for r in rows])
+                else:
+                    self._write(model, rows)
+                self.counts[model._meta.model_name] += len(rows)
 
     def _next_ids(self, n: int) -> list[int]:
+        table = connection.ops.quote_name(Battle._meta.db_table)
         with connection.cursor() as cursor:
-            if self._sequence is None:
-                cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [Battle._meta.db_table])
-                self._sequence = cursor.fetchone()[0]
-            cursor.execute("SELECT nextval(%s) FROM generate_series(1, %s)", [self._sequence, n])
-            return [row[0] for row in cursor.fetchall()]
+            if self.path == "copy":
+                if self._sequence is None:
+                    cursor.execute(
+                        "SELECT pg_get_serial_sequence(%s, 'id')", [Battle._meta.db_table]
+                    )
+                    self._sequence = cursor.fetchone()[0]
+                cursor.execute(
+                    "SELECT nextval(%s) FROM generate_series(1, %s)", [self._sequence, n]
+                )
+                return [row[0] for row in cursor.fetchall()]
+            if self._next_id is None:
+                cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table}")
+                highest = cursor.fetchone()[0]
+                cursor.execute(
+                    "SELECT seq FROM sqlite_sequence WHERE name = %s", [Battle._meta.db_table]
+                )
+                row = cursor.fetchone()
+                self._next_id = max(highest, row[0] if row else 0) + 1
+        first, self._next_id = self._next_id, self._next_id + n
+        return list(range(first, first + n))
 
-    def _copy(self, model, rows: list[dict], ids: list[int] | None = None) -> None:
+    def _write(self, model, rows: list[dict], ids: list[int] | None = None) -> None:
         table = self.tables[model]
-        with connection.cursor() as cursor, cursor.copy(table.copy_sql(ids is not None)) as copy:
-            if ids is None:
-                for values in rows:
-                    copy.write_row(table.copy_row(values))
+        name = connection.ops.quote_name(model._meta.db_table)
+        columns = table.column_list(ids is not None)
+        with connection.cursor() as cursor:
+            if self.path == "copy":
+                # The queued writer sends from a thread while this one formats rows.
+                sql = f"COPY {name} ({columns}) FROM STDIN"
+                from psycopg.copy import QueuedLibpqWriter
+
+                raw = cursor.cursor  # psycopg's own, under Django's wrapper
+                with raw.copy(sql, writer=QueuedLibpqWriter(raw)) as copy:
+                    if ids is None:
+                        for values in rows:
+                            copy.write_row(table.db_row(values))
+                    else:
+                        for pk, values in zip(ids, rows, strict=True):
+                            copy.write_row(table.db_row(values, pk))
             else:
-                for pk, values in zip(ids, rows, strict=True):
-                    copy.write_row([pk, *table.copy_row(values)])
+                marks = ", ".join(["%s"] * (len(table.fields) + (ids is not None)))
+                sql = f"INSERT INTO {name} ({columns}) VALUES ({marks})"
+                if ids is None:
+                    cursor.executemany(sql, [table.db_row(values) for values in rows])
+                else:
+                    cursor.executemany(
+                        sql,
+                        [table.db_row(v, pk) for pk, v in zip(ids, rows, strict=True)],
+                    )

@@ -18,6 +18,9 @@ Mapping rules shared by all of them:
 - FastChat ``category_tag``: a group ``<name>_v<version>`` whose flag ``<name>`` is true gives
   the category ``<name>`` (``math_v0.1: {math: true}`` gives ``math``); the ``criteria`` group
   gives ``hard-prompts`` when at least 6 criteria hold (Chatbot Arena's definition).
+- FastChat ``conversation_a``/``conversation_b`` become turns (one per round and side; text
+  parts of list contents are joined). ``language``, ``turn`` and ``conv_metadata`` have no
+  place in the arena's tables and are not kept.
 - Open WebUI: a feedback whose ``data.sibling_model_ids`` is set compares ``data.model_id``
   (side A) with each sibling (side B); rating 1 means A won, -1 B won, 0 a tie. A feedback
   without siblings rates one answer alone and is not a battle: it is counted and passed over.
@@ -348,13 +351,17 @@ class Names:
         return pk
 
 
+_IMPORTED = Battle.Mode.IMPORTED.value
+_VOTED = Battle.Status.VOTED.value
+
+
 def pending_battle(row: Row, names: Names, now: datetime) -> PendingBattle:
     created = row.created_at or now
     battle = {
         "contestant_a_id": names.contestant(row.model_a),
         "contestant_b_id": names.contestant(row.model_b),
-        "mode": Battle.Mode.IMPORTED,
-        "status": Battle.Status.VOTED,
+        "mode": _IMPORTED,
+        "status": _VOTED,
         "external_id": row.external_id,
         "created_at": created,
     }
@@ -365,12 +372,20 @@ def pending_battle(row: Row, names: Names, now: datetime) -> PendingBattle:
         "reason_tags": row.reason_tags,
         "created_at": created,
     }
-    turns = [
-        {"index": index, "side": side, "prompt": prompt, "text": text, "created_at": created}
-        for index, side, prompt, text in row.turns
-    ]
-    categories = [
-        {"category_id": names.category(slug), "assigner": BattleCategory.Assigner.IMPORT}
-        for slug in dict.fromkeys(row.categories)
-    ]
+    turns = (
+        [
+            {"index": index, "side": side, "prompt": prompt, "text": text, "created_at": created}
+            for index, side, prompt, text in row.turns
+        ]
+        if row.turns
+        else []
+    )
+    categories = (
+        [
+            {"category_id": names.category(slug), "assigner": BattleCategory.Assigner.IMPORT}
+            for slug in dict.fromkeys(row.categories)
+        ]
+        if row.categories
+        else []
+    )
     return PendingBattle(battle=battle, vote=vote, turns=turns, categories=categories)

@@ -495,3 +495,46 @@ def test_imported_times_come_from_the_file_and_default_to_now():
     battles_import(path=DATA / "arena_rank.csv", fmt="arena-rank")
     assert Battle.objects.filter(created_at__gte=before).count() == 5
     assert Battle.objects.filter(ready_at__isnull=True).count() == 5
+
+
+def _schema(tables):
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i
+            JOIN pg_class c ON c.oid = i.indexrelid
+            WHERE i.indrelid::regclass::text = ANY(%s) ORDER BY 1
+            """,
+            [tables],
+        )
+        indexes = cursor.fetchall()
+        cursor.execute(
+            """
+            SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint
+            WHERE conrelid::regclass::text = ANY(%s) ORDER BY 1
+            """,
+            [tables],
+        )
+        return indexes, cursor.fetchall()
+
+
+@pytest.mark.django_db
+def test_a_first_import_on_postgresql_rebuilds_the_same_indexes_and_foreign_keys():
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL only: deferred index building")
+    tables = ["arena_battle", "arena_vote"]
+    before = _schema(tables)
+    assert len(before[0]) >= 10 and len(before[1]) >= 8
+    with pytest.raises(ImportFailed):  # fails after writing a batch without indexes
+        battles_import(path=DATA / "fastchat_invalid_rows.json", fmt="fastchat", batch_size=1)
+    assert _schema(tables) == before and not Battle.objects.exists()
+    battles_import(path=DATA / "fastchat_clean_battle.json", fmt="fastchat", batch_size=2)
+    assert _schema(tables) == before
+    assert Battle.objects.count() == 4
+    with pytest.raises(ImportFailed):
+        battles_import(path=DATA / "fastchat_invalid_rows.json", fmt="fastchat")
+    assert _schema(tables) == before and Battle.objects.count() == 4
