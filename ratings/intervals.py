@@ -39,8 +39,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import expit
-from scipy.stats import norm
+from scipy.special import expit, ndtri
 
 from ._fit import SCALE, RatingFit
 from ._resample import MultinomialSampler
@@ -56,7 +55,7 @@ from ._solver import (
     prior_terms,
 )
 from ._validation import _alpha_iv, _positive_int_iv
-from .style import StyleFit, _StyleProblem  # noqa: F401  (type of fit._battles)
+from .style import StyleFit, _StyleProblem
 
 __all__ = ["Intervals", "bootstrap", "sandwich", "interval_from"]
 
@@ -431,7 +430,7 @@ def _style_sandwich(fit: StyleFit, alpha: float) -> Intervals:
     t = fit.rating_transform()
     cov = t @ v[:n, :n] @ t.T
     se = SCALE * np.sqrt(np.clip(np.diag(cov), 0, None))
-    z = float(norm.ppf(1 - alpha / 2))
+    z = float(ndtri(1 - alpha / 2))
     coef_se = np.sqrt(np.clip(np.diag(v)[n:], 0, None))
     return Intervals(
         method="sandwich",
@@ -504,7 +503,7 @@ def sandwich(fit: RatingFit, *, alpha: float = 0.05) -> Intervals:
     t = fit.rating_transform()
     cov = t @ v[:n, :n] @ t.T
     se = SCALE * np.sqrt(np.clip(np.diag(cov), 0, None))
-    z = float(norm.ppf(1 - alpha / 2))
+    z = float(ndtri(1 - alpha / 2))
     tie_lo = tie_hi = None
     if kind == "davidson":
         se_eta = float(np.sqrt(max(v[n, n], 0.0)))

@@ -19,8 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import expit
-from scipy.stats import norm
+from scipy.special import expit, ndtri
 
 from ._fit import RatingFit
 from .intervals import Intervals
@@ -82,7 +81,7 @@ def pairwise(fit: RatingFit, intervals: Intervals | None = None) -> Pairwise:
     d = theta[:, None] - theta[None, :]
     prob = _score(fit, d)
     alpha = 0.05 if intervals is None else intervals.alpha
-    z = float(norm.ppf(1 - alpha / 2))
+    z = float(ndtri(1 - alpha / 2))
     if intervals is None:
         var_d = np.zeros((n, n))
         lower, upper = prob.copy(), prob.copy()

@@ -1,0 +1,263 @@
+"""``python -m ratings``: formats, options, timings and errors, run as a real subprocess."""
+
+import csv
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+from ratings import aggregate, fit_bt
+from tests.ratings.helpers import GOLDEN, LLMFAO, load_pairs
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# Run the CLI with Django and pandas made unimportable: it must need only numpy and scipy.
+RUNNER = (
+    "import runpy, sys\n"
+    "for name in ('django', 'pandas'):\n"
+    "    sys.modules[name] = None\n"
+    "sys.argv = ['ratings', *sys.argv[1:]]\n"
+    "runpy.run_module('ratings', run_name='__main__')\n"
+)
+
+
+def run(*args, stdin=None):
+    return subprocess.run(
+        [sys.executable, "-c", RUNNER, *map(str, args)],
+        input=stdin,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
+    )
+
+
+def test_help_documents_every_option_and_the_output_columns():
+    out = run("--help")
+    assert out.returncode == 0
+    for option in (
+        "--method",
+        "--ci",
+        "--rounds",
+        "--seed",
+        "--anchor",
+        "--min-votes",
+        "--style",
+        "--format",
+        "--by",
+        "--weight",
+        "--text-a",
+        "--timings",
+        "bt",
+        "davidson",
+        "elo",
+        "bootstrap",
+        "sandwich",
+        "table",
+        "json",
+        "csv",
+    ):
+        assert option in out.stdout, option
+    for column in (
+        "rank_lower",
+        "rank_upper",
+        "rank_ub",
+        "votes",
+        "wins",
+        "losses",
+        "ties",
+        "tie (bothbad)",
+        "left | right | tie",
+    ):
+        assert column in out.stdout, column
+
+
+def test_llmfao_csv_to_json_gives_the_library_fit():
+    out = run(LLMFAO, "--format", "json", "--ci", "none")
+    assert out.returncode == 0, out.stderr
+    board = json.loads(out.stdout)
+    names, a, b, o = load_pairs(LLMFAO)
+    fit = fit_bt(aggregate(len(names), a, b, o))
+    got = {r["model"]: r["rating"] for r in board["rows"]}
+    assert_allclose([got[m] for m in names], fit.ratings, atol=1e-9)
+    assert {"rating", "lower", "upper", "rank", "rank_ub", "votes"} <= set(board["rows"][0])
+
+
+def test_model_a_model_b_csv_with_all_winner_codes_and_csv_output(tmp_path):
+    path = tmp_path / "battles.csv"
+    path.write_text(
+        "model_a,model_b,winner\n"
+        "x,y,model_a\ny,z,model_b\nz,x,tie\nx,z,tie (bothbad)\ny,x,both_bad\nz,y,model_a\n"
+        "x,y,model_b\n"
+    )
+    out = run(path, "--format", "csv", "--rounds", "50", "--seed", "1")
+    assert out.returncode == 0, out.stderr
+    rows = list(csv.DictReader(io.StringIO(out.stdout)))
+    assert [r["model"] for r in rows] and set(rows[0]) == {
+        "model",
+        "rating",
+        "lower",
+        "upper",
+        "rank",
+        "rank_lower",
+        "rank_upper",
+        "rank_ub",
+        "votes",
+        "wins",
+        "losses",
+        "ties",
+    }
+    assert sum(int(r["votes"]) for r in rows) == 2 * 7
+    dropped = run(path, "--format", "csv", "--ci", "none", "--both-bad", "drop")
+    assert sum(int(r["votes"]) for r in csv.DictReader(io.StringIO(dropped.stdout))) == 2 * 5
+
+
+def test_jsonl_from_stdin_with_timings_and_a_table():
+    lines = [
+        {"model_a": "p", "model_b": "q", "winner": "model_a"},
+        {"model_a": "q", "model_b": "r", "winner": "tie"},
+        {"model_a": "r", "model_b": "p", "winner": "model_a"},
+        {"model_a": "q", "model_b": "p", "winner": "model_a"},
+    ]
+    stdin = "\n".join(json.dumps(x) for x in lines) + "\n"
+    out = run("-", "--timings", "--rounds", "30", "--seed", "0", stdin=stdin)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[0].split()[:3] == ["model", "rating", "lower"]
+    phases = [line.split() for line in out.stderr.splitlines() if line.startswith("timing ")]
+    assert [p[1] for p in phases] == ["read", "aggregate", "fit", "intervals"]
+    assert all(float(p[2]) >= 0 for p in phases)
+
+
+MALFORMED = [
+    {
+        "desc": "unknown winner",
+        "text": "model_a,model_b,winner\nx,y,model_a\nx,y,bogus\n",
+        "name": "bad.csv",
+        "expect": ["line 3", "'winner'", "bogus"],
+    },
+    {
+        "desc": "missing model column",
+        "text": "model_a,winner\nx,model_a\n",
+        "name": "bad.csv",
+        "expect": ["line 2", "'model_b'"],
+    },
+    {
+        "desc": "llmfao winner must be left/right/tie",
+        "text": "left,right,winner\nx,y,model_a\n",
+        "name": "bad.csv",
+        "expect": ["line 2", "'winner'", "left | right | tie"],
+    },
+    {
+        "desc": "broken JSON line",
+        "name": "bad.jsonl",
+        "text": '{"model_a": "x", "model_b": "y", "winner": "tie"}\n{"model_a": "x", oops}\n',
+        "expect": ["line 2", "column 18", "invalid JSON"],
+    },
+    {
+        "desc": "self battle",
+        "text": "model_a,model_b,winner\nx,x,tie\n",
+        "name": "bad.csv",
+        "expect": ["line 2", "itself"],
+    },
+    {
+        "desc": "negative weight",
+        "text": "model_a,model_b,winner,w\nx,y,tie,-1\n",
+        "name": "bad.csv",
+        "expect": ["line 2", "'w'", "non-negative"],
+        "args": ["--weight", "w"],
+    },
+]
+
+
+@pytest.mark.parametrize("case", MALFORMED, ids=lambda c: c["desc"])
+def test_a_malformed_file_is_reported_with_line_and_column_and_exit_status_2(tmp_path, case):
+    path = tmp_path / case["name"]
+    path.write_text(case["text"])
+    out = run(path, *case.get("args", []))
+    assert out.returncode == 2
+    for part in case["expect"]:
+        assert part in out.stderr, (case["desc"], out.stderr)
+    assert "Traceback" not in out.stderr
+
+
+def test_a_missing_file_exits_with_status_2():
+    out = run("/nonexistent/battles.csv")
+    assert out.returncode == 2 and "cannot read" in out.stderr
+
+
+def test_categories_anchor_davidson_and_min_votes(tmp_path):
+    rng = np.random.default_rng(0)
+    models = ["m0", "m1", "m2", "m3"]
+    path = tmp_path / "cat.csv"
+    with open(path, "w", newline="") as fh:
+        wr = csv.writer(fh)
+        wr.writerow(["model_a", "model_b", "winner", "category"])
+        for _ in range(400):
+            i, j = rng.choice(4, 2, replace=False)
+            edge = 0.1 * (i > j)
+            winner = rng.choice(["model_a", "model_b", "tie"], p=[0.4 + edge, 0.4 - edge, 0.2])
+            wr.writerow([models[i], models[j], winner, rng.choice(["code", "math", "code|math"])])
+    out = run(
+        path,
+        "--by",
+        "category",
+        "--method",
+        "davidson",
+        "--ci",
+        "sandwich",
+        "--anchor",
+        "m0=1200",
+        "--min-votes",
+        "150",
+        "--format",
+        "json",
+        "--seed",
+        "1",
+    )
+    assert out.returncode == 0, out.stderr
+    res = json.loads(out.stdout)
+    assert set(res["categories"]) == {"code", "math"}
+    overall = res["overall"]
+    assert overall["tie"] > 0 and overall["tie_lower"] < overall["tie"] < overall["tie_upper"]
+    assert {r["model"]: r["rating"] for r in overall["rows"]}["m0"] == pytest.approx(1200)
+    code_votes = sum(r["votes"] for r in res["categories"]["code"]["rows"])
+    assert code_votes < sum(r["votes"] for r in overall["rows"])
+    unranked = [r for r in res["categories"]["math"]["rows"] if r["votes"] < 150]
+    assert unranked and all(r["rank"] is None for r in unranked)
+
+
+def test_style_control_from_answer_texts(tmp_path):
+    rng = np.random.default_rng(1)
+    path = tmp_path / "style.csv"
+    with open(path, "w", newline="") as fh:
+        wr = csv.writer(fh)
+        wr.writerow(["model_a", "model_b", "winner", "answer_a", "answer_b"])
+        for _ in range(600):
+            i, j = rng.choice(3, 2, replace=False)
+            la, lb = rng.integers(5, 60, 2)
+            p = 0.5 + 0.3 * np.sign(la - lb)  # longer answers win more often
+            winner = "model_a" if rng.random() < p else "model_b"
+            wr.writerow(
+                [f"m{i}", f"m{j}", winner, "word " * la + "\n- item\n", "**bold** " + "word " * lb]
+            )
+    out = run(path, "--style", "markdown", "--ci", "sandwich", "--format", "json")
+    assert out.returncode == 0, out.stderr
+    style = {s["feature"]: s for s in json.loads(out.stdout)["style"]}
+    assert set(style) == {"tokens", "headers", "list_items", "bold"}
+    assert style["tokens"]["lower"] > 0
+    csv_out = run(path, "--style", "length", "--ci", "none", "--format", "csv")
+    assert "style:tokens" in csv_out.stdout
+
+
+def test_food_table_lists_every_dish():
+    out = run(GOLDEN / "food.csv", "--ci", "none")
+    assert out.returncode == 0, out.stderr
+    names, *_ = load_pairs(GOLDEN / "food.csv")
+    for name in names:
+        assert name in out.stdout

@@ -1,0 +1,196 @@
+"""Bootstrap and sandwich intervals: coverage on simulated arena data, exactness, invariances."""
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from scipy import stats
+from scipy.special import expit
+
+import ratings
+from ratings import A_WINS, B_WINS, TIE, aggregate, bootstrap, fit_bt, sandwich
+from ratings._resample import MultinomialSampler, PoissonTables, _support
+from ratings.intervals import _Chord
+from tests.ratings.helpers import GOLDEN, LLMFAO, arena_theta, load_pairs, simulate_counts
+
+SEEDS = [0, 1, 2, 3]
+
+
+@pytest.fixture(scope="module")
+def arena():
+    names, theta, battles = arena_theta()
+    weight = np.outer(battles, battles).astype(float)
+    np.fill_diagonal(weight, 0.0)
+    return theta, weight
+
+
+@pytest.fixture(scope="module")
+def coverage(arena):
+    """Per seed, the share of the 76 models whose 95% interval covers the true rating."""
+    theta, weight = arena
+    out = {"bootstrap": [], "sandwich": []}
+    for seed in SEEDS:
+        rng = np.random.default_rng(seed)
+        # 100k battles with the real models' ratings and relative battle counts (the real
+        # snapshot has 511k), ties from a model whose expected score is expit(d).
+        fit = fit_bt(simulate_counts(theta, weight, 100_000, rng))
+        truth = fit.to_ratings(theta)
+        for name, iv in (
+            ("bootstrap", bootstrap(fit, rounds=400, rng=seed)),
+            ("sandwich", sandwich(fit)),
+        ):
+            out[name].append(np.mean((iv.lower <= truth) & (truth <= iv.upper)))
+    return out
+
+
+@pytest.mark.parametrize("method", ["bootstrap", "sandwich"])
+def test_95_percent_intervals_cover_the_true_ratings_of_simulated_arena_data(coverage, method):
+    cov = np.array(coverage[method])
+    assert 0.90 <= cov.mean() <= 0.99, cov
+    assert cov.min() >= 0.85, cov
+
+
+def test_duplicating_every_battle_narrows_the_intervals():
+    names, a, b, o = load_pairs(LLMFAO)
+    n = len(names)
+    fit = fit_bt(aggregate(n, a, b, o))
+    fit2 = fit_bt(aggregate(n, np.tile(a, 2), np.tile(b, 2), np.tile(o, 2)))
+    assert_allclose(sandwich(fit2).se, sandwich(fit).se / np.sqrt(2), rtol=1e-9)
+    ratio = bootstrap(fit2, rounds=300, rng=0).se / bootstrap(fit, rounds=300, rng=0).se
+    assert 0.6 < np.median(ratio) < 0.8
+
+
+def test_the_bootstrap_depends_on_the_seed_only_not_on_the_number_of_workers():
+    names, a, b, o = load_pairs(LLMFAO)
+    fit = fit_bt(aggregate(len(names), a, b, o))
+    one = bootstrap(fit, rounds=120, rng=11, workers=1)
+    two = bootstrap(fit, rounds=120, rng=11, workers=2)
+    assert_array_equal(one.theta_samples, two.theta_samples)
+    other = bootstrap(fit, rounds=120, rng=12, workers=1)
+    assert not np.array_equal(one.theta_samples, other.theta_samples)
+
+
+def test_rounds_solved_together_equal_separate_exact_refits():
+    names, a, b, o = load_pairs(LLMFAO)
+    n = len(names)
+    fit = fit_bt(aggregate(n, a, b, o))
+    cells = fit._cells
+    perm = np.arange(cells.shape[0])
+    sampler = MultinomialSampler(cells.T.ravel())
+    x = sampler.draw(np.random.default_rng(0), 5).astype(float).reshape(3, -1, 5)
+    theta, _, _ = _Chord(fit, 1e-12, perm).solve(x[0], x[1], x[2])
+    for r in range(5):
+        rows = np.repeat(np.arange(cells.shape[0]), 3)
+        outcome = np.tile([A_WINS, B_WINS, TIE], cells.shape[0])
+        cnt = x[:, :, r].T.ravel()
+        counts = aggregate(n, fit._data.i[rows], fit._data.j[rows], outcome, counts=cnt)
+        assert_allclose(theta[r], fit_bt(counts).theta, atol=1e-9)
+
+
+def test_the_sandwich_equals_a_brute_force_row_level_sandwich():
+    rng = np.random.default_rng(2)
+    n, m = 5, 400
+    a = rng.integers(0, n, m)
+    b = (a + rng.integers(1, n, m)) % n
+    o = rng.choice(3, m, p=[0.45, 0.35, 0.2])
+    w = rng.choice([0.5, 1.0, 2.0], m)
+    fit = fit_bt(aggregate(n, a, b, o, w))
+    y = np.array([1.0, 0.0, 0.5])[o]
+    u = np.zeros((m, n))
+    u[np.arange(m), a] = 1
+    u[np.arange(m), b] = -1
+    p = expit(u @ fit.theta)
+    bread = (u * (w * p * (1 - p))[:, None]).T @ u
+    score = u * (w * (y - p))[:, None]
+    pinv = np.linalg.pinv(bread)
+    expected = pinv @ (score.T @ score) @ pinv
+    assert_allclose(sandwich(fit).cov, expected, atol=1e-10)
+
+
+def test_constant_weights_change_neither_ratings_nor_intervals():
+    names, a, b, o = load_pairs(LLMFAO)
+    n = len(names)
+    plain = fit_bt(aggregate(n, a, b, o))
+    weighted = fit_bt(aggregate(n, a, b, o, np.full(a.size, 2.5)))
+    assert_allclose(weighted.ratings, plain.ratings, atol=1e-9)
+    assert_allclose(sandwich(weighted).se, sandwich(plain).se, rtol=1e-9)
+    boot_w, boot = bootstrap(weighted, rounds=100, rng=3), bootstrap(plain, rounds=100, rng=3)
+    assert boot.n_degenerate == 0
+    assert_allclose(boot_w.theta_samples, boot.theta_samples, atol=1e-6)
+
+
+def test_weights_constant_per_cell_bootstrap_like_the_weighted_battles():
+    # Battles of pair (0, 1) count double: the bootstrap resamples battles and keeps weights.
+    names, a, b, o = load_pairs(GOLDEN / "food.csv")
+    w = np.where((a == 0) | (b == 0), 2.0, 1.0)
+    fit = fit_bt(aggregate(len(names), a, b, o, w))
+    iv = bootstrap(fit, rounds=200, rng=0)
+    assert np.all(np.isfinite(iv.lower)) and np.all(iv.lower < fit.ratings)
+
+
+def test_resamples_without_a_finite_mle_are_refitted_with_the_prior_and_counted():
+    # Model 3 won 3 of its 4 battles: many resamples give it only wins.
+    a = np.array([0, 1, 2, 0, 1, 2, 3, 3, 3, 3] * 1 + [0, 1, 2] * 5)
+    b = np.array([1, 2, 0, 2, 0, 1, 0, 1, 2, 0] * 1 + [1, 2, 0] * 5)
+    o = np.array(
+        [A_WINS, A_WINS, A_WINS, TIE, B_WINS, TIE, A_WINS, A_WINS, A_WINS, B_WINS]
+        + [A_WINS, B_WINS, TIE] * 5
+    )
+    fit = fit_bt(aggregate(4, a, b, o))
+    assert fit.prior == 0
+    iv = bootstrap(fit, rounds=300, rng=0)
+    assert iv.n_degenerate > 0
+    assert np.all(np.isfinite(iv.theta_samples)) and np.all(np.isfinite(iv.upper))
+
+
+def test_anchored_intervals_are_intervals_for_the_gap_to_the_anchor():
+    names, a, b, o = load_pairs(LLMFAO)
+    fit = fit_bt(aggregate(len(names), a, b, o), anchor={0: 1000.0})
+    for iv in (sandwich(fit), bootstrap(fit, rounds=100, rng=0)):
+        assert iv.lower[0] == pytest.approx(1000.0) and iv.upper[0] == pytest.approx(1000.0)
+        assert np.all(iv.upper[1:] > iv.lower[1:])
+
+
+def test_davidson_bootstrap_and_sandwich_agree():
+    names, a, b, o = load_pairs(LLMFAO)
+    fit = ratings.fit_davidson(aggregate(len(names), a, b, o))
+    boot, sand = bootstrap(fit, rounds=300, rng=0), sandwich(fit)
+    assert 0.8 < np.median(boot.se / sand.se) < 1.2
+    assert boot.tie_lower < fit.tie < boot.tie_upper
+    assert sand.tie_lower < fit.tie < sand.tie_upper
+
+
+# ------------------------------------------------------------------ the resampler
+
+
+def test_each_resample_has_exactly_n_battles_and_multinomial_moments():
+    counts = np.array([3, 1, 0, 5, 2, 40, 7, 250_000])  # 250k uses Generator.poisson
+    x = MultinomialSampler(counts).draw(np.random.default_rng(0), 40_000).T
+    n = counts.sum()
+    assert np.all(x.sum(axis=1) == n) and np.all(x >= 0) and np.all(x[:, 2] == 0)
+    p = counts / n
+    assert np.all(np.abs(x.mean(axis=0) - counts) <= 4 * np.sqrt(counts * (1 - p) / len(x)))
+    expected_cov = n * (np.diag(p) - np.outer(p, p))
+    assert_allclose(np.cov(x.T), expected_cov, atol=0.03 * np.abs(expected_cov).max())
+
+
+@pytest.mark.parametrize("cell", [0, 1, 4, 6])
+def test_each_cell_of_a_resample_is_binomial(cell):
+    counts = np.array([3, 1, 30, 5, 12, 400, 70])
+    x = MultinomialSampler(counts).draw(np.random.default_rng(cell), 30_000)[cell]
+    n, p = counts.sum(), counts[cell] / counts.sum()
+    k = np.arange(x.max() + 1)
+    expected = stats.binom.pmf(k, n, p) * x.size
+    observed = np.bincount(x, minlength=k.size).astype(float)
+    big = expected > 5
+    obs = np.append(observed[big], observed[~big].sum())
+    exp = np.append(expected[big], x.size - expected[big].sum())
+    assert stats.chisquare(obs, exp).pvalue > 1e-3
+
+
+@pytest.mark.parametrize("lam", [1, 3, 10, 37, 400, 5000, 150_000])
+def test_poisson_tables_cover_all_but_1e_15_of_the_mass_and_match_the_cdf(lam):
+    lo, size = _support(np.array([lam]))
+    assert stats.poisson.cdf(lo[0] - 1, lam) + stats.poisson.sf(lo[0] + size[0] - 1, lam) < 1e-15
+    t = PoissonTables(np.array([lam]))
+    k = np.arange(lo[0], lo[0] + size[0])
+    assert_allclose(t.cdf[:-1], stats.poisson.cdf(k, lam)[:-1], atol=1e-12)
