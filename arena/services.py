@@ -3,6 +3,7 @@
 No network call happens inside a transaction here; callers stream first, then record.
 """
 
+import logging
 import re
 
 from django.db import IntegrityError, transaction
@@ -10,6 +11,8 @@ from django.utils import timezone
 
 from arena.matchmaking import NotEnoughContestants, pair_draw
 from arena.models import Battle, BattleCategory, Category, Contestant, Turn, Vote
+
+log = logging.getLogger(__name__)
 
 
 class ArenaError(Exception):
@@ -60,7 +63,18 @@ def vote_record(*, battle_id: int, user, outcome: str, reason_tags=None) -> Vote
             raise AlreadyVoted() from None
         battle.status = Battle.Status.VOTED
         battle.save(update_fields=["status"])
+        if vote.counted:
+            transaction.on_commit(_after_counted_vote)
     return vote
+
+
+def _after_counted_vote() -> None:
+    from arena.leaderboards import leaderboard_after_vote
+
+    try:
+        leaderboard_after_vote()
+    except Exception:  # a refresh problem must never lose or fail a recorded vote
+        log.exception("could not queue a leaderboard refresh")
 
 
 # --- battles -------------------------------------------------------------------------------

@@ -121,6 +121,14 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
+# The cache debounces leaderboard refreshes across processes when Redis is there.
+if REDIS_URL:
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = REDIS_URL or None
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
@@ -165,6 +173,12 @@ if not DEBUG:
 
 # Arena behaviour.
 ARENA_MIN_VOTES = env_int("ARENA_MIN_VOTES", 30, minimum=0)
+# Leaderboards: bootstrap rounds, seed, and when a vote triggers a debounced refresh.
+ARENA_LEADERBOARD_ROUNDS = env_int("ARENA_LEADERBOARD_ROUNDS", 1000, minimum=1)
+ARENA_LEADERBOARD_SEED = env_int("ARENA_LEADERBOARD_SEED", 0, minimum=0)
+ARENA_REFRESH_AFTER_VOTES = env_bool("ARENA_REFRESH_AFTER_VOTES", True)
+ARENA_REFRESH_EVERY_VOTES = env_int("ARENA_REFRESH_EVERY_VOTES", 50, minimum=1)
+ARENA_REFRESH_MINUTES = env_int("ARENA_REFRESH_MINUTES", 10, minimum=0)
 ARENA_MAX_TURNS = env_int("ARENA_MAX_TURNS", 8, minimum=1)
 ARENA_MAX_PROMPT_CHARS = env_int("ARENA_MAX_PROMPT_CHARS", 20_000, minimum=1)
 # Upstream model endpoints, in seconds.

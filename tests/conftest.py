@@ -180,6 +180,13 @@ def artifacts_dir():
 
 
 @pytest.fixture(autouse=True)
+def _no_background_refresh(settings):
+    """Votes in tests do not start leaderboard refreshes beside the test; the tests of that
+    behaviour turn it back on."""
+    settings.ARENA_REFRESH_AFTER_VOTES = False
+
+
+@pytest.fixture(autouse=True)
 def _plain_static_storage(settings):
     """In-process tests render templates without collectstatic; the hashed, compressed
     storage is tested for real against a Daphne process in test_health.py."""

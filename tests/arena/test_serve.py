@@ -14,7 +14,7 @@ from tests.support import ROOT, daphne_server, free_port, manage, server_env
 
 def test_serve_prepares_once_and_creates_one_first_account(tmp_path):
     env = server_env(tmp_path)
-    first = manage(env, "serve", "--prepare-only")
+    first = manage(env, "serve", "--prepare-only", "--no-demo")
     password = re.search(r"password (\S+) \(also kept in", first.stdout)
     assert password, first.stdout
     assert "Arena at http://127.0.0.1:8000/" in first.stdout
@@ -22,7 +22,7 @@ def test_serve_prepares_once_and_creates_one_first_account(tmp_path):
     assert password.group(1) in login_file.read_text()
     assert login_file.stat().st_mode & 0o077 == 0
 
-    second = manage(env, "serve", "--prepare-only")
+    second = manage(env, "serve", "--prepare-only", "--no-demo")
     assert "Created the first local account" not in second.stdout
     assert str(login_file) in second.stdout
     count = manage(
@@ -37,7 +37,7 @@ def test_serve_prepares_once_and_creates_one_first_account(tmp_path):
 def test_serve_answers_and_stops_cleanly_on_ctrl_c(tmp_path):
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "manage.py", "serve", "--port", str(port)],
+        [sys.executable, "manage.py", "serve", "--no-demo", "--port", str(port)],
         cwd=ROOT,
         env=server_env(tmp_path),
         stdout=subprocess.PIPE,
@@ -66,7 +66,7 @@ def test_serve_answers_and_stops_cleanly_on_ctrl_c(tmp_path):
 @pytest.mark.browser
 def test_a_person_can_sign_in_with_the_first_account(tmp_path, page, artifacts_dir):
     env = server_env(tmp_path)
-    out = manage(env, "serve", "--prepare-only").stdout
+    out = manage(env, "serve", "--prepare-only", "--no-demo").stdout
     password = re.search(r"password (\S+) \(also kept in", out).group(1)
     with daphne_server(env, tmp_path / "daphne.log") as base:
         page.goto(base + "/")

@@ -2,12 +2,15 @@
 
 import os
 import secrets
+import subprocess
 import sys
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command, get_commands
 from django.core.management.base import BaseCommand
+
+from arena.models import LeaderboardSnapshot, Vote
 
 FIRST_LOGIN_FILE = "first-login.txt"
 
@@ -30,6 +33,7 @@ class Command(BaseCommand):
         if not no_demo and "load_demo" in get_commands():
             call_command("load_demo")
         self._first_account()
+        self._leaderboards_in_background(prepare_only)
         url = f"http://{'[' + host + ']' if ':' in host else host}:{port}/"
         self.stdout.write(self.style.SUCCESS(f"Arena at {url}  (Ctrl-C stops it)"))
         if prepare_only:
@@ -41,6 +45,25 @@ class Command(BaseCommand):
             sys.executable,
             [sys.executable, "-m", "daphne", "-b", host, "-p", str(port), "arena.asgi:application"],
         )
+
+    def _leaderboards_in_background(self, prepare_only: bool):
+        """First start with votes but no boards: fit them beside the server, not before it."""
+        if not Vote.objects.exists() or LeaderboardSnapshot.objects.exists():
+            return
+        log_path = settings.DATA_DIR / "leaderboard-refresh.log"
+        command = [sys.executable, "manage.py", "leaderboard", "refresh", "--all"]
+        if prepare_only:
+            call_command("leaderboard", "refresh", "--all")
+            return
+        with open(log_path, "ab") as log:
+            subprocess.Popen(
+                command,
+                cwd=settings.BASE_DIR,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.stdout.write(f"Computing the first leaderboards in the background (log: {log_path}).")
 
     def _first_account(self):
         users = get_user_model().objects

@@ -1,0 +1,533 @@
+"""Leaderboard snapshots: stored votes -> the ratings engine -> one stored, complete snapshot.
+
+A refresh reads every counted vote (or a judge's combined verdicts) up to a cutoff, fits the
+overall board and one board per category in one call to ``ratings``, with and without style
+control, and writes all the snapshots of that refresh in one transaction. Pages and the API
+only ever read the latest *complete* snapshot, so a reader never sees a half-written one, and
+every snapshot is computed from one cutoff: two refreshes at once cannot mix their data.
+Recomputing with the same cutoff, settings and seed gives identical numbers.
+"""
+
+import datetime as dt
+import logging
+import subprocess
+from dataclasses import dataclass
+from functools import cache
+from importlib.metadata import PackageNotFoundError, version
+
+import numpy as np
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Case, IntegerField, Value, When
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+import ratings
+from arena.judge import judge_verdicts
+from arena.models import (
+    Answer,
+    Battle,
+    BattleCategory,
+    Category,
+    Contestant,
+    Judge,
+    Judgement,
+    LeaderboardSnapshot,
+    Turn,
+    Vote,
+)
+
+log = logging.getLogger(__name__)
+
+OUTCOME_CODES = {
+    "a": ratings.A_WINS,
+    "b": ratings.B_WINS,
+    "tie": ratings.TIE,
+    "both_bad": ratings.BOTH_BAD,
+}
+
+
+@dataclass(frozen=True, eq=False)
+class BattleData:
+    """Battles ready for the ratings engine: contestants mapped to ``0..n-1`` at the boundary."""
+
+    contestant_ids: np.ndarray  # index -> Contestant.pk
+    battle_ids: np.ndarray
+    a: np.ndarray
+    b: np.ndarray
+    outcome: np.ndarray
+    day: np.ndarray  # datetime64[D] of each vote (or judgement)
+    categories: list  # Category rows, columns of membership
+    membership: np.ndarray  # (n_battles, n_categories) bool
+    cutoff_id: int | None
+    cutoff_time: dt.datetime | None
+
+    @property
+    def n_models(self) -> int:
+        return int(self.contestant_ids.size)
+
+
+@cache
+def code_version() -> str:
+    try:
+        pkg = version("arena")
+    except PackageNotFoundError:  # running from a tree that was never installed
+        pkg = "0"
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=settings.BASE_DIR,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        sha = ""
+    return f"{pkg}+{sha}" if sha else pkg
+
+
+def _fetch(queryset) -> list[tuple]:
+    """Rows of a values_list queryset straight from the driver (no per-row model work)."""
+    sql, params = queryset.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def _mapped(battle_ids, ca, cb, outcome, day, cutoff_id, cutoff_time) -> BattleData:
+    battle_ids = np.asarray(battle_ids, dtype=np.int64)
+    ca = np.asarray(ca, dtype=np.int64)
+    cb = np.asarray(cb, dtype=np.int64)
+    contestant_ids, inverse = np.unique(np.concatenate([ca, cb]), return_inverse=True)
+    a, b = inverse[: ca.size], inverse[ca.size :]
+    categories = list(Category.objects.order_by("slug"))
+    membership = np.zeros((battle_ids.size, len(categories)), dtype=bool)
+    if battle_ids.size and categories:
+        column = {c.pk: k for k, c in enumerate(categories)}
+        order = np.argsort(battle_ids)
+        sorted_ids = battle_ids[order]
+        links = _fetch(
+            BattleCategory.objects.filter(battle_id__lte=int(sorted_ids[-1])).values_list(
+                "battle_id", "category_id"
+            )
+        )
+        if links:
+            link = np.array(links, dtype=np.int64)
+            pos = np.searchsorted(sorted_ids, link[:, 0])
+            pos = np.minimum(pos, sorted_ids.size - 1)
+            hit = sorted_ids[pos] == link[:, 0]
+            cols = np.array([column[c] for c in link[hit, 1]], dtype=np.int64)
+            membership[order[pos[hit]], cols] = True
+    return BattleData(
+        contestant_ids=contestant_ids,
+        battle_ids=battle_ids,
+        a=a.astype(np.int64),
+        b=b.astype(np.int64),
+        outcome=np.asarray(outcome, dtype=np.int64),
+        day=np.asarray(day, dtype="datetime64[D]"),
+        categories=categories,
+        membership=membership,
+        cutoff_id=cutoff_id,
+        cutoff_time=cutoff_time,
+    )
+
+
+def rated_votes():
+    """The human votes a leaderboard counts: not void, on battles that did not fail."""
+    return Vote.objects.counted().exclude(
+        battle__status__in=[Battle.Status.ERRORED, Battle.Status.VOID]
+    )
+
+
+def human_battles(*, cutoff_vote_id: int | None = None) -> BattleData:
+    """Every counted human vote up to the cutoff (the latest vote when None)."""
+    votes = rated_votes()
+    if cutoff_vote_id is None:
+        cutoff_vote_id = votes.order_by("-id").values_list("id", flat=True).first()
+    if cutoff_vote_id is None:
+        return _mapped([], [], [], [], [], None, None)
+    votes = votes.filter(id__lte=cutoff_vote_id)
+    code = Case(
+        *(When(outcome=k, then=Value(v)) for k, v in OUTCOME_CODES.items()),
+        output_field=IntegerField(),
+    )
+    rows = _fetch(
+        votes.annotate(code=code, day=TruncDate("created_at")).values_list(
+            "battle_id", "battle__contestant_a_id", "battle__contestant_b_id", "code", "day"
+        )
+    )
+    cutoff_time = Vote.objects.filter(id=cutoff_vote_id).values_list("created_at", flat=True)
+    if not rows:
+        return _mapped([], [], [], [], [], cutoff_vote_id, cutoff_time.first())
+    battle_ids, ca, cb, code_col, days = zip(*rows, strict=True)
+    return _mapped(battle_ids, ca, cb, code_col, days, cutoff_vote_id, cutoff_time.first())
+
+
+def judge_battles(*, judge: Judge, cutoff_judgement_id: int | None = None) -> BattleData:
+    """A judge's combined verdicts (both orders, the judge's inconsistency rule)."""
+    judgements = Judgement.objects.filter(judge=judge)
+    if cutoff_judgement_id is None:
+        cutoff_judgement_id = judgements.order_by("-id").values_list("id", flat=True).first()
+    if cutoff_judgement_id is None:
+        return _mapped([], [], [], [], [], None, None)
+    ids = judgements.filter(id__lte=cutoff_judgement_id).values_list("battle_id", flat=True)
+    verdicts = judge_verdicts(judge, battle_ids=set(ids))
+    meta = {
+        row[0]: row[1:]
+        for row in Battle.objects.filter(id__in=verdicts.battle_ids.tolist()).values_list(
+            "id", "contestant_a_id", "contestant_b_id", "created_at"
+        )
+    }
+    ca = [meta[i][0] for i in verdicts.battle_ids]
+    cb = [meta[i][1] for i in verdicts.battle_ids]
+    days = [meta[i][2].date() for i in verdicts.battle_ids]
+    cutoff_time = Judgement.objects.filter(id=cutoff_judgement_id).values_list(
+        "created_at", flat=True
+    )
+    return _mapped(
+        verdicts.battle_ids,
+        ca,
+        cb,
+        verdicts.outcome,
+        days,
+        cutoff_judgement_id,
+        cutoff_time.first(),
+    )
+
+
+def battle_texts(battle_ids: np.ndarray) -> tuple[np.ndarray, list[str], list[str]]:
+    """Answer texts per side for the battles that have them: (mask, texts_a, texts_b)."""
+    texts: dict[int, dict[str, list[str]]] = {}
+    ids = battle_ids.tolist()
+    for start in range(0, len(ids), 5000):
+        chunk = ids[start : start + 5000]
+        for battle_id, a_text, b_text in Battle.objects.filter(
+            id__in=chunk, answer_a__isnull=False, answer_b__isnull=False
+        ).values_list("id", "answer_a__text", "answer_b__text"):
+            texts[battle_id] = {"a": [a_text], "b": [b_text]}
+        for battle_id, side, text in (
+            Turn.objects.filter(battle_id__in=chunk, superseded=False, error="")
+            .order_by("battle_id", "index")
+            .values_list("battle_id", "side", "text")
+        ):
+            texts.setdefault(battle_id, {"a": [], "b": []})[side].append(text)
+    mask = np.array([bool(texts.get(i, {}).get("a")) and bool(texts[i]["b"]) for i in ids])
+    texts_a = ["\n\n".join(texts[i]["a"]) for i, m in zip(ids, mask, strict=True) if m]
+    texts_b = ["\n\n".join(texts[i]["b"]) for i, m in zip(ids, mask, strict=True) if m]
+    return mask.astype(bool) if mask.size else np.zeros(0, dtype=bool), texts_a, texts_b
+
+
+def contestant_stats() -> dict[int, dict]:
+    """Median time to first token, median answer length (tokens) and cost per 1,000 answers."""
+    per: dict[int, dict[str, list]] = {}
+
+    def add(cid, key, value):
+        if value is not None:
+            per.setdefault(cid, {"ttft": [], "tokens": [], "cost": []})[key].append(value)
+
+    turns = Turn.objects.filter(superseded=False, error="").values_list(
+        "side",
+        "battle__contestant_a_id",
+        "battle__contestant_b_id",
+        "ttft_ms",
+        "tokens_out",
+        "cost",
+        "text",
+    )
+    for side, ca, cb, ttft, tokens, cost, text in _fetch(turns):
+        cid = ca if side == "a" else cb
+        add(cid, "ttft", ttft)
+        add(cid, "tokens", tokens if tokens is not None else ratings.estimate_tokens(text))
+        add(cid, "cost", None if cost is None else float(cost))
+    for cid, tokens, text in _fetch(
+        Answer.objects.values_list("contestant_id", "tokens_out", "text")
+    ):
+        add(cid, "tokens", tokens if tokens is not None else ratings.estimate_tokens(text))
+    out = {}
+    for cid, values in per.items():
+        out[cid] = {
+            "median_ttft_ms": float(np.median(values["ttft"])) if values["ttft"] else None,
+            "median_tokens": float(np.median(values["tokens"])) if values["tokens"] else None,
+            "cost_per_1000": (
+                round(float(np.mean(values["cost"])) * 1000, 4) if values["cost"] else None
+            ),
+        }
+    return out
+
+
+def _matrix(data: BattleData, rows: np.ndarray, order: np.ndarray) -> dict:
+    """Battle counts and observed scores between the board's models, in board order."""
+    n = data.n_models
+    count = np.zeros((n, n))
+    score = np.zeros((n, n))
+    a, b, o = data.a[rows], data.b[rows], data.outcome[rows]
+    win_a = np.where(o == ratings.A_WINS, 1.0, np.where(o == ratings.B_WINS, 0.0, 0.5))
+    np.add.at(count, (a, b), 1)
+    np.add.at(count, (b, a), 1)
+    np.add.at(score, (a, b), win_a)
+    np.add.at(score, (b, a), 1 - win_a)
+    count, score = count[np.ix_(order, order)], score[np.ix_(order, order)]
+    observed = np.divide(score, count, out=np.full_like(score, np.nan), where=count > 0)
+    return {"battles": count.astype(int).tolist(), "observed": _round(observed)}
+
+
+def _round(x, digits=4):
+    x = np.asarray(x, dtype=float)
+    return [[None if not np.isfinite(v) else round(float(v), digits) for v in r] for r in x]
+
+
+def _votes_over_time(days: np.ndarray) -> list[dict]:
+    if not days.size:
+        return []
+    uniq, counts = np.unique(days, return_counts=True)
+    cumulative = np.cumsum(counts)
+    return [
+        {"day": str(d), "votes": int(c), "cumulative": int(t)}
+        for d, c, t in zip(uniq, counts, cumulative, strict=True)
+    ]
+
+
+def _board_results(board, data, rows, names, stats, plain_ratings=None) -> dict:
+    """JSON results of one board: table rows, pictures' data and the A-vs-B matrices."""
+    board_dict = board.to_dict()
+    table = []
+    for row in board_dict["rows"]:
+        cid = int(data.contestant_ids[row["model"]])
+        extra = stats.get(cid, {})
+        played = row["wins"] + row["losses"] + row["ties"]
+        entry = {
+            **row,
+            "model": names[cid],
+            "contestant_id": cid,
+            "win_rate": round((row["wins"] + 0.5 * row["ties"]) / played, 4) if played else None,
+            "median_ttft_ms": extra.get("median_ttft_ms"),
+            "median_tokens": extra.get("median_tokens"),
+            "cost_per_1000": extra.get("cost_per_1000"),
+        }
+        for key in ("rating", "lower", "upper"):
+            entry[key] = round(entry[key], 2)
+        if plain_ratings is not None and cid in plain_ratings:
+            entry["plain_rating"] = plain_ratings[cid]
+            entry["style_delta"] = round(entry["rating"] - plain_ratings[cid], 2)
+        table.append(entry)
+    order = board.model.astype(np.int64)
+    pictures = _matrix(data, rows, order)
+    if board.fit is not None:
+        # The fit indexes models by sorted(board.model); put them in board (rating) order.
+        pos = np.searchsorted(np.sort(order), order)
+        pw = ratings.pairwise(board.fit, board.intervals)
+        pick = np.ix_(pos, pos)
+        votes_needed = pw.votes_needed[pick]
+        pictures["pairwise"] = {
+            "prob": _round(pw.prob[pick]),
+            "lower": _round(pw.lower[pick]),
+            "upper": _round(pw.upper[pick]),
+            "significant": pw.significant[pick].tolist(),
+            "votes_needed": [
+                [None if not np.isfinite(v) else int(np.ceil(v)) for v in r] for r in votes_needed
+            ],
+        }
+    board_dict.pop("rows")
+    return {
+        **board_dict,
+        "rows": table,
+        "models": [names[int(data.contestant_ids[m])] for m in order],
+        "pictures": pictures,
+        "votes_over_time": _votes_over_time(data.day[rows]),
+        "n_battles": int(rows.size),
+    }
+
+
+def _settings() -> dict:
+    return {
+        "method": "bt",
+        "ci": "bootstrap",
+        "rounds": settings.ARENA_LEADERBOARD_ROUNDS,
+        "alpha": 0.05,
+        "min_votes": settings.ARENA_MIN_VOTES,
+        "both_bad": "tie",
+    }
+
+
+def leaderboard_refresh(
+    *,
+    judge: Judge | None = None,
+    cutoff_id: int | None = None,
+    seed: int | None = None,
+    rounds: int | None = None,
+    progress=None,
+) -> list[LeaderboardSnapshot]:
+    """Fit and store the overall and per-category boards, plain and style-controlled.
+
+    ``judge=None`` means human votes. Returns the stored snapshots (all complete), or an
+    empty list when there is nothing to rate.
+    """
+    seed = settings.ARENA_LEADERBOARD_SEED if seed is None else seed
+    fit_settings = _settings()
+    if rounds is not None:
+        fit_settings["rounds"] = rounds
+    step = progress or (lambda message: None)
+    step("reading votes")
+    if judge is None:
+        data = human_battles(cutoff_vote_id=cutoff_id)
+        scope = LeaderboardSnapshot.Scope.HUMAN
+    else:
+        data = judge_battles(judge=judge, cutoff_judgement_id=cutoff_id)
+        scope = LeaderboardSnapshot.Scope.JUDGE
+    if data.battle_ids.size == 0:
+        return []
+    names = dict(Contestant.objects.values_list("id", "name"))
+    stats = contestant_stats()
+    category_names = [c.slug for c in data.categories]
+
+    step("fitting boards")
+    plain = ratings.leaderboards_by_category(
+        data.n_models,
+        data.a,
+        data.b,
+        data.outcome,
+        data.membership,
+        category_names=category_names,
+        rng=seed,
+        **fit_settings,
+    )
+    all_rows = np.arange(data.battle_ids.size)
+    boards = {None: (plain.overall, all_rows)}
+    for k, cat in enumerate(data.categories):
+        if cat.slug in plain.categories:
+            boards[cat] = (plain.categories[cat.slug], np.flatnonzero(data.membership[:, k]))
+
+    step("style control")
+    mask, texts_a, texts_b = battle_texts(data.battle_ids)
+    styled = {}
+    style_note = ""
+    if mask.sum() >= 2:
+        features = ratings.battle_features(
+            ratings.answer_features(texts_a), ratings.answer_features(texts_b)
+        )
+        idx = np.flatnonzero(mask)
+        style_settings = {**fit_settings, "rounds": min(fit_settings["rounds"], 100)}
+        sc = ratings.leaderboards_by_category(
+            data.n_models,
+            data.a[idx],
+            data.b[idx],
+            data.outcome[idx],
+            data.membership[idx],
+            category_names=category_names,
+            style=features,
+            rng=seed,
+            **style_settings,
+        )
+        styled[None] = (sc.overall, idx)
+        for k, cat in enumerate(data.categories):
+            if cat.slug in sc.categories:
+                styled[cat] = (sc.categories[cat.slug], idx[data.membership[idx, k]])
+        if mask.sum() < mask.size:
+            style_note = (
+                f"style control uses the {int(mask.sum()):,} of {mask.size:,} battles that "
+                "have answer texts"
+            )
+    else:
+        style_note = "style control needs answer texts; these battles have none"
+
+    step("storing snapshots")
+    common = {
+        "scope": scope,
+        "judge": judge,
+        "method": fit_settings["method"],
+        "seed": seed,
+        "cutoff_vote_id": data.cutoff_id,
+        "cutoff_time": data.cutoff_time,
+        "code_version": code_version(),
+        "status": LeaderboardSnapshot.Status.COMPLETE,
+        "completed_at": timezone.now(),
+    }
+    made = []
+    with transaction.atomic():
+        for category, (board, rows) in boards.items():
+            results = _board_results(board, data, rows, names, stats)
+            plain_ratings = {r["contestant_id"]: r["rating"] for r in results["rows"]}
+            made.append(
+                LeaderboardSnapshot(
+                    category=category,
+                    style_control=False,
+                    settings=fit_settings,
+                    results=results,
+                    **common,
+                )
+            )
+            if category in styled:
+                board_sc, rows_sc = styled[category]
+                results_sc = _board_results(board_sc, data, rows_sc, names, stats, plain_ratings)
+                if style_note:
+                    results_sc["notes"] = [*results_sc["notes"], style_note]
+                made.append(
+                    LeaderboardSnapshot(
+                        category=category,
+                        style_control=True,
+                        settings={
+                            **fit_settings,
+                            "rounds": min(fit_settings["rounds"], 100),
+                            "style": list(ratings.FEATURES),
+                        },
+                        results=results_sc,
+                        **common,
+                    )
+                )
+        LeaderboardSnapshot.objects.bulk_create(made)
+    return made
+
+
+def latest_snapshot(
+    *, judge: Judge | None = None, category: Category | None = None, style_control: bool = False
+) -> LeaderboardSnapshot | None:
+    scope = LeaderboardSnapshot.Scope.HUMAN if judge is None else LeaderboardSnapshot.Scope.JUDGE
+    return (
+        LeaderboardSnapshot.objects.filter(
+            scope=scope,
+            judge=judge,
+            category=category,
+            style_control=style_control,
+            status=LeaderboardSnapshot.Status.COMPLETE,
+        )
+        .order_by("-completed_at", "-id")
+        .first()
+    )
+
+
+REFRESH_QUEUED = "arena:leaderboard-refresh-queued"
+REFRESH_RUNNING = "arena:leaderboard-refresh-running"
+
+
+def refresh_due() -> bool:
+    """A human-vote refresh is due after N new counted votes, or T minutes after the last."""
+    latest = latest_snapshot()
+    since = latest.cutoff_vote_id or 0 if latest else 0
+    new = rated_votes().filter(id__gt=since).count()
+    if new == 0:
+        return False
+    if latest is None or new >= settings.ARENA_REFRESH_EVERY_VOTES:
+        return True
+    age = timezone.now() - (latest.completed_at or latest.created_at)
+    return age >= dt.timedelta(minutes=settings.ARENA_REFRESH_MINUTES)
+
+
+def leaderboard_after_vote() -> bool:
+    """Called after a vote commits: enqueue one debounced refresh when due."""
+    from django.core.cache import cache
+
+    from arena.tasks import leaderboard_refresh_task
+
+    if not settings.ARENA_REFRESH_AFTER_VOTES or not refresh_due():
+        return False
+    if not cache.add(REFRESH_QUEUED, 1, timeout=15 * 60):
+        return False
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        # Without a worker, do not make the voter wait for the fit: run it beside the request.
+        import threading
+
+        threading.Thread(target=leaderboard_refresh_task, daemon=True).start()
+    else:
+        leaderboard_refresh_task.delay()
+    return True
