@@ -36,7 +36,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import math
 import os
 import random
 import re
@@ -48,6 +47,8 @@ from decimal import ROUND_HALF_UP, Decimal
 import httpx
 from channels.db import database_sync_to_async
 from django.conf import settings
+
+from ratings import estimate_tokens as ratings_estimate_tokens
 
 __all__ = [
     "ANTHROPIC_VERSION",
@@ -163,8 +164,8 @@ class Finished:
 
 
 def estimate_tokens(text: str) -> int:
-    """Tokenizer-free estimate: one token per four characters, rounded up."""
-    return math.ceil(len(text) / 4)
+    """Tokenizer-free estimate, the ratings engine's one: words and punctuation marks."""
+    return ratings_estimate_tokens(text)
 
 
 async def stream_chat(

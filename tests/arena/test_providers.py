@@ -8,6 +8,7 @@ from decimal import Decimal
 import httpx
 import pytest
 
+import ratings
 from arena import providers
 from arena.models import Answer, Contestant, PromptItem, PromptSet
 from arena.providers import (
@@ -167,9 +168,12 @@ async def test_it_estimates_usage_from_characters_when_the_provider_reports_none
     )
     _, finished = await collect(ep)
     assert finished.usage_estimated is True
-    assert finished.tokens_in == 1 + 6  # ceil(4 / 4) + ceil(22 / 4)
-    assert finished.tokens_out == 14  # ceil(55 / 4)
-    assert finished.cost == Decimal(21) / 1_000_000
+    # The ratings engine's estimate: words and punctuation marks.
+    sent = ["1234", *(m["content"] for m in HELLO)]
+    assert finished.tokens_in == sum(ratings.estimate_tokens(t) for t in sent)
+    assert finished.tokens_out == ratings.estimate_tokens(NORMAL_TEXT) == 15  # 12 words, 3 marks
+    expected_cost = Decimal(finished.tokens_in + finished.tokens_out) / 1_000_000
+    assert finished.cost == expected_cost
 
 
 async def test_it_has_no_cost_without_both_prices(upstream):
@@ -475,7 +479,10 @@ async def test_a_recorded_contestant_replays_its_stored_answer_in_word_chunks(re
     assert [d.text for d in deltas] == ["It ", "is ", "4.\n\n", "Four, ", "that ", "is."]
     assert finished.text == "It is 4.\n\nFour, that is."
     assert finished.usage_estimated is True
-    assert (finished.tokens_in, finished.tokens_out) == (4, 6)  # ceil(14 / 4), ceil(24 / 4)
+    assert (finished.tokens_in, finished.tokens_out) == (
+        ratings.estimate_tokens("What is 2 + 2? "),
+        ratings.estimate_tokens("It is 4.\n\nFour, that is."),
+    )
     assert finished.finish_reason == "stop"
     assert finished.cost is None
 
