@@ -79,6 +79,24 @@ class RatingFit:
         model, rating = self.anchor
         return rating + SCALE * (theta - theta[..., model : model + 1])
 
+    def gaps(self, theta) -> np.ndarray:
+        """Log-strengths of shape (..., n) relative to this fit's origin: centred, or minus
+        the anchor model's (``ratings = origin + SCALE * gaps``)."""
+        theta = np.asarray(theta, dtype=np.float64)
+        if self.anchor is None:
+            return theta - theta.mean(axis=-1, keepdims=True)
+        model = self.anchor[0]
+        return theta - theta[..., model : model + 1]
+
+    def transform_cov(self, v: np.ndarray) -> np.ndarray:
+        """Covariance of :meth:`gaps` given the covariance ``v`` (n, n) of the strengths."""
+        v = np.asarray(v, dtype=np.float64)
+        if self.anchor is None:
+            out = v - v.mean(axis=0)
+            return out - out.mean(axis=1, keepdims=True)
+        a = self.anchor[0]
+        return v - v[:, a : a + 1] - v[a : a + 1, :] + v[a, a]
+
     def rating_transform(self) -> np.ndarray:
         """Matrix ``T`` of shape (n, n) with ``ratings - origin = SCALE * T @ theta``."""
         n = self.n_models

@@ -18,6 +18,8 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 from scipy.special import expit, log_expit
 
+from ._linalg import inv_spd, solve_spd
+
 __all__: list[str] = []
 
 #: Prior strength used when the maximum-likelihood estimate does not exist: every model plays
@@ -234,10 +236,10 @@ def newton_fit(
             full[:n, n] = c
             full[n, :n] = c
             full[n, n] = terms["he"]
-            step = np.linalg.solve(full, np.append(g, terms["ge"]))
+            step = solve_spd(full, np.append(g, terms["ge"]))
             dtheta, deta = step[:n], float(step[n])
         else:
-            dtheta = np.linalg.solve(hess, g)
+            dtheta = solve_spd(hess, g)
             deta = 0.0
         t = 1.0
         for _ in range(_MAX_HALVINGS):
@@ -283,13 +285,16 @@ def constrained_inverse(info: np.ndarray, n: int, prior: float) -> np.ndarray:
     m = info.copy()
     if prior <= 0:
         m[:n, :n] += 1.0 / n
-    inv = np.linalg.inv(m)
-    inv = 0.5 * (inv + inv.T)
+    inv = inv_spd(m)
     if prior > 0:
-        # Centre: theta_c = C theta with C = I - 11'/n.
-        c = np.eye(inv.shape[0])
-        c[:n, :n] -= 1.0 / n
-        inv = c @ inv @ c.T
-    else:
-        inv[:n, :n] -= 1.0 / n
+        return center(inv, n)
+    inv[:n, :n] -= 1.0 / n
     return inv
+
+
+def center(v: np.ndarray, n: int) -> np.ndarray:
+    """``C v C'`` with ``C`` centring the first ``n`` coordinates (identity on the rest)."""
+    out = v.copy()
+    out[:n] -= out[:n].mean(axis=0)
+    out[:, :n] -= out[:, :n].mean(axis=1, keepdims=True)
+    return out

@@ -42,6 +42,7 @@ import numpy as np
 from scipy.special import expit, ndtri
 
 from ._fit import SCALE, RatingFit
+from ._linalg import inv_spd, matmul
 from ._resample import MultinomialSampler
 from ._solver import (
     DEFAULT_PRIOR,
@@ -78,8 +79,8 @@ class Intervals:
     se : ndarray of shape (n_models,)
         Standard errors on the Elo scale (bootstrap standard deviation, or sandwich).
     cov : ndarray of shape (n_models, n_models)
-        Covariance of the rating gaps' log-strengths ``T @ theta`` (natural-log units, where
-        ``T`` is :meth:`RatingFit.rating_transform`); ``se = SCALE * sqrt(diag(cov))``.
+        Covariance of :meth:`RatingFit.gaps` (log-strengths relative to the fit's origin, in
+        natural-log units); ``se = SCALE * sqrt(diag(cov))``.
     theta_samples : ndarray of shape (rounds, n_models) or None
         Bootstrap log-strengths per round, mean zero per round (bootstrap only).
     tie_lower, tie_upper : float or None
@@ -131,9 +132,13 @@ def interval_from(fit: RatingFit, theta_samples, *, alpha: float = 0.05, eta_sam
     theta_samples = np.asarray(theta_samples, dtype=np.float64)
     r = fit.to_ratings(theta_samples)
     lower, upper = np.quantile(r, [alpha / 2, 1 - alpha / 2], axis=0)
-    gaps = theta_samples @ fit.rating_transform().T
+    gaps = fit.gaps(theta_samples)
     n = r.shape[1]
-    cov = np.atleast_2d(np.cov(gaps, rowvar=False)) if len(gaps) > 1 else np.zeros((n, n))
+    if len(gaps) > 1:
+        dev = gaps - gaps.mean(axis=0)
+        cov = matmul(dev.T, dev) / (len(gaps) - 1)
+    else:
+        cov = np.zeros((n, n))
     tie_lo = tie_hi = tie_s = None
     if eta_samples is not None:
         tie_s = np.exp(np.asarray(eta_samples, dtype=np.float64))
@@ -177,7 +182,7 @@ class _Chord:
         info = information(self.kind, self.data, self.theta0, self.eta0, self.prior)
         if self.prior <= 0:
             info[:n, :n] += 1.0 / n
-        self.k = np.linalg.inv(info)
+        self.k = inv_spd(info)
         inc = self.data.inc
         self.inc_pos_t = (inc > 0).astype(np.float64).T.tocsr()
         self.inc_neg_t = (inc < 0).astype(np.float64).T.tocsr()
@@ -226,7 +231,7 @@ class _Chord:
         ok = ~bad
         converged = False
         for _ in range(_MAX_CHORD):
-            step = self.k @ self._gradient(theta, eta, w, single)
+            step = matmul(self.k, self._gradient(theta, eta, w, single))
             step[:, bad] = 0.0
             theta += step[:n]
             if self.dav:
@@ -372,7 +377,7 @@ def _style_bootstrap(fit: StyleFit, rounds, rng, alpha, workers, tol) -> Interva
     n, k = fit.n_models, prob.k
     n_battles = prob.a.size
     theta0, beta0 = np.asarray(fit.theta), np.asarray(fit.coef)
-    k_inv = np.linalg.inv(prob.shifted(prob.information(theta0, beta0)))
+    k_inv = inv_spd(prob.shifted(prob.information(theta0, beta0)))
     has = np.bincount(prob.a, minlength=n) + np.bincount(prob.b, minlength=n) > 0
     sizes = [min(_STYLE_CHUNK, rounds - s) for s in range(0, rounds, _STYLE_CHUNK)]
     child = rng.spawn(len(sizes))
@@ -426,9 +431,8 @@ def _style_sandwich(fit: StyleFit, alpha: float) -> Intervals:
     e = prob.eta(theta, beta)
     resid2 = (prob.w * (prob.y - expit(e))) ** 2
     meat = prob._assemble(resid2, with_penalty=False, theta=theta)
-    v = kmat @ meat @ kmat
-    t = fit.rating_transform()
-    cov = t @ v[:n, :n] @ t.T
+    v = matmul(matmul(kmat, meat), kmat)
+    cov = fit.transform_cov(v[:n, :n])
     se = SCALE * np.sqrt(np.clip(np.diag(cov), 0, None))
     z = float(ndtri(1 - alpha / 2))
     coef_se = np.sqrt(np.clip(np.diag(v)[n:], 0, None))
@@ -499,9 +503,8 @@ def sandwich(fit: RatingFit, *, alpha: float = 0.05) -> Intervals:
     w2 = _fit_w2(fit)
     info = information(kind, data, np.asarray(fit.theta), eta, fit.prior)
     k = constrained_inverse(info, n, fit.prior)
-    v = k @ _score_outer(kind, data, np.asarray(fit.theta), eta, w2) @ k
-    t = fit.rating_transform()
-    cov = t @ v[:n, :n] @ t.T
+    v = matmul(matmul(k, _score_outer(kind, data, np.asarray(fit.theta), eta, w2)), k)
+    cov = fit.transform_cov(v[:n, :n])
     se = SCALE * np.sqrt(np.clip(np.diag(cov), 0, None))
     z = float(ndtri(1 - alpha / 2))
     tie_lo = tie_hi = None

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._fit import SCALE, RatingFit
+from ._linalg import cho_factor, matmul
 from ._validation import _alpha_iv, _battles_iv, _choice_iv, _positive_int_iv
 from .aggregate import PairCounts, aggregate
 from .bradley_terry import fit_bt
@@ -297,10 +298,19 @@ def _intervals(fit, ci, rounds, rng, alpha, workers):
         iv = bootstrap(fit, rounds=rounds, rng=rng, alpha=alpha, workers=workers)
         return iv, iv.rating_samples(fit)
     iv = sandwich(fit, alpha=alpha)
-    # Rank ranges from draws of the asymptotic normal distribution of the ratings.
-    draws = np.random.default_rng(rng).multivariate_normal(
-        np.asarray(fit.ratings), SCALE**2 * iv.cov, size=rounds, method="eigh"
-    )
+    # Rank ranges from draws of the asymptotic normal distribution of the ratings. The
+    # covariance is singular (centred or anchored); a tiny ridge makes it factorable.
+    cov = SCALE**2 * iv.cov
+    n = cov.shape[0]
+    ridge = 1e-10 * max(float(np.trace(cov)) / n, 1e-12)
+    factor = cho_factor(cov + ridge * np.eye(n))
+    if factor is None:
+        vals, vecs = np.linalg.eigh(cov)
+        root = vecs * np.sqrt(np.clip(vals, 0, None))
+    else:
+        root = np.tril(factor[0])
+    z = np.random.default_rng(rng).standard_normal((rounds, n))
+    draws = np.asarray(fit.ratings) + matmul(z, root.T)
     return iv, draws
 
 

@@ -35,6 +35,7 @@ import numpy as np
 from scipy.special import expit
 
 from ._fit import RatingFit, _fit_cells
+from ._linalg import solve_spd
 from ._solver import DEFAULT_PRIOR, DegenerateDataError, PairData, degeneracy_notes, prior_terms
 from ._validation import _anchor_iv, _battles_iv, _choice_iv
 from .aggregate import aggregate
@@ -274,7 +275,7 @@ class _StyleProblem:
             it += 1
             p = expit(e)
             g = self.gradient(theta, beta, w, p)
-            step = np.linalg.solve(self.shifted(self.information(theta, beta, w, p)), g)
+            step = solve_spd(self.shifted(self.information(theta, beta, w, p)), g)
             t = 1.0
             for _ in range(40):
                 th, be = theta + t * step[:n], beta + t * step[n:]
