@@ -163,9 +163,20 @@ def fit_pair_model(
         # Start at the tie share between equal models: P(tie) = nu / (2 + nu).
         share = ties / total
         eta0 = float(np.log(2.0 * share / (1.0 - share)))
-    theta, eta, loglik, n_iter = newton_fit(
-        kind, data, prior=prior_value, eta0=eta0, tol=tol, max_iter=max_iter
-    )
+    try:
+        theta, eta, loglik, n_iter = newton_fit(
+            kind, data, prior=prior_value, eta0=eta0, tol=tol, max_iter=max_iter
+        )
+    except DegenerateDataError as exc:
+        # Davidson's MLE can diverge where the ties-count-half condition holds (the strengths
+        # and the tie parameter grow together); "auto" then falls back to the prior.
+        if prior != "auto" or prior_value > 0:
+            raise
+        prior_value = DEFAULT_PRIOR
+        notes = [str(exc)]
+        theta, eta, loglik, n_iter = newton_fit(
+            kind, data, prior=prior_value, eta0=eta0, tol=tol, max_iter=max_iter
+        )
     fit = RatingFit(
         method=kind,
         n_models=counts.n_models,

@@ -32,8 +32,8 @@ def cho_factor(a: np.ndarray):
 def solve_spd(a: np.ndarray, b: np.ndarray, factor=None) -> np.ndarray:
     """Solve ``a @ x = b`` for symmetric positive definite ``a``; ``b`` 1-D or 2-D."""
     cf = cho_factor(a) if factor is None else factor
-    if cf is None:  # not numerically definite: fall back to LU
-        return np.linalg.solve(a, b)
+    if cf is None:  # not numerically definite: least squares
+        return np.linalg.lstsq(a, b, rcond=None)[0]
     if b.ndim == 1 or b.shape[1] <= _RHS_BLOCK:
         return sl.cho_solve(cf, b, check_finite=False)
     out = np.empty(b.shape)

@@ -27,6 +27,8 @@ __all__: list[str] = []
 DEFAULT_PRIOR = 1.0
 
 _MAX_HALVINGS = 40
+# Log-strength gaps (or |log tie parameter|) beyond this mean a diverging fit: e^30 : 1 odds.
+_DIVERGED = 30.0
 
 
 class DegenerateDataError(ValueError):
@@ -199,6 +201,8 @@ def newton_fit(
 
     Raises
     ------
+    DegenerateDataError
+        If the parameters diverge (no finite maximum exists), naming the models concerned.
     RuntimeError
         If Newton's method does not converge in ``max_iter`` iterations.
     """
@@ -251,6 +255,14 @@ def newton_fit(
         else:
             raise RuntimeError("Newton line search failed to increase the likelihood")
         theta, eta, ll, terms = new_theta, new_eta, new_ll, new_terms
+        spread = np.abs(theta - np.median(theta))
+        if spread.max() > _DIVERGED or abs(eta) > _DIVERGED:
+            ids = np.flatnonzero(spread > _DIVERGED / 2).tolist()
+            what = "the tie parameter and " if abs(eta) > _DIVERGED else ""
+            raise DegenerateDataError(
+                f"the maximum-likelihood estimate does not exist: {what}the strengths of models "
+                f"{ids} diverge"
+            )
         if max(np.max(np.abs(t * dtheta)), abs(t * deta)) < tol:
             break
     else:

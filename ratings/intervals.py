@@ -245,7 +245,7 @@ class _Chord:
                 break
         active = np.flatnonzero(ok) if not converged else np.zeros(0, dtype=np.intp)
         if not converged:
-            active = active[size[active] >= self.tol]
+            active = active[~(size[active] < self.tol)]  # NaN counts as not converged
         redo = np.union1d(np.flatnonzero(bad), active)
         n_degenerate = 0
         for r in redo:
@@ -257,19 +257,31 @@ class _Chord:
         return theta.T, (eta if self.dav else None), n_degenerate
 
     def _refit(self, w_round, theta0, eta0):
+        tie_fix = False
+        if self.dav and not 0 < w_round[:, 2].sum() < w_round.sum():
+            # No ties (or only ties) in this resample: add one virtual tie and one virtual
+            # decisive battle, spread over the pairs in proportion to their battles.
+            share = w_round.sum(axis=1) / max(w_round.sum(), 1e-300)
+            w_round = w_round + np.column_stack([0.5 * share, 0.5 * share, share])
+            tie_fix = True
         data = PairData(self.data.n, self.data.i, self.data.j, w_round)
         degenerate = bool(degeneracy_notes(data))
         prior = max(self.prior, DEFAULT_PRIOR) if degenerate else self.prior
-        if self.dav and not 0 < w_round[:, 2].sum() < w_round.sum():
-            raise DegenerateDataError(
-                "a bootstrap resample has no ties (or only ties); Davidson's tie parameter "
-                "needs more tied battles"
+        ok = np.all(np.isfinite(theta0)) and np.isfinite(eta0)
+        start = theta0 if ok and not degenerate else None
+        eta_start = eta0 if ok else self.eta0
+        try:
+            theta, eta, _, _ = newton_fit(
+                self.kind, data, prior=prior, theta0=start, eta0=eta_start, tol=self.tol
             )
-        start = None if degenerate else theta0
-        theta, eta, _, _ = newton_fit(
-            self.kind, data, prior=prior, theta0=start, eta0=eta0, tol=self.tol
-        )
-        return theta, eta, degenerate
+        except DegenerateDataError:  # diverging (Davidson): use the prior after all
+            if prior > 0:
+                raise
+            degenerate = True
+            theta, eta, _, _ = newton_fit(
+                self.kind, data, prior=DEFAULT_PRIOR, eta0=self.eta0, tol=self.tol
+            )
+        return theta, eta, degenerate or tie_fix
 
 
 def bootstrap(
@@ -305,10 +317,10 @@ def bootstrap(
     Intervals
         With ``theta_samples`` of shape (rounds, n_models).
 
-    Raises
-    ------
-    DegenerateDataError
-        For a Davidson fit when a resample has no ties.
+    Notes
+    -----
+    A Davidson resample without ties (or with only ties) gets one virtual tie and one virtual
+    decisive battle, spread over the pairs; it is counted in ``n_degenerate``.
     """
     fit = _fit_iv(fit)
     rounds = _positive_int_iv(rounds, "rounds")

@@ -314,6 +314,34 @@ def _intervals(fit, ci, rounds, rng, alpha, workers):
     return iv, draws
 
 
+def _empty_board(ids, counts, method, ci, rounds, alpha, min_votes, anchor) -> Leaderboard:
+    """A board with no battles to rate (no rows)."""
+    z = np.zeros(0)
+    zi = np.zeros(0, dtype=np.int64)
+    return Leaderboard(
+        model=zi,
+        rating=z,
+        lower=z,
+        upper=z,
+        rank=zi,
+        rank_lower=zi,
+        rank_upper=zi,
+        rank_ub=zi,
+        ranked=np.zeros(0, dtype=bool),
+        votes=zi,
+        wins=zi,
+        losses=zi,
+        ties=zi,
+        method=method,
+        ci=ci,
+        rounds=0 if ci == "none" else rounds,
+        alpha=alpha,
+        min_votes=min_votes,
+        anchor=None,
+        notes=("no battles to rate",),
+    )
+
+
 def leaderboard_from_counts(
     counts: PairCounts,
     *,
@@ -368,6 +396,8 @@ def leaderboard_from_counts(
             counts.n_models, counts.pair_i, counts.pair_j, c, counts.weights, counts.weights_sq
         )
     ids, _, sub_anchor = _present(tmp.votes(), anchor)
+    if ids.size < 2:
+        return _empty_board(ids, counts.subset(ids), method, ci, rounds, alpha, min_votes, anchor)
     sub = counts.subset(ids)
     fitter = fit_bt if method == "bt" else fit_davidson
     fit = fitter(sub, both_bad=both_bad, prior=prior, anchor=sub_anchor)
@@ -462,6 +492,8 @@ def leaderboard(
     keep = np.ones(a.size, dtype=bool) if both_bad == "tie" else o != 3
     counts = aggregate(n, a[keep], b[keep], o[keep], None if w is None else w[keep])
     ids, new_id, sub_anchor = _present(counts.votes(), anchor)
+    if ids.size < 2:
+        return _empty_board(ids, counts, method, ci, rounds, alpha, min_votes, anchor)
     if isinstance(style, StyleFeatures):
         x, names = style.values, style.names
     else:
@@ -507,6 +539,8 @@ def _elo_board(n, a, b, o, w, ci, rounds, rng, alpha, anchor, min_votes, both_ba
     keep = np.ones(a.size, dtype=bool) if both_bad == "tie" else o != 3
     counts = aggregate(n, a[keep], b[keep], o[keep])
     ids, new_id, sub_anchor = _present(counts.votes(), anchor)
+    if ids.size < 2:
+        return _empty_board(ids, counts, "elo", ci, rounds, alpha, min_votes, anchor)
     a2, b2, o2 = new_id[a[keep]], new_id[b[keep]], o[keep]
     w2 = None if w is None else w[keep]
     m = ids.size

@@ -86,3 +86,24 @@ def test_a_tie_outcome_model_with_score_expit_d_gives_the_same_order_as_bt():
     assert np.all(np.diff(fit_davidson(counts).ratings) > 0)
     assert np.all(np.diff(ratings.fit_bt(counts).ratings) > 0)
     assert TIE in o
+
+
+def test_a_diverging_davidson_fit_gets_the_prior_or_an_error_naming_the_models():
+    # 0-1 tie, 1 beat 2, 0 beat 2 and tied 2: ties count half, so the BT MLE exists, but
+    # Davidson's strengths of 1 and 2 and its tie parameter diverge together.
+    counts = aggregate(3, [0, 1, 2, 0], [1, 2, 0, 2], [TIE, A_WINS, B_WINS, TIE])
+    fit = fit_davidson(counts)
+    assert fit.prior == ratings.DEFAULT_PRIOR
+    assert np.all(np.isfinite(fit.ratings)) and np.isfinite(fit.tie)
+    assert any("[1, 2]" in note for note in fit.notes)
+    with pytest.raises(ratings.DegenerateDataError, match=r"\[1, 2\]"):
+        fit_davidson(counts, prior=0)
+
+
+def test_bootstrap_rounds_without_ties_stay_finite():
+    names, a, b, o = load_pairs(GOLDEN / "food.csv")  # 3 ties in 30 battles
+    fit = fit_davidson(aggregate(len(names), a, b, o))
+    iv = ratings.bootstrap(fit, rounds=200, rng=0)
+    assert iv.n_degenerate > 0
+    assert np.all(np.isfinite(iv.lower)) and np.all(np.isfinite(iv.upper))
+    assert 0 < iv.tie_lower < fit.tie < iv.tie_upper

@@ -139,3 +139,11 @@ def test_an_anchor_missing_from_a_category_is_dropped_there_with_a_note():
     without = boards.categories["1"]
     assert sorted(without.model) == [1, 2]
     assert any("anchor model 0 has no battles" in n for n in without.notes)
+
+
+@pytest.mark.parametrize("method", ["bt", "davidson", "elo"])
+def test_no_battles_give_an_empty_board_with_a_note(method):
+    board = leaderboard(4, [], [], [], method=method, rounds=10)
+    assert len(board) == 0 and board.rows() == []
+    assert board.notes == ("no battles to rate",)
+    json.dumps(board.to_dict())
