@@ -5,9 +5,10 @@ on several threads above small thresholds (LU for ``n >= 100``, triangular solve
 more right-hand sides, matrix products above about a million multiply-adds). On a busy
 machine every such call then waits for a sleeping BLAS thread to be scheduled, which costs
 tens of milliseconds per call instead of a fraction of one. The systems here are symmetric
-positive definite, so they use Cholesky (single-threaded below ``n = 128``), and wide
-right-hand sides and products are split into narrow column blocks. Results are identical up
-to rounding; larger problems simply use the threaded kernels.
+positive definite, so they use Cholesky (single-threaded below ``n = 128``), wide right-hand
+sides and products are split into narrow column blocks, and long inner products (``ddot`` is
+threaded too) use ``np.einsum``. Results are identical up to rounding; larger problems simply
+use the threaded kernels.
 """
 
 from __future__ import annotations
@@ -46,6 +47,16 @@ def inv_spd(a: np.ndarray) -> np.ndarray:
     """Inverse of a symmetric positive definite matrix (symmetrised)."""
     out = solve_spd(a, np.eye(a.shape[0]))
     return 0.5 * (out + out.T)
+
+
+def dot(a: np.ndarray, b: np.ndarray) -> float:
+    """Inner product of two long vectors without BLAS (``ddot`` is threaded)."""
+    return float(np.einsum("i,i->", a, b, optimize=False))
+
+
+def xt_dot(x: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """``x.T @ v`` for a tall (m, k) ``x`` without BLAS."""
+    return np.einsum("ij,i->j", x, v, optimize=False)
 
 
 def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:

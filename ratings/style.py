@@ -35,7 +35,7 @@ import numpy as np
 from scipy.special import expit
 
 from ._fit import RatingFit, _fit_cells
-from ._linalg import solve_spd
+from ._linalg import dot, solve_spd, xt_dot
 from ._solver import DEFAULT_PRIOR, DegenerateDataError, PairData, degeneracy_notes, prior_terms
 from ._validation import _anchor_iv, _battles_iv, _choice_iv
 from .aggregate import aggregate
@@ -213,7 +213,7 @@ class _StyleProblem:
         (1 - y) e``."""
         w = self.w if w is None else w
         e = self.eta(theta, beta) if eta is None else eta
-        return float(w @ (-np.logaddexp(0.0, -e) - (1.0 - self.y) * e))
+        return float(dot(w, -np.logaddexp(0.0, -e) - (1.0 - self.y) * e))
 
     def objective(self, theta, beta, w=None, eta=None):
         val = self.loglik(theta, beta, w, eta) - 0.5 * self.l2 * float(beta @ beta)
@@ -229,7 +229,7 @@ class _StyleProblem:
         g_theta = self._model_sums(r)
         if self.prior > 0:
             g_theta += prior_terms(theta, self.prior)[1]
-        g_beta = self.x.T @ r - self.l2 * beta
+        g_beta = xt_dot(self.x, r) - self.l2 * beta
         return np.concatenate([g_theta, g_beta])
 
     def information(self, theta, beta, w=None, p=None):
@@ -250,7 +250,7 @@ class _StyleProblem:
         for c in range(k):
             hx = h * self.x[:, c]
             out[:n, n + c] = out[n + c, :n] = self._model_sums(hx)
-            out[n:, n + c] = self.x.T @ hx
+            out[n:, n + c] = xt_dot(self.x, hx)
         if with_penalty:
             out[n:, n:] += self.l2 * np.eye(k)
             if self.prior > 0:

@@ -1,5 +1,6 @@
 """``python -m ratings``: formats, options, timings and errors, run as a real subprocess."""
 
+import contextlib
 import csv
 import io
 import json
@@ -12,6 +13,7 @@ import pytest
 from numpy.testing import assert_allclose
 
 from ratings import aggregate, fit_bt
+from ratings.cli import main
 from tests.ratings.helpers import GOLDEN, LLMFAO, load_pairs
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,8 +28,14 @@ RUNNER = (
 )
 
 
-def run(*args, stdin=None):
-    return subprocess.run(
+class Result:
+    def __init__(self, returncode, stdout, stderr):
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+def run_subprocess(*args, stdin=None):
+    """The real command in a fresh interpreter without Django and pandas."""
+    out = subprocess.run(
         [sys.executable, "-c", RUNNER, *map(str, args)],
         input=stdin,
         cwd=ROOT,
@@ -36,10 +44,27 @@ def run(*args, stdin=None):
         timeout=120,
         env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
     )
+    return Result(out.returncode, out.stdout, out.stderr)
+
+
+def run(*args, stdin=None):
+    """``ratings.cli.main`` in this process (fast); same arguments as the command."""
+    out, err = io.StringIO(), io.StringIO()
+    old_stdin = sys.stdin
+    sys.stdin = io.StringIO(stdin or "")
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main([str(a) for a in args])
+            except SystemExit as exc:  # argparse: --help, usage errors
+                code = exc.code
+    finally:
+        sys.stdin = old_stdin
+    return Result(code, out.getvalue(), err.getvalue())
 
 
 def test_help_documents_every_option_and_the_output_columns():
-    out = run("--help")
+    out = run_subprocess("--help")
     assert out.returncode == 0
     for option in (
         "--method",
@@ -126,7 +151,8 @@ def test_jsonl_from_stdin_with_timings_and_a_table():
         {"model_a": "q", "model_b": "p", "winner": "model_a"},
     ]
     stdin = "\n".join(json.dumps(x) for x in lines) + "\n"
-    out = run("-", "--timings", "--rounds", "30", "--seed", "0", stdin=stdin)
+    # The real command, in a fresh interpreter that cannot import Django or pandas.
+    out = run_subprocess("-", "--timings", "--rounds", "30", "--seed", "0", stdin=stdin)
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines()[0].split()[:3] == ["model", "rating", "lower"]
     phases = [line.split() for line in out.stderr.splitlines() if line.startswith("timing ")]
@@ -187,7 +213,7 @@ def test_a_malformed_file_is_reported_with_line_and_column_and_exit_status_2(tmp
 
 
 def test_a_missing_file_exits_with_status_2():
-    out = run("/nonexistent/battles.csv")
+    out = run_subprocess("/nonexistent/battles.csv")
     assert out.returncode == 2 and "cannot read" in out.stderr
 
 

@@ -164,19 +164,19 @@ def test_davidson_bootstrap_and_sandwich_agree():
 
 def test_each_resample_has_exactly_n_battles_and_multinomial_moments():
     counts = np.array([3, 1, 0, 5, 2, 40, 7, 250_000])  # 250k uses Generator.poisson
-    x = MultinomialSampler(counts).draw(np.random.default_rng(0), 40_000).T
+    x = MultinomialSampler(counts).draw(np.random.default_rng(0), 20_000).T
     n = counts.sum()
     assert np.all(x.sum(axis=1) == n) and np.all(x >= 0) and np.all(x[:, 2] == 0)
     p = counts / n
     assert np.all(np.abs(x.mean(axis=0) - counts) <= 4 * np.sqrt(counts * (1 - p) / len(x)))
     expected_cov = n * (np.diag(p) - np.outer(p, p))
-    assert_allclose(np.cov(x.T), expected_cov, atol=0.03 * np.abs(expected_cov).max())
+    assert_allclose(np.cov(x.T), expected_cov, atol=0.04 * np.abs(expected_cov).max())
 
 
-@pytest.mark.parametrize("cell", [0, 1, 4, 6])
+@pytest.mark.parametrize("cell", [1, 5])
 def test_each_cell_of_a_resample_is_binomial(cell):
     counts = np.array([3, 1, 30, 5, 12, 400, 70])
-    x = MultinomialSampler(counts).draw(np.random.default_rng(cell), 30_000)[cell]
+    x = MultinomialSampler(counts).draw(np.random.default_rng(cell), 20_000)[cell]
     n, p = counts.sum(), counts[cell] / counts.sum()
     k = np.arange(x.max() + 1)
     expected = stats.binom.pmf(k, n, p) * x.size
