@@ -151,7 +151,7 @@ class MultinomialSampler:
     def draw(self, rng: np.random.Generator, rounds: int) -> np.ndarray:
         """Return an int64 array of shape (n_cells, rounds); each column sums to N."""
         x = self._poisson(rng, rounds)
-        n_cells, total = self.counts.size, self.total
+        total = self.total
         diff = total - x.sum(axis=0)
         fix = np.flatnonzero(diff)
         if not fix.size:
@@ -160,12 +160,16 @@ class MultinomialSampler:
         for row, k in zip(rows, diff[fix].tolist(), strict=True):
             if k > 0:  # too few: add k battles drawn from counts / N
                 balls = np.sort(rng.integers(0, total, size=k))
-                cells = np.searchsorted(self.cum, balls, side="right")
-                row += np.bincount(cells, minlength=n_cells)
+                cells, times = np.unique(
+                    np.searchsorted(self.cum, balls, side="right"), return_counts=True
+                )
+                row[cells] += times
             else:  # too many: remove -k of the drawn battles, uniformly without replacement
                 pos = rng.choice(total - k, size=-k, replace=False, shuffle=False)
                 pos.sort()
-                cells = np.searchsorted(np.cumsum(row), pos, side="right")
-                row -= np.bincount(cells, minlength=n_cells)
+                cells, times = np.unique(
+                    np.searchsorted(np.cumsum(row), pos, side="right"), return_counts=True
+                )
+                row[cells] -= times
         x[:, fix] = rows.T
         return x

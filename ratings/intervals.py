@@ -227,7 +227,8 @@ class _Chord:
         w = (w0 + 0.5 * w2, w0 + w1 + w2) if self.kind == "bt" else (w0, w1, w2)
         # All rounds iterate together (they converge at about the same rate); single precision
         # is accurate to ~1e-6 in log units, so the last iterations are in double precision.
-        single = self.kind == "bt" and self.tol < 1e-5
+        single = self.kind == "bt"
+        switch = max(self.tol, 1e-6)  # single precision is good to a few 1e-7
         ok = ~bad
         converged = False
         for _ in range(_MAX_CHORD):
@@ -238,7 +239,7 @@ class _Chord:
                 eta += step[n]
             size = np.max(np.abs(step), axis=0)
             if single:
-                single = size.max() >= 1e-5
+                single = not size.max() < switch
                 continue
             if size.max() < self.tol:
                 converged = True
