@@ -97,16 +97,6 @@ class RatingFit:
         a = self.anchor[0]
         return v - v[:, a : a + 1] - v[a : a + 1, :] + v[a, a]
 
-    def rating_transform(self) -> np.ndarray:
-        """Matrix ``T`` of shape (n, n) with ``ratings - origin = SCALE * T @ theta``."""
-        n = self.n_models
-        t = np.eye(n)
-        if self.anchor is None:
-            t -= 1.0 / n
-        else:
-            t[:, self.anchor[0]] -= 1.0
-        return t
-
 
 def _fit_cells(counts: PairCounts, both_bad: str):
     """Fit-ready weighted counts and raw counts, shape (n_pairs, 3): i wins, j wins, ties."""

@@ -58,7 +58,7 @@ from ._solver import (
 from ._validation import _alpha_iv, _positive_int_iv
 from .style import StyleFit, _StyleProblem
 
-__all__ = ["Intervals", "bootstrap", "sandwich", "interval_from"]
+__all__ = ["Intervals", "bootstrap", "sandwich"]
 
 _CHUNK = 50  # bootstrap rounds per chunk (one spawned generator each)
 _MAX_CHORD = 30
@@ -126,7 +126,7 @@ def _fit_iv(fit) -> RatingFit:
     return fit
 
 
-def interval_from(fit: RatingFit, theta_samples, *, alpha: float = 0.05, eta_samples=None):
+def _percentile_intervals(fit: RatingFit, theta_samples, *, alpha: float = 0.05, eta_samples=None):
     """Percentile :class:`Intervals` from log-strength samples of shape (rounds, n_models)."""
     alpha = _alpha_iv(alpha)
     theta_samples = np.asarray(theta_samples, dtype=np.float64)
@@ -335,7 +335,7 @@ def bootstrap(
     n_pairs = cells.shape[0]
     if n_pairs == 0:
         zeros = np.zeros((rounds, n))
-        out = interval_from(fit, zeros, alpha=alpha)
+        out = _percentile_intervals(fit, zeros, alpha=alpha)
         return out
     # Pairs sorted by battle count, cells laid out outcome-major: close counts sit together
     # (for the sampler's tables) and each round's draw reshapes to (3, n_pairs) without copies.
@@ -362,7 +362,7 @@ def bootstrap(
     results = _run(work, len(sizes), workers)
     theta = np.concatenate([r[0] for r in results])
     eta = np.concatenate([r[1] for r in results]) if fit.method == "davidson" else None
-    out = interval_from(fit, theta, alpha=alpha, eta_samples=eta)
+    out = _percentile_intervals(fit, theta, alpha=alpha, eta_samples=eta)
     object.__setattr__(out, "n_degenerate", sum(r[2] for r in results))
     return out
 
@@ -426,7 +426,7 @@ def _style_bootstrap(fit: StyleFit, rounds, rng, alpha, workers, tol) -> Interva
     results = _run(work, len(sizes), workers)
     theta = np.concatenate([r[0] for r in results])
     beta = np.concatenate([r[1] for r in results])
-    out = interval_from(fit, theta, alpha=alpha)
+    out = _percentile_intervals(fit, theta, alpha=alpha)
     lo, hi = np.quantile(beta, [alpha / 2, 1 - alpha / 2], axis=0)
     object.__setattr__(out, "n_degenerate", sum(r[2] for r in results))
     object.__setattr__(out, "coef_lower", lo)
