@@ -61,7 +61,7 @@ from .style import StyleFit, _StyleProblem
 __all__ = ["Intervals", "bootstrap", "sandwich"]
 
 _CHUNK = 50  # bootstrap rounds per chunk (one spawned generator each)
-_MAX_CHORD = 30
+_MAX_CHORD = 40
 _STYLE_CHUNK = 10  # style bootstrap rounds per chunk
 
 
@@ -229,24 +229,22 @@ class _Chord:
         # is accurate to ~1e-6 in log units, so the last iterations are in double precision.
         single = self.kind == "bt"
         switch = max(self.tol, 1e-6)  # single precision is good to a few 1e-7
-        ok = ~bad
-        converged = False
-        for _ in range(_MAX_CHORD):
+        few = max(1, n_rounds // 20)  # stragglers left to a full Newton refit each
+        pending = ~bad
+        for it in range(_MAX_CHORD):
             step = matmul(self.k, self._gradient(theta, eta, w, single))
             step[:, bad] = 0.0
             theta += step[:n]
             if self.dav:
                 eta += step[n]
-            size = np.max(np.abs(step), axis=0)
+            size = np.nan_to_num(np.max(np.abs(step), axis=0), nan=np.inf)
+            pending = size >= (switch if single else self.tol)
             if single:
-                single = not size.max() < switch
+                single = pending.sum() > few
                 continue
-            if size.max() < self.tol:
-                converged = True
+            if not pending.any() or (it >= 12 and pending.sum() <= few):
                 break
-        active = np.flatnonzero(ok) if not converged else np.zeros(0, dtype=np.intp)
-        if not converged:
-            active = active[~(size[active] < self.tol)]  # NaN counts as not converged
+        active = np.flatnonzero(pending)
         redo = np.union1d(np.flatnonzero(bad), active)
         n_degenerate = 0
         for r in redo:
