@@ -26,13 +26,29 @@ normally. Behaviours:
                         ``event: error`` overloaded_error; OpenAI ``data: {"error": ...}``)
     no_usage            normal, but never reports token usage
     json                a plain JSON completion, as from a server that ignores ``stream``
+    judge               a pairwise judge (see ``judge_output``): reads the two answers fenced
+                        between ``<<<ANSWER A nonce>>>`` markers in the last user message and
+                        ends with a verdict line decided by each answer's hidden quality
+                        (``quality=+1.50`` anywhere in it), a length preference ``length=L``
+                        (log-odds per unit of ``(words_a - words_b) / (words_a + words_b + 1)``)
+                        and a first-position bias ``first=P`` (with probability P it picks the
+                        answer shown first, whatever they say). Draws are seeded by the two
+                        answers in their order (and ``seed=``), so a rerun gives the same verdicts.
+                        ``quote=1`` quotes both answers in its reasoning; ``fails=N`` answers
+                        HTTP 500 to this model id's first N requests; ``delay=S`` waits before
+                        answering. The verdict is five-level, or three-level when the prompt
+                        offers no ``[[A>>B]]``.
 
 Every request is recorded in ``upstream.requests`` (path, lower-cased headers, JSON body); its
 ``disconnected`` event is set when the client went away before the answer was complete.
+``upstream.max_in_flight(model_id)`` is the most requests for one model id answered at once.
 """
 
 import contextlib
+import hashlib
 import json
+import math
+import re
 import select
 import socket
 import threading
@@ -86,6 +102,8 @@ class FakeUpstream:
         self.requests: list[Received] = []
         self._behaviours: dict[str, str] = {}
         self._counts: dict[str, int] = {}
+        self._in_flight: dict[str, int] = {}
+        self._max_in_flight: dict[str, int] = {}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._connections: set[socket.socket] = set()
@@ -104,6 +122,9 @@ class FakeUpstream:
 
     def requests_for(self, model_id: str) -> list[Received]:
         return [r for r in self.requests if r.model == model_id]
+
+    def max_in_flight(self, model_id: str) -> int:
+        return self._max_in_flight.get(model_id, 0)
 
     def start(self) -> "FakeUpstream":
         upstream = self
@@ -147,6 +168,16 @@ class FakeUpstream:
             count = self._counts[model_id]
         return (*parse_behaviour(spec), count)
 
+    def _enter(self, model_id: str) -> None:
+        with self._lock:
+            now = self._in_flight.get(model_id, 0) + 1
+            self._in_flight[model_id] = now
+            self._max_in_flight[model_id] = max(now, self._max_in_flight.get(model_id, 0))
+
+    def _leave(self, model_id: str) -> None:
+        with self._lock:
+            self._in_flight[model_id] -= 1
+
 
 class _Handler(BaseHTTPRequestHandler):
     owner: FakeUpstream
@@ -188,6 +219,7 @@ class _Handler(BaseHTTPRequestHandler):
             protocol = _Anthropic(self)
         else:
             return self._json_error(404, "not found")
+        self.owner._enter(received.model)
         try:
             self._answer(protocol, received)
             received.completed.set()
@@ -197,6 +229,8 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             received.disconnected.set()
             self.close_connection = True
+        finally:
+            self.owner._leave(received.model)
 
     def _answer(self, protocol, received: Received) -> None:
         body = received.body
@@ -211,6 +245,11 @@ class _Handler(BaseHTTPRequestHandler):
             tokens = _words(" ".join(f"word{i}" for i in range(int(options["tokens"]))))
         if name == "echo":
             tokens = _words("Echo: " + protocol.last_user_text(body))
+        if name == "judge":
+            if count <= int(options.get("fails", 0)):
+                return self._json_error(500, "scripted failure")
+            self._pause(float(options.get("delay", 0)))
+            tokens = _words(judge_output(protocol.last_user_text(body), options))
         if name == "error":
             return self._json_error(int(options.get("status", 500)), "scripted failure")
         if name == "flaky" and count <= int(options.get("fails", 1)):
@@ -305,6 +344,51 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _CutDone(Exception):
     pass
+
+
+_FENCE = r"<<<{label} (?P<nonce>\w+)>>>\n(?P<text>.*?)\n<<<END {label} (?P=nonce)>>>"
+_QUALITY = re.compile(r"quality=([+-]?\d+(?:\.\d+)?)")
+
+
+def fenced(prompt: str) -> tuple[str, str, str]:
+    """The prompt and the two answers a judge prompt fences, as (prompt, first, second)."""
+    parts = []
+    for label in ("PROMPT", "ANSWER A", "ANSWER B"):
+        match = re.search(_FENCE.format(label=label), prompt, re.DOTALL)
+        parts.append(match.group("text") if match else "")
+    return parts[0], parts[1], parts[2]
+
+
+def _uniform(*parts: str) -> float:
+    digest = hashlib.sha256("\x00".join(parts).encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def judge_output(prompt: str, options: dict[str, str]) -> str:
+    """What the fake judge answers to a judge prompt: a line of reasoning, then the verdict.
+
+    P(first wins) = expit(q_first - q_second + length * (w_first - w_second) / (w_first +
+    w_second + 1)) with q the answer's hidden ``quality=`` (0 without one) and w its words;
+    with probability ``first`` the judge picks the first answer without reading. "Much better"
+    when the log-odds exceed 2 in absolute value.
+    """
+    _, first, second = fenced(prompt)
+    seed = options.get("seed", "0")
+    lazy = _uniform(seed, "lazy", first, second) < float(options.get("first", 0))
+    quality = [float(m.group(1)) if (m := _QUALITY.search(t)) else 0.0 for t in (first, second)]
+    words = [len(t.split()) for t in (first, second)]
+    logit = quality[0] - quality[1]
+    logit += float(options.get("length", 0)) * (words[0] - words[1]) / (sum(words) + 1)
+    first_wins = lazy or _uniform(seed, "pick", first, second) < 1 / (1 + math.exp(-logit))
+    strong = not lazy and abs(logit) > 2
+    if "[[A>>B]]" in prompt:
+        label = ("A>>B" if strong else "A>B") if first_wins else ("B>>A" if strong else "B>A")
+    else:
+        label = "A" if first_wins else "B"
+    reasoning = "I compared both answers for correctness and helpfulness."
+    if options.get("quote") == "1":
+        reasoning += f' The first says: "{first}". The second says: "{second}".'
+    return f"{reasoning}\nVerdict: [[{label}]]"
 
 
 def _count_words(body: dict) -> int:
