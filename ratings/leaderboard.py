@@ -48,6 +48,8 @@ class Leaderboard:
         Rating and its ``1 - alpha`` interval (equal to the rating when ``ci == "none"``).
     rank, rank_lower, rank_upper, rank_ub : ndarray of int, shape (n_rows,)
         0 for models that are not ranked (fewer than ``min_votes`` battles).
+    rank_median : ndarray of int, shape (n_rows,)
+        Median rank over the bootstrap rounds (or normal draws); 0 if not ranked.
     ranked : ndarray of bool, shape (n_rows,)
     votes, wins, losses, ties : ndarray of int, shape (n_rows,)
         Battles, wins, losses and ties (``both_bad`` counts as a tie unless dropped, then it
@@ -79,6 +81,7 @@ class Leaderboard:
     rank_lower: np.ndarray
     rank_upper: np.ndarray
     rank_ub: np.ndarray
+    rank_median: np.ndarray
     ranked: np.ndarray
     votes: np.ndarray
     wins: np.ndarray
@@ -267,6 +270,7 @@ def _assemble(
         rank_lower=rk.rank_lower[order],
         rank_upper=rk.rank_upper[order],
         rank_ub=rk.rank_ub[order],
+        rank_median=rk.rank_median[order],
         ranked=ranked[order],
         votes=votes[order],
         wins=wins[order],
@@ -314,7 +318,7 @@ def _intervals(fit, ci, rounds, rng, alpha, workers):
     return iv, draws
 
 
-def _empty_board(ids, counts, method, ci, rounds, alpha, min_votes, anchor) -> Leaderboard:
+def _empty_board(method, ci, rounds, alpha, min_votes) -> Leaderboard:
     """A board with no battles to rate (no rows)."""
     z = np.zeros(0)
     zi = np.zeros(0, dtype=np.int64)
@@ -327,6 +331,7 @@ def _empty_board(ids, counts, method, ci, rounds, alpha, min_votes, anchor) -> L
         rank_lower=zi,
         rank_upper=zi,
         rank_ub=zi,
+        rank_median=zi,
         ranked=np.zeros(0, dtype=bool),
         votes=zi,
         wins=zi,
@@ -397,7 +402,7 @@ def leaderboard_from_counts(
         )
     ids, _, sub_anchor = _present(tmp.votes(), anchor)
     if ids.size < 2:
-        return _empty_board(ids, counts.subset(ids), method, ci, rounds, alpha, min_votes, anchor)
+        return _empty_board(method, ci, rounds, alpha, min_votes)
     sub = counts.subset(ids)
     fitter = fit_bt if method == "bt" else fit_davidson
     fit = fitter(sub, both_bad=both_bad, prior=prior, anchor=sub_anchor)
@@ -493,7 +498,7 @@ def leaderboard(
     counts = aggregate(n, a[keep], b[keep], o[keep], None if w is None else w[keep])
     ids, new_id, sub_anchor = _present(counts.votes(), anchor)
     if ids.size < 2:
-        return _empty_board(ids, counts, method, ci, rounds, alpha, min_votes, anchor)
+        return _empty_board(method, ci, rounds, alpha, min_votes)
     if isinstance(style, StyleFeatures):
         x, names = style.values, style.names
     else:
@@ -540,7 +545,7 @@ def _elo_board(n, a, b, o, w, ci, rounds, rng, alpha, anchor, min_votes, both_ba
     counts = aggregate(n, a[keep], b[keep], o[keep])
     ids, new_id, sub_anchor = _present(counts.votes(), anchor)
     if ids.size < 2:
-        return _empty_board(ids, counts, "elo", ci, rounds, alpha, min_votes, anchor)
+        return _empty_board("elo", ci, rounds, alpha, min_votes)
     a2, b2, o2 = new_id[a[keep]], new_id[b[keep]], o[keep]
     w2 = None if w is None else w[keep]
     m = ids.size

@@ -25,6 +25,7 @@ def test_a_board_has_one_row_per_model_ordered_by_rating_with_all_fields(llmfao)
     assert_array_equal(board.rank, ratings.ranks.competition_rank(board.rating))
     assert np.all(board.rank_ub <= board.rank)
     assert np.all((board.rank_lower <= board.rank) & (board.rank <= board.rank_upper))
+    assert np.all((board.rank_lower <= board.rank_median) & (board.rank_median <= board.rank_upper))
     assert_array_equal(board.votes, board.wins + board.losses + board.ties)
     row = board.rows()[0]
     assert set(row) == set(ratings.Leaderboard.COLUMNS)
