@@ -45,7 +45,7 @@ from pathlib import Path
 from django.db import transaction
 from django.utils import timezone
 
-from arena.exchange.bulk import BattleWriter, PendingBattle
+from arena.exchange.bulk import BattleWriter, PendingBattle, analyze
 from arena.models import (
     Answer,
     Battle,
@@ -208,47 +208,48 @@ def demo_load(*, data_dir: Path = DEMO_DIR) -> DemoResult:
             for name, _ in JUDGES
         }
 
-        writer = BattleWriter(batch_size=BATCH, now=timezone.now())
-        judged = Counter()
-        for row in crowd:
-            x, y, prompt = int(row["model_x"]), int(row["model_y"]), int(row["prompt"])
-            pair = row["id"]
-            if models[x]["name"] != row["left"] or models[y]["name"] != row["right"]:
-                raise ValueError(
-                    f"crowd-comparisons.csv: pair {pair}: left/right differ from model_x/model_y"
+        with BattleWriter(batch_size=BATCH, now=timezone.now()) as writer:
+            judged = Counter()
+            for row in crowd:
+                x, y, prompt = int(row["model_x"]), int(row["model_y"]), int(row["prompt"])
+                pair = row["id"]
+                if models[x]["name"] != row["left"] or models[y]["name"] != row["right"]:
+                    raise ValueError(f"crowd-comparisons.csv: pair {pair}: left/right != model_x/y")
+                pending = PendingBattle(
+                    battle={
+                        "contestant_a_id": contestant[x],
+                        "contestant_b_id": contestant[y],
+                        "mode": Battle.Mode.EVALSET,
+                        "status": Battle.Status.VOTED,
+                        "prompt_item_id": item[prompt],
+                        "answer_a_id": answer[(x, prompt)],
+                        "answer_b_id": answer[(y, prompt)],
+                        "external_id": f"llmfao:{pair}:{row['worker']}",
+                    },
+                    vote={"outcome": OUTCOMES[row["winner"]], "voter_label": row["worker"]},
+                    categories=[
+                        {
+                            "category_id": category_of[prompt],
+                            "assigner": BattleCategory.Assigner.IMPORT,
+                        }
+                    ],
                 )
-            pending = PendingBattle(
-                battle={
-                    "contestant_a_id": contestant[x],
-                    "contestant_b_id": contestant[y],
-                    "mode": Battle.Mode.EVALSET,
-                    "status": Battle.Status.VOTED,
-                    "prompt_item_id": item[prompt],
-                    "answer_a_id": answer[(x, prompt)],
-                    "answer_b_id": answer[(y, prompt)],
-                    "external_id": f"llmfao:{pair}:{row['worker']}",
-                },
-                vote={"outcome": OUTCOMES[row["winner"]], "voter_label": row["worker"]},
-                categories=[
-                    {"category_id": category_of[prompt], "assigner": BattleCategory.Assigner.IMPORT}
-                ],
-            )
-            for name, by_pair in verdicts.items():
-                verdict = by_pair.pop(pair, None)  # only the pair's first battle gets it
-                if verdict is None:
-                    continue
-                if (verdict["left"], verdict["right"]) != (row["left"], row["right"]):
-                    raise ValueError(f"{name}: pair {pair} is not the crowd's pair")
-                pending.judgements.append(
-                    {
-                        "judge_id": judges[name],
-                        "order": Judgement.Order.AB,
-                        "verdict": VERDICTS[verdict["winner"]],
-                    }
-                )
-                judged[name] += 1
-            writer.add(pending)
-        writer.flush()
+                for name, by_pair in verdicts.items():
+                    verdict = by_pair.pop(pair, None)  # only the pair's first battle gets it
+                    if verdict is None:
+                        continue
+                    if (verdict["left"], verdict["right"]) != (row["left"], row["right"]):
+                        raise ValueError(f"{name}: pair {pair} is not the crowd's pair")
+                    pending.judgements.append(
+                        {
+                            "judge_id": judges[name],
+                            "order": Judgement.Order.AB,
+                            "verdict": VERDICTS[verdict["winner"]],
+                        }
+                    )
+                    judged[name] += 1
+                writer.add(pending)
+        analyze(Contestant, PromptItem, Answer, Battle, Vote, BattleCategory, Judgement)
         for name, left in verdicts.items():
             if left:
                 raise ValueError(f"{name}: {len(left)} pairs have no human vote")

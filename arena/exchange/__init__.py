@@ -26,8 +26,10 @@ from arena.exchange import arena_jsonl, fastchat, formats
 from arena.exchange.bulk import (
     BattleWriter,
     PendingBattle,
+    analyze,
     deferred_indexes,
     explicit_timestamps,
+    larger_page_cache,
 )
 from arena.exchange.sources import (
     InvalidRecord,
@@ -37,7 +39,17 @@ from arena.exchange.sources import (
     iter_json_records,
     open_text,
 )
-from arena.models import Answer, Battle, Contestant, Judge, Judgement, PromptSet, Turn, Vote
+from arena.models import (
+    Answer,
+    Battle,
+    BattleCategory,
+    Contestant,
+    Judge,
+    Judgement,
+    PromptSet,
+    Turn,
+    Vote,
+)
 
 __all__ = [
     "EXPORT_FORMATS",
@@ -116,7 +128,7 @@ def _gc_paused():
             gc.enable()
 
 
-def _simple_records(path: Path, fmt: str, stream) -> Iterator[tuple[int, object]]:
+def _records(fmt: str, stream) -> Iterator[tuple[int, object]]:
     if fmt in ("fastchat", "openwebui", "arena"):
         yield from iter_json_records(stream)
         return
@@ -168,9 +180,9 @@ def battles_import(
             path, progress=progress, newline="" if fmt in ("arena-rank", "llmfao") else None
         ) as stream,
         deferred_indexes(Battle, Vote),
+        larger_page_cache(),
         _gc_paused(),
     ):
-        writer = BattleWriter(batch_size=batch_size, now=now)
         if fmt == "arena":
             reader = arena_jsonl.ArenaReader(now)
             to_pending = reader.rows
@@ -182,33 +194,35 @@ def battles_import(
             def to_pending(record) -> list[PendingBattle]:
                 return [formats.pending_battle(r, names, now) for r in rows_of(record)]
 
-        try:
-            for line, record in _simple_records(path, fmt, stream):
-                try:
-                    if isinstance(record, InvalidRecord):
-                        raise record
-                    pending = to_pending(record)
-                except InvalidRecord as exc:
-                    total_problems += 1
-                    if len(problems) < MAX_PROBLEMS_KEPT:
-                        problems.append(Problem(name, line, exc.field, exc.problem))
-                    continue
-                except formats.NotPairwise:
-                    passed_over += 1
-                    continue
-                except UnreadableFile as exc:
-                    raise UnreadableFile(line, exc.field, exc.problem) from None
-                if total_problems and not skip_invalid:
-                    continue  # already failing: keep validating to report every problem
-                for p in pending:
-                    writer.add(p)
-        except UnreadableFile as exc:
-            problems.append(Problem(name, exc.line, exc.field, exc.problem))
-            raise ImportFailed(problems, total_problems + 1) from None
-        if total_problems and not skip_invalid:
-            raise ImportFailed(problems, total_problems)
-        writer.flush()
+        with BattleWriter(batch_size=batch_size, now=now) as writer:
+            try:
+                for line, record in _records(fmt, stream):
+                    try:
+                        if isinstance(record, InvalidRecord):
+                            raise record
+                        pending = to_pending(record)
+                    except InvalidRecord as exc:
+                        total_problems += 1
+                        if len(problems) < MAX_PROBLEMS_KEPT:
+                            problems.append(Problem(name, line, exc.field, exc.problem))
+                        continue
+                    except formats.NotPairwise:
+                        passed_over += 1
+                        continue
+                    except UnreadableFile as exc:
+                        raise UnreadableFile(line, exc.field, exc.problem) from None
+                    if total_problems and not skip_invalid:
+                        continue  # already failing: keep validating to report every problem
+                    for p in pending:
+                        writer.add(p)
+            except UnreadableFile as exc:
+                problems.append(Problem(name, exc.line, exc.field, exc.problem))
+                raise ImportFailed(problems, total_problems + 1) from None
+            if total_problems and not skip_invalid:
+                raise ImportFailed(problems, total_problems)
         counts = writer.counts
+        if counts["battles"]:
+            analyze(Battle, Vote, Turn, BattleCategory, Judgement)
         created = reader.created if fmt == "arena" else {}
         return ImportResult(
             battles=counts["battles"],
