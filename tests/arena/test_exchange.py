@@ -538,3 +538,23 @@ def test_a_first_import_on_postgresql_rebuilds_the_same_indexes_and_foreign_keys
     with pytest.raises(ImportFailed):
         battles_import(path=DATA / "fastchat_invalid_rows.json", fmt="fastchat")
     assert _schema(tables) == before and Battle.objects.count() == 4
+
+
+@pytest.mark.django_db
+def test_a_failure_while_writing_rolls_everything_back(monkeypatch):
+    from arena.exchange import bulk
+
+    calls = 0
+    original = bulk._Table.db_row
+
+    def failing(self, values, pk=None):
+        nonlocal calls
+        calls += 1
+        if calls > 3:  # after a few rows were written (by the worker thread on PostgreSQL)
+            raise RuntimeError("disk full")
+        return original(self, values, pk)
+
+    monkeypatch.setattr(bulk._Table, "db_row", failing)
+    with pytest.raises(RuntimeError, match="disk full"):
+        battles_import(path=DATA / "arena_rank.csv", fmt="arena-rank", batch_size=1)
+    assert not Battle.objects.exists() and not Contestant.objects.exists()
