@@ -725,8 +725,10 @@ def judge_after_vote(battle_id: int) -> None:
 
 def _enqueue_auto_judges(battle_id: int) -> None:
     judges = Judge.objects.filter(auto_judge=True, contestant__isnull=False)
+    from arena.tasks import enqueue_beside_request
+
     for judge_id in judges.values_list("id", flat=True):
-        judge_battle_task.delay(judge_id, battle_id)
+        enqueue_beside_request(judge_battle_task, judge_id, battle_id)
 
 
 # --- Celery tasks ----------------------------------------------------------------------------

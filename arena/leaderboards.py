@@ -197,25 +197,30 @@ def judge_battles(*, judge: Judge, cutoff_judgement_id: int | None = None) -> Ba
 
 
 def battle_texts(battle_ids: np.ndarray) -> tuple[np.ndarray, list[str], list[str]]:
-    """Answer texts per side for the battles that have them: (mask, texts_a, texts_b)."""
+    """Answer texts per side for the battles that have them: (mask, texts_a, texts_b).
+
+    Two queries over the battles that have texts at all (stored answers or live turns), so
+    a million imported battles without texts cost nothing here.
+    """
+    wanted = set(battle_ids.tolist())
     texts: dict[int, dict[str, list[str]]] = {}
-    ids = battle_ids.tolist()
-    for start in range(0, len(ids), 5000):
-        chunk = ids[start : start + 5000]
-        for battle_id, a_text, b_text in Battle.objects.filter(
-            id__in=chunk, answer_a__isnull=False, answer_b__isnull=False
-        ).values_list("id", "answer_a__text", "answer_b__text"):
+    with_answers = Battle.objects.filter(answer_a__isnull=False, answer_b__isnull=False)
+    for battle_id, a_text, b_text in _fetch(
+        with_answers.values_list("id", "answer_a__text", "answer_b__text")
+    ):
+        if battle_id in wanted:
             texts[battle_id] = {"a": [a_text], "b": [b_text]}
-        for battle_id, side, text in (
-            Turn.objects.filter(battle_id__in=chunk, superseded=False, error="")
-            .order_by("battle_id", "index")
-            .values_list("battle_id", "side", "text")
-        ):
+    turns = Turn.objects.filter(superseded=False, error="").order_by("battle_id", "index")
+    for battle_id, side, text in _fetch(turns.values_list("battle_id", "side", "text")):
+        if battle_id in wanted:
             texts.setdefault(battle_id, {"a": [], "b": []})[side].append(text)
-    mask = np.array([bool(texts.get(i, {}).get("a")) and bool(texts[i]["b"]) for i in ids])
+    ids = battle_ids.tolist()
+    mask = np.array(
+        [bool(texts.get(i, {}).get("a")) and bool(texts[i]["b"]) for i in ids], dtype=bool
+    )
     texts_a = ["\n\n".join(texts[i]["a"]) for i, m in zip(ids, mask, strict=True) if m]
     texts_b = ["\n\n".join(texts[i]["b"]) for i, m in zip(ids, mask, strict=True) if m]
-    return mask.astype(bool) if mask.size else np.zeros(0, dtype=bool), texts_a, texts_b
+    return mask, texts_a, texts_b
 
 
 def contestant_stats() -> dict[int, dict]:
@@ -517,17 +522,11 @@ def leaderboard_after_vote() -> bool:
     """Called after a vote commits: enqueue one debounced refresh when due."""
     from django.core.cache import cache
 
-    from arena.tasks import leaderboard_refresh_task
+    from arena.tasks import enqueue_beside_request, leaderboard_refresh_task
 
     if not settings.ARENA_REFRESH_AFTER_VOTES or not refresh_due():
         return False
     if not cache.add(REFRESH_QUEUED, 1, timeout=15 * 60):
         return False
-    if settings.CELERY_TASK_ALWAYS_EAGER:
-        # Without a worker, do not make the voter wait for the fit: run it beside the request.
-        import threading
-
-        threading.Thread(target=leaderboard_refresh_task, daemon=True).start()
-    else:
-        leaderboard_refresh_task.delay()
+    enqueue_beside_request(leaderboard_refresh_task)
     return True

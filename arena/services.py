@@ -65,6 +65,9 @@ def vote_record(*, battle_id: int, user, outcome: str, reason_tags=None) -> Vote
         battle.save(update_fields=["status"])
         if vote.counted:
             transaction.on_commit(_after_counted_vote)
+            from arena.judging import judge_after_vote  # judging imports this module
+
+            judge_after_vote(battle.pk)
     return vote
 
 

@@ -129,10 +129,13 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
+CELERY_IMPORTS = ["arena.judging"]
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = REDIS_URL or None
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
 CELERY_TASK_EAGER_PROPAGATES = True
+# Eager mode only: tasks a vote triggers run on a thread beside the request.
+ARENA_EAGER_TASKS_IN_BACKGROUND = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -181,6 +184,9 @@ ARENA_REFRESH_EVERY_VOTES = env_int("ARENA_REFRESH_EVERY_VOTES", 50, minimum=1)
 ARENA_REFRESH_MINUTES = env_int("ARENA_REFRESH_MINUTES", 10, minimum=0)
 ARENA_MAX_TURNS = env_int("ARENA_MAX_TURNS", 8, minimum=1)
 ARENA_MAX_PROMPT_CHARS = env_int("ARENA_MAX_PROMPT_CHARS", 20_000, minimum=1)
+# Judge runs: calls at once per endpoint, and the first retry's wait in seconds.
+ARENA_JUDGE_CONCURRENCY = env_int("ARENA_JUDGE_CONCURRENCY", 4, minimum=1)
+ARENA_JUDGE_RETRY_BACKOFF = env_float("ARENA_JUDGE_RETRY_BACKOFF", 2.0)
 # Upstream model endpoints, in seconds.
 ARENA_TIMEOUT_CONNECT = env_float("ARENA_TIMEOUT_CONNECT", 5.0)
 ARENA_TIMEOUT_FIRST_TOKEN = env_float("ARENA_TIMEOUT_FIRST_TOKEN", 30.0)

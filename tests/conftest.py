@@ -184,6 +184,7 @@ def _no_background_refresh(settings):
     """Votes in tests do not start leaderboard refreshes beside the test; the tests of that
     behaviour turn it back on."""
     settings.ARENA_REFRESH_AFTER_VOTES = False
+    settings.ARENA_EAGER_TASKS_IN_BACKGROUND = False
 
 
 @pytest.fixture(autouse=True)
