@@ -101,10 +101,20 @@ def api_leaderboard(request):
         judge, category, style = _scope(request.GET)
     except BadQuery as exc:
         return _json_error(str(exc), 400)
-    snapshot = latest_snapshot(judge=judge, category=category, style_control=style)
+    snapshot = latest_snapshot(
+        judge=judge, category=category, style_control=style, with_pictures=True
+    )
     if snapshot is None:
         return _json_error("No complete snapshot for this scope yet.", 404)
-    return JsonResponse({"snapshot": snapshot_meta(snapshot), "results": snapshot.results})
+    return JsonResponse(_snapshot_json(snapshot))
+
+
+def _snapshot_json(snapshot) -> dict:
+    return {
+        "snapshot": snapshot_meta(snapshot),
+        "results": snapshot.results,
+        "pictures": snapshot.pictures,
+    }
 
 
 @require_GET
@@ -124,7 +134,7 @@ def snapshot_download(request, snapshot_id: int, fmt: str):
     )
     name = f"leaderboard-{snapshot.pk}"
     if fmt == "json":
-        response = JsonResponse({"snapshot": snapshot_meta(snapshot), "results": snapshot.results})
+        response = JsonResponse(_snapshot_json(snapshot))
     elif fmt == "csv":
         out = io.StringIO()
         writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, extrasaction="ignore")
@@ -137,9 +147,11 @@ def snapshot_download(request, snapshot_id: int, fmt: str):
     return response
 
 
-def _page_context(request):
+def _page_context(request, with_pictures=False):
     judge, category, style = _scope(request.GET)
-    snapshot = latest_snapshot(judge=judge, category=category, style_control=style)
+    snapshot = latest_snapshot(
+        judge=judge, category=category, style_control=style, with_pictures=with_pictures
+    )
     other = latest_snapshot(judge=judge, category=category, style_control=not style)
     context = {
         "judge": judge,
@@ -189,7 +201,7 @@ def leaderboard_page(request):
 @require_GET
 def compare_page(request):
     try:
-        context = _page_context(request)
+        context = _page_context(request, with_pictures=True)
     except BadQuery as exc:
         raise Http404(str(exc)) from None
     results = context.get("results")
@@ -197,7 +209,7 @@ def compare_page(request):
     a, b = request.GET.get("a"), request.GET.get("b")
     if results and a in models and b in models and a != b:
         i, j = models.index(a), models.index(b)
-        pictures = results["pictures"]
+        pictures = context["snapshot"].pictures
         pw = pictures.get("pairwise")
 
         def pct(value):

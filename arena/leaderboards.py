@@ -334,14 +334,14 @@ def _board_results(board, data, rows, names, stats, plain_ratings=None) -> dict:
             ],
         }
     board_dict.pop("rows")
-    return {
+    results = {
         **board_dict,
         "rows": table,
         "models": [names[int(data.contestant_ids[m])] for m in order],
-        "pictures": pictures,
         "votes_over_time": _votes_over_time(data.day[rows]),
         "n_battles": int(rows.size),
     }
+    return results, pictures
 
 
 def _settings() -> dict:
@@ -451,7 +451,7 @@ def leaderboard_refresh(
     made = []
     with transaction.atomic():
         for category, (board, rows) in boards.items():
-            results = _board_results(board, data, rows, names, stats)
+            results, pictures = _board_results(board, data, rows, names, stats)
             plain_ratings = {r["contestant_id"]: r["rating"] for r in results["rows"]}
             made.append(
                 LeaderboardSnapshot(
@@ -459,46 +459,56 @@ def leaderboard_refresh(
                     style_control=False,
                     settings=fit_settings,
                     results=results,
+                    pictures=pictures,
                     **common,
                 )
             )
-            if category in styled:
-                board_sc, rows_sc = styled[category]
-                results_sc = _board_results(board_sc, data, rows_sc, names, stats, plain_ratings)
-                if style_note:
-                    results_sc["notes"] = [*results_sc["notes"], style_note]
-                made.append(
-                    LeaderboardSnapshot(
-                        category=category,
-                        style_control=True,
-                        settings={
-                            **fit_settings,
-                            "rounds": min(fit_settings["rounds"], 100),
-                            "style": list(ratings.FEATURES),
-                        },
-                        results=results_sc,
-                        **common,
-                    )
+            if category not in styled:
+                continue
+            board_sc, rows_sc = styled[category]
+            results_sc, pictures_sc = _board_results(
+                board_sc, data, rows_sc, names, stats, plain_ratings
+            )
+            if style_note:
+                results_sc["notes"] = [*results_sc["notes"], style_note]
+            style_settings = {
+                **fit_settings,
+                "rounds": min(fit_settings["rounds"], 100),
+                "style": list(ratings.FEATURES),
+            }
+            made.append(
+                LeaderboardSnapshot(
+                    category=category,
+                    style_control=True,
+                    settings=style_settings,
+                    results=results_sc,
+                    pictures=pictures_sc,
+                    **common,
                 )
+            )
         LeaderboardSnapshot.objects.bulk_create(made)
     return made
 
 
 def latest_snapshot(
-    *, judge: Judge | None = None, category: Category | None = None, style_control: bool = False
+    *,
+    judge: Judge | None = None,
+    category: Category | None = None,
+    style_control: bool = False,
+    with_pictures: bool = False,
 ) -> LeaderboardSnapshot | None:
+    """The newest complete snapshot of a scope; the large pictures only when asked for."""
     scope = LeaderboardSnapshot.Scope.HUMAN if judge is None else LeaderboardSnapshot.Scope.JUDGE
-    return (
-        LeaderboardSnapshot.objects.filter(
-            scope=scope,
-            judge=judge,
-            category=category,
-            style_control=style_control,
-            status=LeaderboardSnapshot.Status.COMPLETE,
-        )
-        .order_by("-completed_at", "-id")
-        .first()
-    )
+    found = LeaderboardSnapshot.objects.filter(
+        scope=scope,
+        judge=judge,
+        category=category,
+        style_control=style_control,
+        status=LeaderboardSnapshot.Status.COMPLETE,
+    ).select_related("judge", "category")
+    if not with_pictures:
+        found = found.defer("pictures")
+    return found.order_by("-completed_at", "-id").first()
 
 
 REFRESH_QUEUED = "arena:leaderboard-refresh-queued"

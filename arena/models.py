@@ -387,6 +387,8 @@ class LeaderboardSnapshot(models.Model):
     cutoff_time = models.DateTimeField(null=True, blank=True)
     code_version = models.CharField(max_length=80, blank=True)
     results = models.JSONField(default=dict)
+    # The pairwise matrices behind the pictures and the A-vs-B view: large, read apart.
+    pictures = models.JSONField(default=dict)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
     created_at = models.DateTimeField(auto_now_add=True)
     completed_at = models.DateTimeField(null=True, blank=True)

@@ -1,9 +1,13 @@
 // Pictures of one leaderboard snapshot; every number comes from the snapshot's JSON.
 (function () {
   "use strict";
-  const el = document.getElementById("snapshot-results");
-  if (!el || typeof Chart === "undefined") return;
-  const results = JSON.parse(el.textContent);
+  const section = document.getElementById("charts");
+  if (!section || typeof Chart === "undefined") return;
+  fetch(section.dataset.snapshotUrl, { credentials: "same-origin" })
+    .then((response) => response.json())
+    .then((snapshot) => draw(snapshot.results, snapshot.pictures));
+
+function draw(results, pictures) {
   const rows = results.rows;
   const models = results.models;
   const accent = "#2456d6";
@@ -55,14 +59,14 @@
       },
     });
   }
-  const pw = results.pictures.pairwise;
+  const pw = pictures.pairwise;
   if (pw) {
     heatmap("chart-winprob", pw.prob, (v) => {
       const t = Math.abs(v - 0.5) * 2;  // 0 at even odds, 1 at certainty
       return v >= 0.5 ? `rgba(36, 86, 214, ${t})` : `rgba(214, 92, 36, ${t})`;
     }, "P(row beats column)", (v) => (v * 100).toFixed(1) + "%");
   }
-  heatmap("chart-battles", results.pictures.battles, (v, max) => `rgba(36, 86, 214, ${Math.sqrt(v / max)})`,
+  heatmap("chart-battles", pictures.battles, (v, max) => `rgba(36, 86, 214, ${Math.sqrt(v / max)})`,
     "battles", (v) => v + " battles");
 
   const over = results.votes_over_time;
@@ -73,4 +77,5 @@
     options: { maintainAspectRatio: false, plugins: { legend: { display: false } },
       scales: { y: { beginAtZero: true, title: { display: true, text: "Votes" } } } },
   });
+}
 })();

@@ -60,7 +60,8 @@ def test_the_demo_boards_show_the_engines_numbers(tmp_path, page, artifacts_dir)
         assert page.locator("#board tbody tr").count() + page.locator(
             "#unranked tbody tr"
         ).count() == len(overall)
-        page.wait_for_function("document.querySelector('#chart-ratings').width > 0")
+        for chart in ("chart-ratings", "chart-winprob", "chart-battles", "chart-time"):
+            page.wait_for_function(f"Chart.getChart('{chart}') !== undefined")
         page.screenshot(path=str(artifacts_dir / "leaderboard-overall.png"), full_page=True)
 
         page.select_option("select[name=category]", "knowledge")

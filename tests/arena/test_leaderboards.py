@@ -250,10 +250,11 @@ def test_the_a_vs_b_view_reads_prediction_and_significance_from_the_snapshot(
     arena_votes, signed_in
 ):
     leaderboard_refresh()
-    results = latest_snapshot().results
+    snapshot = latest_snapshot(with_pictures=True)
+    results, pictures = snapshot.results, snapshot.pictures
     html = signed_in.get("/leaderboard/compare/?a=Alpha&b=Delta").content.decode()
     i, j = results["models"].index("Alpha"), results["models"].index("Delta")
-    prob = results["pictures"]["pairwise"]["prob"][i][j]
+    prob = pictures["pairwise"]["prob"][i][j]
     assert f"{100 * prob:.1f}%" in html
     assert "differ significantly" in html
-    assert results["pictures"]["battles"][i][j] > 0
+    assert pictures["battles"][i][j] > 0
