@@ -453,7 +453,8 @@ def _independent(judge_file):
 
 def _line(label, estimate, scale=100, unit="%"):
     value, low, high = (estimate[k] * scale for k in ("value", "low", "high"))
-    return f"  {label:<44} {value:7.2f}{unit} [{low:.2f}, {high:.2f}]"
+    digits = 2 if unit else 3
+    return f"  {label:<44} {value:7.{digits}f}{unit} [{low:.{digits}f}, {high:.{digits}f}]"
 
 
 def test_llmfao_calibration_matches_an_independent_computation_from_the_csv_files():
