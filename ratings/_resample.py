@@ -159,17 +159,11 @@ class MultinomialSampler:
         rows = np.ascontiguousarray(x[:, fix].T)  # contiguous per-round rows
         for row, k in zip(rows, diff[fix].tolist(), strict=True):
             if k > 0:  # too few: add k battles drawn from counts / N
-                balls = np.sort(rng.integers(0, total, size=k))
-                cells, times = np.unique(
-                    np.searchsorted(self.cum, balls, side="right"), return_counts=True
-                )
-                row[cells] += times
+                balls = np.sort(rng.integers(0, total, size=k))  # sorted: a linear merge
+                np.add.at(row, np.searchsorted(self.cum, balls, side="right"), 1)
             else:  # too many: remove -k of the drawn battles, uniformly without replacement
                 pos = rng.choice(total - k, size=-k, replace=False, shuffle=False)
                 pos.sort()
-                cells, times = np.unique(
-                    np.searchsorted(np.cumsum(row), pos, side="right"), return_counts=True
-                )
-                row[cells] -= times
+                np.subtract.at(row, np.searchsorted(np.cumsum(row), pos, side="right"), 1)
         x[:, fix] = rows.T
         return x
