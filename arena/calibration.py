@@ -60,6 +60,7 @@ from django.db.models import Count, Max, Q
 
 import ratings
 from arena.judge import judge_verdicts
+from arena.leaderboards import battle_texts
 from arena.models import (
     Answer,
     Battle,
@@ -147,37 +148,13 @@ def _first_prompts(battles) -> dict[int, str]:
     return dict(rows.values_list("battle_id", "prompt"))
 
 
-def _answer_lengths(battle_sides: dict[int, tuple]) -> dict[int, tuple[float, float]]:
-    """Tokens of sides A and B per battle (nan when a side has no text).
-
-    ``battle_sides`` maps a battle id to ``(answer_a_id, answer_b_id)``; battles without stored
-    answers are read from their turns.
-    """
-    answer_ids = {x for pair in battle_sides.values() for x in pair if x is not None}
-    tokens = {
-        pk: float(ratings.estimate_tokens(text))
-        for pk, text in Answer.objects.filter(id__in=answer_ids).values_list("id", "text")
-    }
-    out = {}
-    live = []
-    for battle_id, (answer_a, answer_b) in battle_sides.items():
-        if answer_a is not None and answer_b is not None:
-            out[battle_id] = (tokens.get(answer_a, np.nan), tokens.get(answer_b, np.nan))
-        else:
-            live.append(battle_id)
-    texts: dict[int, dict[str, list[str]]] = {}
-    for start in range(0, len(live), 5000):
-        turns = Turn.objects.filter(
-            battle_id__in=live[start : start + 5000], superseded=False, error=""
-        ).order_by("battle_id", "index")
-        for battle_id, side, text in turns.values_list("battle_id", "side", "text"):
-            texts.setdefault(battle_id, {"a": [], "b": []})[side].append(text)
-    for battle_id in live:
-        sides = texts.get(battle_id, {"a": [], "b": []})
-        out[battle_id] = tuple(
-            float(ratings.estimate_tokens("\n\n".join(sides[s]))) if sides[s] else np.nan
-            for s in ("a", "b")
-        )
+def _answer_lengths(battle_ids) -> dict[int, tuple[float, float]]:
+    """Estimated tokens of sides A and B per battle (nan when the battle has no texts)."""
+    ids = np.array(sorted(battle_ids), dtype=np.int64)
+    mask, texts_a, texts_b = battle_texts(ids)
+    out = {int(i): (np.nan, np.nan) for i in ids}
+    for battle_id, a, b in zip(ids[mask], texts_a, texts_b, strict=True):
+        out[int(battle_id)] = (float(ratings.estimate_tokens(a)), float(ratings.estimate_tokens(b)))
     return out
 
 
@@ -259,7 +236,7 @@ def _collect(judge: Judge) -> _Pairs:
     ]
     sides = {row[1]: (row[5], row[6]) for row in vote_rows}
     sides.update({battle_id: tuple(meta[battle_id][3:]) for _, battle_id in judged_rows})
-    lengths = _answer_lengths(sides)
+    lengths = _answer_lengths(sides.keys())
 
     vote_pair = np.array([index[row[0]] for row in vote_rows], dtype=np.intp)
     vote_a = np.array([row[3] for row in vote_rows], dtype=np.int64)

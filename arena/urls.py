@@ -16,4 +16,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("arena.leaderboard_views")),
     path("", include("arena.judging_views")),
+    path("", include("arena.calibration_views")),
 ]
