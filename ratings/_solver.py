@@ -177,10 +177,12 @@ def degeneracy_notes(data: PairData) -> list[str]:
         if not has[members].any():
             continue
         ids = members.tolist()
+        who = f"model {ids}" if len(ids) == 1 else f"models {ids}"
+        others = "" if len(ids) == 1 else " against models outside this group"
         if in_deg[k] == 0 and out_deg[k] > 0:
-            notes.append(f"models {ids} never lost or tied against the models they played")
+            notes.append(f"{who} never lost or tied{others}")
         elif out_deg[k] == 0 and in_deg[k] > 0:
-            notes.append(f"models {ids} never won or tied against the models they played")
+            notes.append(f"{who} never won or tied{others}")
     return notes
 
 

@@ -20,7 +20,14 @@ from ._solver import DegenerateDataError
 from .aggregate import A_WINS, B_WINS, BOTH_BAD, TIE, aggregate
 from .bradley_terry import fit_bt
 from .davidson import fit_davidson
-from .leaderboard import Leaderboard, _assemble, _elo_board, _intervals, _present
+from .leaderboard import (
+    Leaderboard,
+    _assemble,
+    _elo_board,
+    _intervals,
+    _present,
+    _rename_notes,
+)
 from .style import FEATURES, answer_features, battle_features, fit_style
 
 __all__ = ["main"]
@@ -456,7 +463,7 @@ def _table(board: Leaderboard, names: list[str], title: str | None) -> str:
             board.style_names, board.style_coef, board.style_lower, board.style_upper, strict=True
         ):
             out.append(f"  {nm:<12} {c:8.2f}  [{lo:.2f}, {hi:.2f}]")
-    for note in board.notes:
+    for note in _rename_notes(board.notes, names):
         out.append(f"note: {note}")
     return "\n".join(out)
 
@@ -464,6 +471,7 @@ def _table(board: Leaderboard, names: list[str], title: str | None) -> str:
 def _json_board(board: Leaderboard, names: list[str]) -> dict:
     d = board.to_dict()
     d["rows"] = _rows(board, names)
+    d["notes"] = list(_rename_notes(board.notes, names))
     if d["anchor"] is not None:
         d["anchor"] = [names[d["anchor"][0]], d["anchor"][1]]
     return d

@@ -15,6 +15,7 @@ the estimated normal distribution of the ratings, seeded by ``rng``).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -195,9 +196,11 @@ def _present(votes: np.ndarray, anchor):
     return ids, new_id, sub_anchor
 
 
-def _rename_notes(notes, ids):
-    """Rewrite ``[i, j, ...]`` id lists in notes from re-indexed ids to the caller's ids."""
-    import re
+def _rename_notes(notes, labels):
+    """Rewrite the model-id lists ``[i, j, ...]`` in notes to ``labels[i]``, ``labels[j]``.
+
+    Used to turn re-indexed ids back into the caller's ids (and, in the CLI, into names).
+    """
 
     def repl(m):
         inner = m.group(1)
@@ -206,7 +209,7 @@ def _rename_notes(notes, ids):
         parts = [p.strip() for p in inner.split(",")]
         if not all(p.isdigit() for p in parts):
             return m.group(0)
-        return "[" + ", ".join(str(int(ids[int(p)])) for p in parts) + "]"
+        return "[" + ", ".join(str(labels[int(p)]) for p in parts) + "]"
 
     return tuple(re.sub(r"\[([0-9, ]*)\]", repl, note) for note in notes)
 
@@ -242,7 +245,7 @@ def _assemble(
     coef = coef_lo = coef_hi = None
     notes: tuple[str, ...] = ()
     if fit is not None:
-        notes = _rename_notes(fit.notes, ids)
+        notes = _rename_notes(fit.notes, [int(i) for i in ids])
         if fit.tie is not None:
             tie = fit.tie
             if iv is not None:
