@@ -287,3 +287,12 @@ def test_food_table_lists_every_dish():
     names, *_ = load_pairs(GOLDEN / "food.csv")
     for name in names:
         assert name in out.stdout
+
+
+def test_degenerate_data_is_fitted_with_the_prior_and_the_note_names_the_models(tmp_path):
+    path = tmp_path / "degenerate.csv"
+    path.write_text("model_a,model_b,winner\nalpha,beta,model_a\nbeta,gamma,model_a\n")
+    out = run(path, "--ci", "none")
+    assert out.returncode == 0, out.stderr
+    assert "note: model [alpha] never lost or tied" in out.stdout
+    assert "model [gamma] never won or tied" in out.stdout
