@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from arena import models
+from arena.generation_admin import generate_missing_answers  # also registers RunAdmin
 
 
 @admin.register(models.Contestant)
@@ -26,6 +27,7 @@ class PromptItemInline(admin.TabularInline):
 class PromptSetAdmin(admin.ModelAdmin):
     list_display = ["name", "created_at"]
     inlines = [PromptItemInline]
+    actions = [generate_missing_answers]
 
 
 @admin.register(models.Battle)

@@ -129,7 +129,7 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
-CELERY_IMPORTS = ["arena.judging"]
+CELERY_IMPORTS = ["arena.judging", "arena.generation"]
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = REDIS_URL or None
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
@@ -184,6 +184,8 @@ ARENA_REFRESH_EVERY_VOTES = env_int("ARENA_REFRESH_EVERY_VOTES", 50, minimum=1)
 ARENA_REFRESH_MINUTES = env_int("ARENA_REFRESH_MINUTES", 10, minimum=0)
 ARENA_MAX_TURNS = env_int("ARENA_MAX_TURNS", 8, minimum=1)
 ARENA_MAX_PROMPT_CHARS = env_int("ARENA_MAX_PROMPT_CHARS", 20_000, minimum=1)
+# Eval-set answer generation: calls at a time per endpoint (kind + base URL + model id).
+ARENA_GENERATE_CONCURRENCY = env_int("ARENA_GENERATE_CONCURRENCY", 4, minimum=1)
 # Judge runs: calls at once per endpoint, and the first retry's wait in seconds.
 ARENA_JUDGE_CONCURRENCY = env_int("ARENA_JUDGE_CONCURRENCY", 4, minimum=1)
 ARENA_JUDGE_RETRY_BACKOFF = env_float("ARENA_JUDGE_RETRY_BACKOFF", 2.0)

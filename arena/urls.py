@@ -17,4 +17,5 @@ urlpatterns = [
     path("", include("arena.leaderboard_views")),
     path("", include("arena.judging_views")),
     path("", include("arena.calibration_views")),
+    path("", include("arena.generation_views")),
 ]

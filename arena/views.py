@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from arena import services
 from arena.evalsets import NoPairLeft, evalset_next_battle, evalset_progress
+from arena.generation import generation_runs_recent
 from arena.models import Battle, Category, Contestant, PromptItem, PromptSet, Vote
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,8 @@ def evalset_list(request):
         {"set": prompt_set, **evalset_progress(prompt_set=prompt_set)}
         for prompt_set in PromptSet.objects.order_by("name")
     ]
-    return render(request, "arena/evalset_list.html", {"sets": sets})
+    context = {"sets": sets, "runs": generation_runs_recent()}
+    return render(request, "arena/evalset_list.html", context)
 
 
 @login_required
