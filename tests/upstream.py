@@ -40,7 +40,9 @@ normally. Behaviours:
                         offers no ``[[A>>B]]``.
 
 Every request is recorded in ``upstream.requests`` (path, lower-cased headers, JSON body); its
-``disconnected`` event is set when the client went away before the answer was complete.
+``disconnected`` event is set when the client went away before the answer was complete. For
+benchmarks it also notes ``received_at`` (``time.monotonic()`` once the body was read),
+``first_token_at`` (just before the first token was written) and ``tokens_sent``.
 ``upstream.max_in_flight(model_id)`` is the most requests for one model id answered at once.
 """
 
@@ -70,6 +72,9 @@ class Received:
     client_port: int
     disconnected: threading.Event = field(default_factory=threading.Event)
     completed: threading.Event = field(default_factory=threading.Event)
+    received_at: float = field(default_factory=time.monotonic)
+    first_token_at: float | None = None  # time.monotonic(), just before the first token's write
+    tokens_sent: int = 0
 
     @property
     def model(self) -> str:
@@ -279,7 +284,10 @@ class _Handler(BaseHTTPRequestHandler):
                 self._pause(float("inf"))
             if name == "slow" and i:
                 self._pause(float(options.get("delay", 0.05)))
+            if received.first_token_at is None:
+                received.first_token_at = time.monotonic()
             self._event(protocol.token(token))
+            received.tokens_sent += 1
         usage = None if name == "no_usage" else (_count_words(body), len(tokens))
         for event in protocol.end(body, usage):
             self._event(event)
