@@ -8,7 +8,7 @@ PORT ?= 8000
 TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/arena
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test lint bench bench-ratings bench-battles bench-leaderboard bench-import clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,8 +30,22 @@ test: lint
 	@echo "--- the database tests again, on PostgreSQL ($(TEST_POSTGRES_URL))"
 	ARENA_TEST_POSTGRES=1 DATABASE_URL=$(TEST_POSTGRES_URL) $(PY) -m pytest -m "django_db and not browser" $(PYTEST_ARGS)
 
-bench: install
+# Benchmarks print figures (medians); they assert nothing about time. PostgreSQL is needed
+# for bench-leaderboard and for the PostgreSQL half of bench-import.
+bench: bench-ratings bench-battles bench-leaderboard bench-import
+
+bench-ratings: install
 	$(PY) tests/benchmarks/bench_ratings.py
+
+bench-battles: install
+	$(PY) tests/benchmarks/bench_battles.py --battles 50 --rounds 3
+	$(PY) tests/benchmarks/bench_battles.py --battles 50 --rounds 3 --spread 10
+
+bench-leaderboard: install
+	$(PY) tests/benchmarks/bench_leaderboard.py
+
+bench-import: install
+	$(PY) tests/benchmarks/bench_import.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

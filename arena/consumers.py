@@ -5,6 +5,7 @@ import contextlib
 import json
 import logging
 import uuid
+from dataclasses import dataclass
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -89,33 +90,19 @@ class BattleConsumer(AsyncWebsocketConsumer):
         if self._streaming():
             raise ArenaError("Wait until both answers have finished.")
         if self.battle_id is None:
-            battle = await _db(services.battle_start)(
-                user=self.user, category_slug=message.get("category")
-            )
-            self.battle_id = battle.pk
-            index = 0
+            context = await _db(_open_battle)(self.user, message.get("category"))
+            self.battle_id = context.battle_id
         else:
-            battle = await _db(Battle.objects.get)(pk=self.battle_id)
-            if battle.status != Battle.Status.READY:
-                raise ArenaError("This battle is over: start a new round to ask again.")
-            index = await _db(services.battle_rounds)(battle=battle)
-            if index >= settings.ARENA_MAX_TURNS:
-                raise ArenaError(
-                    f"This battle has reached {settings.ARENA_MAX_TURNS} rounds; vote, "
-                    "then start a new round."
-                )
-            await _db(_reopen)(battle.pk)
-        self._launch(index=index, attempt=0, prompt=message["text"])
+            context = await _db(_follow_up)(self.battle_id)
+        self._launch(context, attempt=0, prompt=message["text"])
 
     async def on_regenerate(self, message):
         if self.battle_id is None:
             raise ArenaError("There is no battle to regenerate.")
         if self._streaming():
             raise ArenaError("Wait until both answers have finished.")
-        index, attempt, prompt = await _db(services.battle_regenerate)(
-            battle_id=self.battle_id, user=self.user
-        )
-        self._launch(index=index, attempt=attempt, prompt=prompt)
+        context, attempt, prompt = await _db(_regenerate)(self.battle_id, self.user)
+        self._launch(context, attempt=attempt, prompt=prompt)
 
     async def on_vote(self, message):
         if self.battle_id is None:
@@ -145,9 +132,9 @@ class BattleConsumer(AsyncWebsocketConsumer):
     def _streaming(self) -> bool:
         return self.round_task is not None and not self.round_task.done()
 
-    def _launch(self, *, index: int, attempt: int, prompt: str):
+    def _launch(self, context: "RoundContext", *, attempt: int, prompt: str):
         self.round_task = asyncio.create_task(
-            self._run_round(self.battle_id, index=index, attempt=attempt, prompt=prompt)
+            self._run_round(context.battle_id, context=context, attempt=attempt, prompt=prompt)
         )
 
     async def _stop_round(self):
@@ -172,21 +159,24 @@ class BattleConsumer(AsyncWebsocketConsumer):
                 type="error", side=None, message="The server failed this round. Start a new round."
             )
 
-    async def _round(self, battle_id: int, *, index: int, attempt: int, prompt: str):
-        battle, endpoints, history = await _db(_round_context)(battle_id)
+    async def _round(self, battle_id: int, *, context, attempt: int, prompt: str):
+        index = context.index
         await self._send(type="start", battle=battle_id, round=index, attempt=attempt)
         await asyncio.gather(
             *(
                 self._run_side(
-                    battle_id, side, endpoints[side], history[side], index, attempt, prompt
+                    battle_id,
+                    side,
+                    context.endpoints[side],
+                    context.history[side],
+                    index,
+                    attempt,
+                    prompt,
                 )
                 for side in ("a", "b")
             )
         )
-        battle = await _db(services.battle_round_finish)(battle_id=battle_id)
-        leak = ""
-        if battle.status == Battle.Status.READY:
-            leak = await _db(services.battle_identity_leak)(battle=battle)
+        battle, leak = await _db(_finish_round)(battle_id)
         await self._send(
             type="ready",
             battle=battle_id,
@@ -263,13 +253,56 @@ def _reopen(battle_id: int) -> None:
     )
 
 
-def _round_context(battle_id: int):
-    battle = Battle.objects.select_related("contestant_a", "contestant_b").get(pk=battle_id)
+@dataclass(frozen=True)
+class RoundContext:
+    """What a round needs before it streams, read in one database call."""
+
+    battle_id: int
+    index: int
+    endpoints: dict
+    history: dict
+
+
+def _context(battle: Battle, index: int) -> RoundContext:
     endpoints = {
         "a": Endpoint.from_contestant(battle.contestant_a),
         "b": Endpoint.from_contestant(battle.contestant_b),
     }
-    return battle, endpoints, services.battle_history(battle=battle)
+    history = services.battle_history(battle=battle) if index else {"a": [], "b": []}
+    return RoundContext(battle.pk, index, endpoints, history)
+
+
+def _open_battle(user, category_slug) -> RoundContext:
+    return _context(services.battle_start(user=user, category_slug=category_slug), 0)
+
+
+def _follow_up(battle_id: int) -> RoundContext:
+    battle = Battle.objects.select_related("contestant_a", "contestant_b").get(pk=battle_id)
+    if battle.status != Battle.Status.READY:
+        raise ArenaError("This battle is over: start a new round to ask again.")
+    index = services.battle_rounds(battle=battle)
+    if index >= settings.ARENA_MAX_TURNS:
+        raise ArenaError(
+            f"This battle has reached {settings.ARENA_MAX_TURNS} rounds; vote, "
+            "then start a new round."
+        )
+    _reopen(battle_id)
+    return _context(battle, index)
+
+
+def _regenerate(battle_id: int, user) -> tuple[RoundContext, int, str]:
+    index, attempt, prompt = services.battle_regenerate(battle_id=battle_id, user=user)
+    battle = Battle.objects.select_related("contestant_a", "contestant_b").get(pk=battle_id)
+    context = _context(battle, index)
+    return context, attempt, prompt
+
+
+def _finish_round(battle_id: int) -> tuple[Battle, str]:
+    battle = services.battle_round_finish(battle_id=battle_id)
+    leak = ""
+    if battle.status == Battle.Status.READY:
+        leak = services.battle_identity_leak(battle=battle)
+    return battle, leak
 
 
 def _reveal(battle_id: int) -> dict:

@@ -34,6 +34,7 @@ Cancelling the task that iterates closes the upstream connection too.
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -301,6 +302,12 @@ _clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClien
 )
 
 
+@functools.cache
+def _ssl_context():
+    """Built once: loading the CA bundle blocks, and must not stall the event loop per battle."""
+    return httpx.create_ssl_context()
+
+
 def _client() -> httpx.AsyncClient:
     loop = asyncio.get_running_loop()
     client = _clients.get(loop)
@@ -308,8 +315,11 @@ def _client() -> httpx.AsyncClient:
         for old in [old for old in _clients if old.is_closed()]:
             del _clients[old]
         client = httpx.AsyncClient(
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=100),
+            # httpcore's pool spends long stretches assigning requests to connections when
+            # a burst meets many idle ones (encode/httpcore#1035): keep fewer of them.
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=20),
             follow_redirects=False,
+            verify=_ssl_context(),
         )
         _clients[loop] = client
     return client

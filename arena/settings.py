@@ -97,7 +97,14 @@ DATABASE_URL = (
     or f"sqlite:///{DATA_DIR / 'arena.sqlite3'}"
 )
 try:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+    # Connections are kept between requests: opening one (and, for SQLite, checkpointing
+    # its log on close) costs more than most of the arena's queries.
+    DATABASES = {
+        "default": dj_database_url.parse(
+            DATABASE_URL, conn_max_age=env_int("ARENA_DB_CONN_MAX_AGE", 60, minimum=0),
+            conn_health_checks=True,
+        )
+    }
 except ValueError as exc:
     raise ImproperlyConfigured(f"DATABASE_URL is malformed: {exc}") from None
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":

@@ -100,11 +100,25 @@ def redis_settings(settings, redis_url):
     return settings
 
 
+def _test_database_url() -> str:
+    """The URL of the database pytest-django created, for child processes to share it."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        return f"sqlite:///{db['NAME']}"
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
+    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
 @pytest.fixture(scope="session")
-def celery_worker_pid(redis_url, tmp_path_factory):
-    """A real `celery -A arena worker` process on the Redis broker; stopped by its pid."""
+def celery_worker_pid(redis_url, tmp_path_factory, django_db_setup, django_db_blocker):
+    """A real `celery -A arena worker` process on the Redis broker and the test database;
+    stopped by its pid. Tests that need it to see their rows use transaction=True."""
     data_dir = tmp_path_factory.mktemp("worker")
-    env = server_env(data_dir, REDIS_URL=redis_url)
+    with django_db_blocker.unblock():
+        database_url = _test_database_url()
+    env = server_env(data_dir, REDIS_URL=redis_url, DATABASE_URL=database_url)
     log_path = data_dir / "worker.log"
     name = f"test-{uuid.uuid4().hex[:8]}@%h"
     with open(log_path, "wb") as log:

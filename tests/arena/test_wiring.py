@@ -61,7 +61,7 @@ def test_a_task_runs_eagerly_in_process_without_redis():
 @pytest.mark.redis
 @pytest.mark.celery_worker
 def test_a_task_runs_on_a_real_worker_process(redis_url, celery_worker_pid):
-    client = Celery("test-client", broker=redis_url, backend=redis_url)
+    client = Celery("test-client", broker=redis_url, backend=redis_url, set_as_current=False)
     try:
         token = uuid.uuid4().hex
         result = client.send_task("arena.ping", args=[token]).get(timeout=60)

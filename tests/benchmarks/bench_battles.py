@@ -30,7 +30,7 @@ samples Daphne with py-spy during the rounds (needs ``.venv/bin/pip install py-s
 Prints figures; asserts nothing about time. Exits 1 when a battle failed or a chunk was lost.
 Target (issue 4): <= 10 ms median added time to first token.
 
-Needs the ``websockets`` package, which is not a project dependency:
+Needs the ``websockets`` package (a dev dependency):
 ``.venv/bin/pip install websockets``.
 """
 
