@@ -101,7 +101,8 @@ try:
     # its log on close) costs more than most of the arena's queries.
     DATABASES = {
         "default": dj_database_url.parse(
-            DATABASE_URL, conn_max_age=env_int("ARENA_DB_CONN_MAX_AGE", 60, minimum=0),
+            DATABASE_URL,
+            conn_max_age=env_int("ARENA_DB_CONN_MAX_AGE", 60, minimum=0),
             conn_health_checks=True,
         )
     }
