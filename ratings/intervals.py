@@ -406,18 +406,25 @@ def _style_bootstrap(fit: StyleFit, rounds, rng, alpha, workers, tol) -> Interva
         mult = np.bincount(g.integers(0, n_battles, n_battles), minlength=n_battles)
         w = prob.w * mult
         if fit.prior <= 0:
-            scored = np.bincount(prob.a, w * prob.y, n) + np.bincount(prob.b, w * (1 - prob.y), n)
-            conceded = np.bincount(prob.a, w * (1 - prob.y), n) + np.bincount(prob.b, w * prob.y, n)
+            # Per ordered pair (a, b): A's points and B's points in this resample.
+            pts_a = np.bincount(prob.key, w * prob.y, n * n).reshape(n, n)
+            pts_b = np.bincount(prob.key, w, n * n).reshape(n, n) - pts_a
+            scored = pts_a.sum(axis=1) + pts_b.sum(axis=0)
+            conceded = pts_b.sum(axis=1) + pts_a.sum(axis=0)
             if np.any(((scored <= 0) | (conceded <= 0)) & has):
                 p2 = prob.with_prior(max(fit.prior, DEFAULT_PRIOR))
                 th, be, _ = p2.newton(np.zeros(n), np.zeros(k), w=w, tol=tol)
                 return th, be, 1
         theta, beta = theta0.copy(), beta0.copy()
+        single = True  # single-precision logistic until the steps are below 1e-6
         for _ in range(_MAX_CHORD):
-            step = k_inv @ prob.gradient(theta, beta, w)
+            step = k_inv @ prob.gradient(theta, beta, w, single=single)
             theta += step[:n]
             beta += step[n:]
-            if np.max(np.abs(step)) < tol:
+            size = np.max(np.abs(step))
+            if single:
+                single = not size < max(tol, 1e-6)
+            elif size < tol:
                 return theta - theta.mean(), beta, 0
         th, be, _ = prob.newton(theta, beta, w=w, tol=tol)
         return th, be, 0

@@ -221,9 +221,16 @@ class _StyleProblem:
             val += float(prior_terms(theta, self.prior)[0])
         return val
 
-    def gradient(self, theta, beta, w=None, p=None):
+    def gradient(self, theta, beta, w=None, p=None, *, single: bool = False):
+        """Gradient of the penalised log-likelihood; ``single`` evaluates the logistic
+        function in float32 (accurate to a few 1e-7, used by the bootstrap's first steps)."""
         w = self.w if w is None else w
-        if p is None:
+        if p is None and single:
+            e = (-self.eta(theta, beta)).astype(np.float32)
+            np.exp(e, out=e)
+            e += 1.0
+            p = np.reciprocal(e, out=e)
+        elif p is None:
             p = expit(self.eta(theta, beta))
         r = w * (self.y - p)
         g_theta = self._model_sums(r)
