@@ -54,7 +54,10 @@ class PoissonTables:
             k = lo[rows, None] + np.arange(width)
             lam = lam_values[rows, None].astype(np.float64)
             valid = np.arange(width) < size[rows, None]
-            logpmf = k * np.log(lam) - lam - gammaln(k + 1.0)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                logpmf = k * np.log(lam) - lam - gammaln(k + 1.0)
+            # Poisson(0) is 0 with certainty (cells the data never saw stay empty).
+            logpmf = np.where(lam > 0, logpmf, np.where(k == 0, 0.0, -np.inf))
             cdf = np.cumsum(np.where(valid, np.exp(logpmf), 0.0), axis=1)
             np.minimum(cdf, 1.0, out=cdf)
             g = n_guide[rows]
@@ -84,7 +87,7 @@ class PoissonTables:
 
 def _table_cells(counts: np.ndarray):
     """Which cells use tables (the rest use Generator.poisson); distinct values and index."""
-    use = (counts > 0) & (counts <= _LAMBDA_LIMIT)
+    use = counts <= _LAMBDA_LIMIT
     vals, inv = np.unique(counts[use], return_inverse=True)
     _, size = _support(vals)
     if size.sum() > _TABLE_LIMIT:
@@ -109,7 +112,7 @@ class MultinomialSampler:
         self.cum = np.cumsum(counts)
         use, vals, inv = _table_cells(counts)
         self.table_cells = np.flatnonzero(use)
-        self.other_cells = np.flatnonzero(~use & (counts > 0))
+        self.other_cells = np.flatnonzero(~use)
         self.all_tables = self.table_cells.size == counts.size
         t = PoissonTables(vals)
         self.tables = t
