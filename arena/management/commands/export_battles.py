@@ -1,6 +1,5 @@
 """Export every battle: `manage.py export_battles --format arena --output battles.jsonl`."""
 
-import sys
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
@@ -32,13 +31,17 @@ class Command(BaseCommand):
     def handle(self, *args, fmt, output, no_progress, **options):
         if output is None:
             written = battles_export(fmt=fmt, out=_Unended(self.stdout), progress=not no_progress)
-            sys.stderr.write(f"Exported {written} records.\n")
+            self.stderr.write(f"Exported {written} records.")
             return
         path = Path(output)
         if not path.parent.is_dir():
             raise CommandError(f"{path.parent}: no such folder")
         tmp = path.with_name(path.name + ".part")
-        with open(tmp, "w", encoding="utf-8", newline="\n") as out:
-            written = battles_export(fmt=fmt, out=out, progress=not no_progress)
-        tmp.replace(path)
+        try:
+            with open(tmp, "w", encoding="utf-8", newline="\n") as out:
+                written = battles_export(fmt=fmt, out=out, progress=not no_progress)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        tmp.replace(path)  # a reader never sees half a file
         self.stdout.write(self.style.SUCCESS(f"Exported {written} records to {path}."))
