@@ -9,6 +9,7 @@ Recomputing with the same cutoff, settings and seed gives identical numbers.
 """
 
 import datetime as dt
+import itertools
 import logging
 import subprocess
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from importlib.metadata import PackageNotFoundError, version
 import numpy as np
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Case, IntegerField, Value, When
+from django.db.models import Case, Count, IntegerField, Value, When
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -56,7 +57,7 @@ class BattleData:
     a: np.ndarray
     b: np.ndarray
     outcome: np.ndarray
-    day: np.ndarray  # datetime64[D] of each vote (or judgement)
+    over_time: dict  # category pk (None: overall) -> [(date, count), ...] in date order
     categories: list  # Category rows, columns of membership
     membership: np.ndarray  # (n_battles, n_categories) bool
     cutoff_id: int | None
@@ -95,16 +96,22 @@ def _fetch(queryset) -> list[tuple]:
         return cursor.fetchall()
 
 
-def _mapped(battle_ids, ca, cb, outcome, day, cutoff_id, cutoff_time) -> BattleData:
-    battle_ids = np.asarray(battle_ids, dtype=np.int64)
-    ca = np.asarray(ca, dtype=np.int64)
-    cb = np.asarray(cb, dtype=np.int64)
+def _int_columns(rows: list[tuple], width: int) -> np.ndarray:
+    """A (n_rows, width) int64 array from driver rows, without a Python-level transpose."""
+    flat = np.fromiter(itertools.chain.from_iterable(rows), dtype=np.int64, count=len(rows) * width)
+    return flat.reshape(len(rows), width)
+
+
+def _mapped(rows: np.ndarray, over_time, cutoff_id, cutoff_time) -> BattleData:
+    """``rows``: (n, 4) of battle id, contestant A, contestant B, outcome code."""
+    battle_ids, ca, cb, outcome = (rows[:, k] for k in range(4))
     contestant_ids, inverse = np.unique(np.concatenate([ca, cb]), return_inverse=True)
     a, b = inverse[: ca.size], inverse[ca.size :]
     categories = list(Category.objects.order_by("slug"))
     membership = np.zeros((battle_ids.size, len(categories)), dtype=bool)
     if battle_ids.size and categories:
-        column = {c.pk: k for k, c in enumerate(categories)}
+        column = np.full(max(c.pk for c in categories) + 1, -1, dtype=np.int64)
+        column[[c.pk for c in categories]] = np.arange(len(categories))
         order = np.argsort(battle_ids)
         sorted_ids = battle_ids[order]
         links = _fetch(
@@ -113,24 +120,27 @@ def _mapped(battle_ids, ca, cb, outcome, day, cutoff_id, cutoff_time) -> BattleD
             )
         )
         if links:
-            link = np.array(links, dtype=np.int64)
-            pos = np.searchsorted(sorted_ids, link[:, 0])
-            pos = np.minimum(pos, sorted_ids.size - 1)
+            link = _int_columns(links, 2)
+            pos = np.minimum(np.searchsorted(sorted_ids, link[:, 0]), sorted_ids.size - 1)
             hit = sorted_ids[pos] == link[:, 0]
-            cols = np.array([column[c] for c in link[hit, 1]], dtype=np.int64)
-            membership[order[pos[hit]], cols] = True
+            membership[order[pos[hit]], column[link[hit, 1]]] = True
+    if callable(over_time):
+        over_time = over_time(membership, categories)
     return BattleData(
         contestant_ids=contestant_ids,
         battle_ids=battle_ids,
         a=a.astype(np.int64),
         b=b.astype(np.int64),
-        outcome=np.asarray(outcome, dtype=np.int64),
-        day=np.asarray(day, dtype="datetime64[D]"),
+        outcome=outcome,
+        over_time=over_time,
         categories=categories,
         membership=membership,
         cutoff_id=cutoff_id,
         cutoff_time=cutoff_time,
     )
+
+
+_EMPTY = np.zeros((0, 4), dtype=np.int64)
 
 
 def rated_votes():
@@ -146,22 +156,29 @@ def human_battles(*, cutoff_vote_id: int | None = None) -> BattleData:
     if cutoff_vote_id is None:
         cutoff_vote_id = votes.order_by("-id").values_list("id", flat=True).first()
     if cutoff_vote_id is None:
-        return _mapped([], [], [], [], [], None, None)
+        return _mapped(_EMPTY, {}, None, None)
     votes = votes.filter(id__lte=cutoff_vote_id)
     code = Case(
         *(When(outcome=k, then=Value(v)) for k, v in OUTCOME_CODES.items()),
         output_field=IntegerField(),
     )
     rows = _fetch(
-        votes.annotate(code=code, day=TruncDate("created_at")).values_list(
-            "battle_id", "battle__contestant_a_id", "battle__contestant_b_id", "code", "day"
+        votes.annotate(code=code).values_list(
+            "battle_id", "battle__contestant_a_id", "battle__contestant_b_id", "code"
         )
     )
+    # Votes over time, counted by the database rather than row by row here.
+    dated = votes.annotate(day=TruncDate("created_at"))
+    over_time = {None: list(dated.values_list("day").annotate(n=Count("id")).order_by("day"))}
+    for category_id, day, n in (
+        dated.filter(battle__battlecategory__isnull=False)
+        .values_list("battle__battlecategory__category_id", "day")
+        .annotate(n=Count("id"))
+        .order_by("day")
+    ):
+        over_time.setdefault(category_id, []).append((day, n))
     cutoff_time = Vote.objects.filter(id=cutoff_vote_id).values_list("created_at", flat=True)
-    if not rows:
-        return _mapped([], [], [], [], [], cutoff_vote_id, cutoff_time.first())
-    battle_ids, ca, cb, code_col, days = zip(*rows, strict=True)
-    return _mapped(battle_ids, ca, cb, code_col, days, cutoff_vote_id, cutoff_time.first())
+    return _mapped(_int_columns(rows, 4), over_time, cutoff_vote_id, cutoff_time.first())
 
 
 def judge_battles(*, judge: Judge, cutoff_judgement_id: int | None = None) -> BattleData:
@@ -170,7 +187,7 @@ def judge_battles(*, judge: Judge, cutoff_judgement_id: int | None = None) -> Ba
     if cutoff_judgement_id is None:
         cutoff_judgement_id = judgements.order_by("-id").values_list("id", flat=True).first()
     if cutoff_judgement_id is None:
-        return _mapped([], [], [], [], [], None, None)
+        return _mapped(_EMPTY, {}, None, None)
     ids = judgements.filter(id__lte=cutoff_judgement_id).values_list("battle_id", flat=True)
     verdicts = judge_verdicts(judge, battle_ids=set(ids))
     meta = {
@@ -179,21 +196,31 @@ def judge_battles(*, judge: Judge, cutoff_judgement_id: int | None = None) -> Ba
             "id", "contestant_a_id", "contestant_b_id", "created_at"
         )
     }
-    ca = [meta[i][0] for i in verdicts.battle_ids]
-    cb = [meta[i][1] for i in verdicts.battle_ids]
-    days = [meta[i][2].date() for i in verdicts.battle_ids]
+    rows = np.array(
+        [
+            (i, meta[i][0], meta[i][1], o)
+            for i, o in zip(verdicts.battle_ids, verdicts.outcome, strict=True)
+        ],
+        dtype=np.int64,
+    ).reshape(-1, 4)
+    days = np.array([meta[i][2].date() for i in verdicts.battle_ids], dtype="datetime64[D]")
+
+    def over_time(membership, categories):
+        out = {None: _day_counts(days)}
+        for k, category in enumerate(categories):
+            if membership[:, k].any():
+                out[category.pk] = _day_counts(days[membership[:, k]])
+        return out
+
     cutoff_time = Judgement.objects.filter(id=cutoff_judgement_id).values_list(
         "created_at", flat=True
     )
-    return _mapped(
-        verdicts.battle_ids,
-        ca,
-        cb,
-        verdicts.outcome,
-        days,
-        cutoff_judgement_id,
-        cutoff_time.first(),
-    )
+    return _mapped(rows, over_time, cutoff_judgement_id, cutoff_time.first())
+
+
+def _day_counts(days: np.ndarray) -> list[tuple]:
+    uniq, counts = np.unique(days, return_counts=True)
+    return [(d.astype(object), int(c)) for d, c in zip(uniq, counts, strict=True)]
 
 
 def battle_texts(battle_ids: np.ndarray) -> tuple[np.ndarray, list[str], list[str]]:
@@ -264,15 +291,15 @@ def contestant_stats() -> dict[int, dict]:
 def _matrix(data: BattleData, rows: np.ndarray, order: np.ndarray) -> dict:
     """Battle counts and observed scores between the board's models, in board order."""
     n = data.n_models
-    count = np.zeros((n, n))
-    score = np.zeros((n, n))
     a, b, o = data.a[rows], data.b[rows], data.outcome[rows]
     win_a = np.where(o == ratings.A_WINS, 1.0, np.where(o == ratings.B_WINS, 0.0, 0.5))
-    np.add.at(count, (a, b), 1)
-    np.add.at(count, (b, a), 1)
-    np.add.at(score, (a, b), win_a)
-    np.add.at(score, (b, a), 1 - win_a)
-    count, score = count[np.ix_(order, order)], score[np.ix_(order, order)]
+    ab, ba = a * n + b, b * n + a
+    count = (np.bincount(ab, minlength=n * n) + np.bincount(ba, minlength=n * n)).reshape(n, n)
+    score = (
+        np.bincount(ab, weights=win_a, minlength=n * n)
+        + np.bincount(ba, weights=1 - win_a, minlength=n * n)
+    ).reshape(n, n)
+    count, score = count[np.ix_(order, order)].astype(float), score[np.ix_(order, order)]
     observed = np.divide(score, count, out=np.full_like(score, np.nan), where=count > 0)
     return {"battles": count.astype(int).tolist(), "observed": _round(observed)}
 
@@ -282,18 +309,15 @@ def _round(x, digits=4):
     return [[None if not np.isfinite(v) else round(float(v), digits) for v in r] for r in x]
 
 
-def _votes_over_time(days: np.ndarray) -> list[dict]:
-    if not days.size:
-        return []
-    uniq, counts = np.unique(days, return_counts=True)
-    cumulative = np.cumsum(counts)
-    return [
-        {"day": str(d), "votes": int(c), "cumulative": int(t)}
-        for d, c, t in zip(uniq, counts, cumulative, strict=True)
-    ]
+def _votes_over_time(day_counts: list[tuple]) -> list[dict]:
+    out, total = [], 0
+    for day, n in day_counts:
+        total += n
+        out.append({"day": str(day), "votes": int(n), "cumulative": int(total)})
+    return out
 
 
-def _board_results(board, data, rows, names, stats, plain_ratings=None) -> dict:
+def _board_results(board, data, rows, names, stats, plain_ratings=None, category=None):
     """JSON results of one board: table rows, pictures' data and the A-vs-B matrices."""
     board_dict = board.to_dict()
     table = []
@@ -338,7 +362,9 @@ def _board_results(board, data, rows, names, stats, plain_ratings=None) -> dict:
         **board_dict,
         "rows": table,
         "models": [names[int(data.contestant_ids[m])] for m in order],
-        "votes_over_time": _votes_over_time(data.day[rows]),
+        "votes_over_time": _votes_over_time(
+            data.over_time.get(category.pk if category else None, [])
+        ),
         "n_battles": int(rows.size),
     }
     return results, pictures
@@ -451,7 +477,7 @@ def leaderboard_refresh(
     made = []
     with transaction.atomic():
         for category, (board, rows) in boards.items():
-            results, pictures = _board_results(board, data, rows, names, stats)
+            results, pictures = _board_results(board, data, rows, names, stats, category=category)
             plain_ratings = {r["contestant_id"]: r["rating"] for r in results["rows"]}
             made.append(
                 LeaderboardSnapshot(
@@ -467,7 +493,7 @@ def leaderboard_refresh(
                 continue
             board_sc, rows_sc = styled[category]
             results_sc, pictures_sc = _board_results(
-                board_sc, data, rows_sc, names, stats, plain_ratings
+                board_sc, data, rows_sc, names, stats, plain_ratings, category=category
             )
             if style_note:
                 results_sc["notes"] = [*results_sc["notes"], style_note]

@@ -99,7 +99,12 @@ def pairwise(fit: RatingFit, intervals: Intervals | None = None) -> Pairwise:
             di = th[:, i : i + 1] - th
             d_lo[i], d_hi[i] = np.quantile(di, q, axis=0)
             var_d[i] = di.var(axis=0, ddof=1) if th.shape[0] > 1 else 0.0
-            lower[i], upper[i] = np.quantile(_score(fit, di, eta), q, axis=0)
+            if eta is None:
+                # Bradley-Terry's score is increasing in the gap: its percentiles are the
+                # gap's, mapped (up to the interpolation between two neighbouring rounds).
+                lower[i], upper[i] = _score(fit, d_lo[i]), _score(fit, d_hi[i])
+            else:
+                lower[i], upper[i] = np.quantile(_score(fit, di, eta), q, axis=0)
     else:
         cov = intervals.cov
         var_d = np.diag(cov)[:, None] + np.diag(cov)[None, :] - 2 * cov
