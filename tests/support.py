@@ -71,7 +71,14 @@ def manage(env: dict[str, str], *args: str, check: bool = True) -> subprocess.Co
 
 @contextmanager
 def daphne_server(env: dict[str, str], log_path: Path):
-    """Run `daphne arena.asgi:application` on a free port until the block ends."""
+    """Run `daphne arena.asgi:application` on a free port until the block ends: its URL."""
+    with daphne_process(env, log_path) as (base, _proc):
+        yield base
+
+
+@contextmanager
+def daphne_process(env: dict[str, str], log_path: Path):
+    """Daphne as a child process on a free port, answering /healthz: (base URL, Popen)."""
     port = free_port()
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
@@ -103,7 +110,7 @@ def daphne_server(env: dict[str, str], log_path: Path):
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"daphne did not start:\n{log_path.read_text()}") from None
                 time.sleep(0.1)
-        yield base
+        yield base, proc
     finally:
         proc.terminate()
         try:

@@ -60,9 +60,8 @@ try:
 except ImportError:  # pragma: no cover - depends on the environment
     ws_connect = None
 
-import httpx  # noqa: E402
 
-from tests.support import free_port, manage, server_env  # noqa: E402
+from tests.support import daphne_process, manage, server_env  # noqa: E402
 from tests.upstream import FakeUpstream  # noqa: E402
 
 MODELS = """
@@ -348,37 +347,8 @@ def throwaway_postgres(url: str):
 @contextlib.contextmanager
 def daphne(env: dict[str, str], log_path: Path):
     """Daphne as a child process on a free port; yields (base URL, pid)."""
-    port = free_port()
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
-            + ["arena.asgi:application"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None:
-                raise SystemExit(f"daphne exited early:\n{log_path.read_text()}")
-            try:
-                httpx.get(base + "/healthz", timeout=1).raise_for_status()
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline:
-                    raise SystemExit(f"daphne did not start:\n{log_path.read_text()}") from None
-                time.sleep(0.1)
+    with daphne_process(env, log_path) as (base, proc):
         yield base, proc.pid
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @contextlib.contextmanager
