@@ -95,15 +95,27 @@ def pairwise(fit: RatingFit, intervals: Intervals | None = None) -> Pairwise:
         d_lo, d_hi = np.empty((n, n)), np.empty((n, n))
         var_d = np.empty((n, n))
         q = [alpha / 2, 1 - alpha / 2]
-        for i in range(n):  # row by row keeps memory at O(rounds * n)
-            di = th[:, i : i + 1] - th
-            d_lo[i], d_hi[i] = np.quantile(di, q, axis=0)
-            var_d[i] = di.var(axis=0, ddof=1) if th.shape[0] > 1 else 0.0
-            if eta is None:
-                # Bradley-Terry's score is increasing in the gap: its percentiles are the
-                # gap's, mapped (up to the interpolation between two neighbouring rounds).
-                lower[i], upper[i] = _score(fit, d_lo[i]), _score(fit, d_hi[i])
-            else:
+        if eta is None:
+            # Bradley-Terry: the gap is antisymmetric, so only i < j is computed (the
+            # percentiles of -d are minus the mirrored percentiles of d), and the score is
+            # increasing in the gap, so its percentiles are the gap's, mapped (up to the
+            # interpolation between two neighbouring rounds).
+            np.fill_diagonal(d_lo, 0.0)
+            np.fill_diagonal(d_hi, 0.0)
+            np.fill_diagonal(var_d, 0.0)
+            for i in range(n - 1):  # row by row keeps memory at O(rounds * n)
+                di = th[:, i : i + 1] - th[:, i + 1 :]
+                lo, hi = np.quantile(di, q, axis=0)
+                d_lo[i, i + 1 :], d_hi[i, i + 1 :] = lo, hi
+                d_lo[i + 1 :, i], d_hi[i + 1 :, i] = -hi, -lo
+                var = di.var(axis=0, ddof=1) if th.shape[0] > 1 else 0.0
+                var_d[i, i + 1 :] = var_d[i + 1 :, i] = var
+            lower, upper = _score(fit, d_lo), _score(fit, d_hi)
+        else:
+            for i in range(n):  # row by row keeps memory at O(rounds * n)
+                di = th[:, i : i + 1] - th
+                d_lo[i], d_hi[i] = np.quantile(di, q, axis=0)
+                var_d[i] = di.var(axis=0, ddof=1) if th.shape[0] > 1 else 0.0
                 lower[i], upper[i] = np.quantile(_score(fit, di, eta), q, axis=0)
     else:
         cov = intervals.cov

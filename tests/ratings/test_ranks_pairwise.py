@@ -118,3 +118,20 @@ def test_davidson_pairwise_scores_count_ties_half():
     pw = pairwise(fit)
     assert_allclose(pw.prob + pw.prob.T, 1.0)
     assert_allclose(np.diag(pw.prob), 0.5)
+
+
+def test_pairwise_bounds_equal_brute_force_percentiles_in_both_directions():
+    rng = np.random.default_rng(5)
+    n, n_battles = 12, 3000
+    a = rng.integers(0, n, n_battles)
+    b = (a + 1 + rng.integers(0, n - 1, n_battles)) % n
+    o = rng.integers(0, 3, n_battles)
+    board = ratings.leaderboard(n, a, b, o, rng=2, rounds=400)
+    pw = ratings.pairwise(board.fit, board.intervals)
+    th = board.intervals.theta_samples
+    for i, j in [(0, 5), (5, 0), (3, 11), (11, 3)]:
+        gap = th[:, i] - th[:, j]
+        lo, hi = np.quantile(gap, [0.025, 0.975])
+        expected = 1 / (1 + np.exp(-np.array([lo, hi])))
+        np.testing.assert_allclose([pw.lower[i, j], pw.upper[i, j]], expected, rtol=1e-12)
+        assert pw.significant[i, j] == (lo > 0 or hi < 0)
