@@ -187,13 +187,23 @@ def _page_context(request, with_pictures=False):
     return context
 
 
+def _bad_query(request, template: str, exc: BadQuery):
+    """The page with the reason, and the choices to pick a valid one: 400, never a 404."""
+    context = {
+        "query_error": str(exc),
+        "judges": Judge.objects.order_by("name"),
+        "categories": Category.objects.order_by("name"),
+    }
+    return render(request, template, context, status=400)
+
+
 @login_required
 @require_GET
 def leaderboard_page(request):
     try:
         context = _page_context(request)
     except BadQuery as exc:
-        raise Http404(str(exc)) from None
+        return _bad_query(request, "arena/leaderboard.html", exc)
     return render(request, "arena/leaderboard.html", context)
 
 
@@ -203,7 +213,7 @@ def compare_page(request):
     try:
         context = _page_context(request, with_pictures=True)
     except BadQuery as exc:
-        raise Http404(str(exc)) from None
+        return _bad_query(request, "arena/compare.html", exc)
     results = context.get("results")
     models = results["models"] if results else []
     a, b = request.GET.get("a"), request.GET.get("b")
@@ -227,7 +237,9 @@ def compare_page(request):
             "votes_needed": pw and pw["votes_needed"][i][j],
         }
     context["models"] = models
-    context["a"], context["b"] = a, b
+    # Preselect the two best models rather than one model against itself.
+    context["a"] = a or (models[0] if models else None)
+    context["b"] = b or (models[1] if len(models) > 1 else None)
     return render(request, "arena/compare.html", context)
 
 

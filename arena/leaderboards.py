@@ -11,6 +11,7 @@ Recomputing with the same cutoff, settings and seed gives identical numbers.
 import datetime as dt
 import itertools
 import logging
+import re
 import subprocess
 from dataclasses import dataclass
 from functools import cache
@@ -309,6 +310,16 @@ def _round(x, digits=4):
     return [[None if not np.isfinite(v) else round(float(v), digits) for v in r] for r in x]
 
 
+def _named_notes(notes, data: BattleData, names: dict) -> list[str]:
+    """The engine names models by index in its notes ("models [1, 3]"); show their names."""
+
+    def named(match):
+        ids = [int(x) for x in match.group(1).split(",") if x.strip()]
+        return ", ".join(names[int(data.contestant_ids[i])] for i in ids)
+
+    return [re.sub(r"\[(\d+(?:,\s*\d+)*)\]", named, note) for note in notes]
+
+
 def _votes_over_time(day_counts: list[tuple]) -> list[dict]:
     out, total = [], 0
     for day, n in day_counts:
@@ -358,6 +369,7 @@ def _board_results(board, data, rows, names, stats, plain_ratings=None, category
             ],
         }
     board_dict.pop("rows")
+    board_dict["notes"] = _named_notes(board_dict["notes"], data, names)
     results = {
         **board_dict,
         "rows": table,

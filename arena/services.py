@@ -245,3 +245,15 @@ def battle_reveal(*, battle: Battle) -> dict:
             },
         }
     return sides
+
+
+def battle_transcript(*, battle: Battle) -> list[dict]:
+    """The rounds as voted on: prompt and each side's answer (regenerated ones left out)."""
+    if battle.answer_a_id and battle.answer_b_id:
+        prompt = battle.prompt_item.text if battle.prompt_item_id else ""
+        return [{"prompt": prompt, "a": battle.answer_a.text, "b": battle.answer_b.text}]
+    rounds: dict[int, dict] = {}
+    for turn in battle.turns.filter(superseded=False).order_by("index", "side"):
+        entry = rounds.setdefault(turn.index, {"prompt": turn.prompt, "a": "", "b": ""})
+        entry[turn.side] = turn.text or turn.error
+    return [rounds[k] for k in sorted(rounds)]

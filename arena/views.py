@@ -108,7 +108,12 @@ def battle_result(request, battle_id: int):
     vote = Vote.objects.filter(battle=battle).first()
     if vote is None:
         raise PermissionDenied("The names are shown only after the vote.")
-    context = {"battle": battle, "vote": vote, "sides": services.battle_reveal(battle=battle)}
+    context = {
+        "battle": battle,
+        "vote": vote,
+        "sides": services.battle_reveal(battle=battle),
+        "transcript": services.battle_transcript(battle=battle),
+    }
     return render(request, "arena/battle_result.html", context)
 
 

@@ -19,9 +19,10 @@
   }
   function send(message) {
     if (!state.socket || state.socket.readyState !== WebSocket.OPEN) {
-      setNotice("Not connected yet; try again in a moment.", true); return;
+      setNotice("Not connected yet; try again in a moment.", true); return false;
     }
     state.socket.send(JSON.stringify(message));
+    return true;
   }
   function setNotice(text, isError) {
     const el = $("notice");
@@ -70,6 +71,7 @@
     switch (m.type) {
       case "start": {
         state.battle = m.battle; setBusy(true); enableVotes(false); setNotice("");
+        if (m.attempt === 0) $("prompt").value = "";
         const prompt = state.lastPrompt || "";
         ["a", "b"].forEach((s) => {
           if (m.attempt > 0) {  // regenerate: drop the replaced answer
@@ -122,16 +124,22 @@
   $("prompt-form").addEventListener("submit", (e) => {
     e.preventDefault();
     const text = $("prompt").value;
-    if (!text.trim() || state.streaming) return;
+    if (!text.trim()) { setNotice("Type a prompt first.", true); return; }
+    if (state.streaming) return;
     state.lastPrompt = text;
     const category = $("category") ? $("category").value || null : null;
     send({ type: "prompt", text: text, category: state.battle === null ? category : null });
-    $("prompt").value = "";
+    // The text stays in the box until the server starts the round: a refused prompt is not lost.
   });
   $("prompt").addEventListener("keydown", (e) => {
     if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); $("prompt-form").requestSubmit(); }
   });
-  voteButtons.forEach((b) => b.addEventListener("click", () => { if (state.canVote) send({ type: "vote", outcome: b.dataset.outcome }); }));
+  function vote(outcome) {
+    if (!state.canVote) return;
+    enableVotes(false);  // one vote: a double click must not send a second one
+    if (!send({ type: "vote", outcome: outcome })) enableVotes(true);
+  }
+  voteButtons.forEach((b) => b.addEventListener("click", () => vote(b.dataset.outcome)));
   $("regenerate").addEventListener("click", () => send({ type: "regenerate" }));
   $("new-round").addEventListener("click", () => send({ type: "new_round" }));
   root.querySelectorAll(".suggestion").forEach((b) => b.addEventListener("click", () => { $("prompt").value = b.textContent; $("prompt").focus(); }));
@@ -139,7 +147,7 @@
     const tag = (e.target.tagName || "").toLowerCase();
     if (tag === "textarea" || tag === "input" || tag === "select" || e.ctrlKey || e.metaKey || e.altKey) return;
     const outcome = { "1": "a", "2": "b", "3": "tie", "4": "both_bad" }[e.key];
-    if (outcome && state.canVote) send({ type: "vote", outcome: outcome });
+    if (outcome) vote(outcome);
     else if (e.key === "n") send({ type: "new_round" });
     else if (e.key === "r" && !$("regenerate").disabled) send({ type: "regenerate" });
   });

@@ -90,6 +90,7 @@ def test_the_vote_page_hides_names_until_the_vote(client, users, prompt_set):
     assert response["Location"] == f"/battles/{battle.pk}/"
     result = client.get(response["Location"]).content.decode()
     assert battle.contestant_a.name in result and battle.contestant_b.name in result
+    assert battle.answer_a.text in result and battle.prompt_item.text in result  # the transcript
     again = client.post(
         f"/evalsets/{prompt_set.pk}/vote/", {"battle": battle.pk, "outcome": "b"}, follow=True
     )
@@ -111,3 +112,13 @@ def test_someone_elses_pair_cannot_be_voted_or_revealed(client, users, prompt_se
 def test_signed_out_people_are_sent_to_sign_in(client, prompt_set):
     response = client.get(f"/evalsets/{prompt_set.pk}/vote/")
     assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+def test_a_refused_result_page_says_why_in_the_sites_layout(client, users, prompt_set):
+    battle = evalset_next_battle(voter=users["alice"], prompt_set=prompt_set)
+    client.force_login(users["carol"])
+    response = client.get(f"/battles/{battle.pk}/")
+    assert response.status_code == 403
+    html = response.content.decode()
+    assert "This battle belongs to someone else." in html
+    assert 'class="brand"' in html  # the site's own page, not a bare error

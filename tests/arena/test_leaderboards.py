@@ -258,3 +258,21 @@ def test_the_a_vs_b_view_reads_prediction_and_significance_from_the_snapshot(
     assert f"{100 * prob:.1f}%" in html
     assert "differ significantly" in html
     assert pictures["battles"][i][j] > 0
+
+
+@pytest.mark.parametrize(
+    ("query", "reason"),
+    [
+        ("scope=x", "scope must be human or judge."),
+        ("category=nope", "Unknown category 'nope'."),
+        ("style=2", "style must be 0 or 1."),
+        ("scope=judge&judge=nobody", "Unknown judge 'nobody'."),
+    ],
+)
+def test_a_bad_choice_on_the_page_is_explained_with_a_400(arena_votes, signed_in, query, reason):
+    for path in ("/leaderboard/", "/leaderboard/compare/"):
+        response = signed_in.get(f"{path}?{query}")
+        assert response.status_code == 400
+        html = response.content.decode()
+        assert reason.replace("'", "&#x27;") in html
+        assert 'id="toggles"' in html  # the choices are there to pick a valid one
