@@ -40,11 +40,13 @@ import logging
 import os
 import random
 import re
+import time
 import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
+import httpcore
 import httpx
 from channels.db import database_sync_to_async
 from django.conf import settings
@@ -308,19 +310,97 @@ def _ssl_context():
     return httpx.create_ssl_context()
 
 
+# Idle connections kept for reuse: a burst of battles then sends its requests at once instead of
+# connecting first (each new connection costs the event loop about a millisecond, and a
+# round trip or a TLS handshake when the endpoint is remote).
+_KEEPALIVE_CONNECTIONS = 200
+
+
+class _Pool(httpcore.AsyncConnectionPool):
+    """httpcore's pool with a linear-time ``_assign_requests_to_connections``.
+
+    The stock method (httpcore 1.0) runs on every request start and response close. It asks
+    every connection whether it has expired (for an idle one: a poll of its socket), counts the
+    idle connections once per idle connection, and may hand one idle connection to several
+    queued requests, the losers retrying until one is free (encode/httpcore#1035). With a
+    hundred idle connections kept, a burst of a hundred streams waited there up to a second
+    (and with few kept, most streams must connect first). Here: one pass over the
+    connections, the expiry poll only for the idle connection about to be reused (and for all
+    of them at most once a second), and a connection goes to one waiting request only.
+    """
+
+    _SWEEP_SECONDS = 1.0
+    _swept_at = 0.0
+
+    def _assign_requests_to_connections(self) -> list:
+        closing = []
+        now = time.monotonic()
+        sweep = now - self._swept_at >= self._SWEEP_SECONDS
+        if sweep:
+            self._swept_at = now
+        kept, idle = [], 0
+        for connection in self._connections:
+            if connection.is_closed():
+                continue
+            if connection.is_idle():
+                if idle >= self._max_keepalive_connections or (sweep and connection.has_expired()):
+                    closing.append(connection)
+                    continue
+                idle += 1
+            kept.append(connection)
+        self._connections = kept
+
+        taken = {id(r.connection) for r in self._requests if r.connection is not None}
+        for pool_request in self._requests:
+            if not pool_request.is_queued():
+                continue
+            origin = pool_request.request.url.origin
+            chosen = None
+            for connection in list(self._connections):
+                if id(connection) in taken or not (
+                    connection.can_handle_request(origin) and connection.is_available()
+                ):
+                    continue
+                if connection.is_idle() and connection.has_expired():
+                    self._connections.remove(connection)
+                    closing.append(connection)
+                    continue
+                chosen = connection
+                break
+            if chosen is None:
+                if len(self._connections) >= self._max_connections:
+                    idle_ones = [c for c in self._connections if c.is_idle() and id(c) not in taken]
+                    if not idle_ones:
+                        continue  # stays queued until a response closes
+                    self._connections.remove(idle_ones[0])
+                    closing.append(idle_ones[0])
+                chosen = self.create_connection(origin)
+                self._connections.append(chosen)
+            taken.add(id(chosen))
+            pool_request.assign_to_connection(chosen)
+        return closing
+
+
 def _client() -> httpx.AsyncClient:
     loop = asyncio.get_running_loop()
     client = _clients.get(loop)
     if client is None or client.is_closed:
         for old in [old for old in _clients if old.is_closed()]:
             del _clients[old]
-        client = httpx.AsyncClient(
-            # httpcore's pool spends long stretches assigning requests to connections when
-            # a burst meets many idle ones (encode/httpcore#1035): keep fewer of them.
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=20),
-            follow_redirects=False,
-            verify=_ssl_context(),
+        limits = httpx.Limits(
+            max_connections=None, max_keepalive_connections=_KEEPALIVE_CONNECTIONS
         )
+        client = httpx.AsyncClient(limits=limits, follow_redirects=False, verify=_ssl_context())
+        transport = client._transport  # the one for URLs that no (environment) proxy takes
+        if isinstance(transport, httpx.AsyncHTTPTransport) and type(transport._pool) is (
+            httpcore.AsyncConnectionPool
+        ):
+            transport._pool = _Pool(
+                ssl_context=_ssl_context(),
+                max_connections=limits.max_connections,
+                max_keepalive_connections=limits.max_keepalive_connections,
+                keepalive_expiry=limits.keepalive_expiry,
+            )
         _clients[loop] = client
     return client
 
