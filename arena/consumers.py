@@ -12,7 +12,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from arena import services
-from arena.models import Battle
+from arena.models import Battle, Contestant
 from arena.protocol import ProtocolError, parse_client_message
 from arena.providers import Endpoint, Finished, ProviderError, Timeouts, stream_chat
 from arena.services import ArenaError
@@ -90,7 +90,7 @@ class BattleConsumer(AsyncWebsocketConsumer):
         if self._streaming():
             raise ArenaError("Wait until both answers have finished.")
         if self.battle_id is None:
-            context = await _db(_open_battle)(self.user, message.get("category"))
+            context = await _db(_open_battle)(self.user, message.get("category"), message["text"])
             self.battle_id = context.battle_id
         else:
             context = await _db(_follow_up)(self.battle_id)
@@ -272,14 +272,21 @@ def _context(battle: Battle, index: int) -> RoundContext:
     return RoundContext(battle.pk, index, endpoints, history)
 
 
-def _open_battle(user, category_slug) -> RoundContext:
-    return _context(services.battle_start(user=user, category_slug=category_slug), 0)
+def _open_battle(user, category_slug, prompt: str) -> RoundContext:
+    battle = services.battle_start(user=user, category_slug=category_slug, prompt=prompt)
+    return _context(battle, 0)
 
 
 def _follow_up(battle_id: int) -> RoundContext:
     battle = Battle.objects.select_related("contestant_a", "contestant_b").get(pk=battle_id)
     if battle.status != Battle.Status.READY:
         raise ArenaError("This battle is over: start a new round to ask again.")
+    if Contestant.Kind.RECORDED in (battle.contestant_a.kind, battle.contestant_b.kind):
+        # Refused before anything changes, so the first round can still be voted on.
+        raise ArenaError(
+            "Recorded (demo) models answer only the first prompt of a battle: vote on these "
+            "answers, then start a new round."
+        )
     index = services.battle_rounds(battle=battle)
     if index >= settings.ARENA_MAX_TURNS:
         raise ArenaError(

@@ -10,7 +10,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from arena.matchmaking import NotEnoughContestants, pair_draw
-from arena.models import Battle, BattleCategory, Category, Contestant, Turn, Vote
+from arena.models import Answer, Battle, BattleCategory, Category, Contestant, Turn, Vote
 
 log = logging.getLogger(__name__)
 
@@ -83,9 +83,43 @@ def _after_counted_vote() -> None:
 # --- battles -------------------------------------------------------------------------------
 
 
-def battle_start(*, user, category_slug: str | None = None, rng=None) -> Battle:
-    """Draw a pair of active contestants and open a battle for ``user``."""
+def recorded_answer_for(*, contestant_ids, prompt: str) -> dict[int, "Answer"]:
+    """Stored answers whose prompt is exactly ``prompt`` (surrounding spaces aside), by
+    contestant: what a recorded contestant can replay."""
+    prompt = prompt.strip()
+    found = {}
+    if not prompt:
+        return found
+    # contains() narrows in the database; the exact match is checked here.
+    candidates = Answer.objects.filter(
+        contestant_id__in=list(contestant_ids), item__text__contains=prompt
+    ).select_related("item")
+    for answer in candidates.order_by("id"):
+        if answer.item.text.strip() == prompt:
+            found.setdefault(answer.contestant_id, answer)
+    return found
+
+
+def battle_start(
+    *, user, category_slug: str | None = None, prompt: str | None = None, rng=None
+) -> Battle:
+    """Draw a pair of active contestants and open a battle for ``user``.
+
+    With ``prompt``, recorded contestants take part only when they have an answer to it, so a
+    demo battle is never drawn that is bound to fail.
+    """
     contestants = list(Contestant.objects.filter(active=True).order_by("pk"))
+    if prompt is not None:
+        recorded = [c.pk for c in contestants if c.kind == Contestant.Kind.RECORDED]
+        can_answer = recorded_answer_for(contestant_ids=recorded, prompt=prompt)
+        contestants = [
+            c for c in contestants if c.kind != Contestant.Kind.RECORDED or c.pk in can_answer
+        ]
+        if len(contestants) < 2 and recorded:
+            raise ArenaError(
+                "No two models here can answer this prompt: the recorded (demo) models only "
+                "replay their answers to the suggested prompts, word for word."
+            )
     category = None
     if category_slug:
         category = Category.objects.filter(slug=category_slug).first()

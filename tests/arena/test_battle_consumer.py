@@ -337,3 +337,38 @@ async def test_only_the_battles_own_user_can_vote(upstream):
     bob, _ = await database_sync_to_async(get_user_model().objects.get_or_create)(username="bob")
     with pytest.raises(VoteRejected, match="Only the person"):
         await database_sync_to_async(vote_record)(battle_id=battle_id, user=bob, outcome="a")
+
+
+@database_sync_to_async
+def _recorded_pair(settings):
+    from arena.models import Answer, PromptItem, PromptSet
+
+    settings.ARENA_RECORDED_CHUNK_DELAY_MS = 0
+    item = PromptItem.objects.create(
+        prompt_set=PromptSet.objects.create(name="Demo"), text="Name a colour."
+    )
+    for name in NAMES:
+        contestant = Contestant.objects.create(name=name, kind="recorded")
+        Answer.objects.create(item=item, contestant=contestant, text=f"Blue, says {len(name)}.")
+
+
+async def test_recorded_models_refuse_unknown_prompts_and_follow_ups_without_losing_the_vote(
+    settings,
+):
+    await _recorded_pair(settings)
+    ws = await _socket()
+    try:
+        await ws.send_json_to({"type": "prompt", "text": "Name a metal."})
+        error = (await _until(ws, "error"))[-1]
+        assert "only replay their answers to the suggested prompts" in error["message"]
+        assert not await database_sync_to_async(Battle.objects.exists)()
+
+        await ws.send_json_to({"type": "prompt", "text": "Name a colour."})
+        assert (await _until(ws, "ready"))[-1]["can_vote"] is True
+        await ws.send_json_to({"type": "prompt", "text": "And another?"})
+        error = (await _until(ws, "error"))[-1]
+        assert "answer only the first prompt" in error["message"]
+        await ws.send_json_to({"type": "vote", "outcome": "tie"})
+        assert (await _until(ws, "revealed"))[-1]["counted"] is True
+    finally:
+        await ws.disconnect()

@@ -154,3 +154,19 @@ def test_reveal_gives_names_and_stats_per_side(alice, pair):
     assert sides["a"]["stats"]["tokens_out"] == 12
     assert sides["a"]["stats"]["cost"] == "0.00012000"
     assert sides["b"]["stats"]["cost"] is None
+
+
+def test_recorded_models_are_drawn_only_for_prompts_they_can_replay(alice):
+    from arena.models import Answer, PromptItem, PromptSet
+
+    prompt_set = PromptSet.objects.create(name="Demo")
+    item = PromptItem.objects.create(prompt_set=prompt_set, text="  Name three rivers.\n")
+    replayers = [Contestant.objects.create(name=f"Rec {k}", kind="recorded") for k in range(3)]
+    for c in replayers[:2]:
+        Answer.objects.create(item=item, contestant=c, text="Nile, Amazon, Danube.")
+    for _ in range(20):
+        battle = services.battle_start(user=alice, prompt="Name three rivers.")
+        assert {battle.contestant_a, battle.contestant_b} == set(replayers[:2])
+    with pytest.raises(ArenaError, match="only replay their answers to the suggested prompts"):
+        services.battle_start(user=alice, prompt="Name three lakes.")
+    assert Battle.objects.count() == 20  # the refused prompt opened no battle
