@@ -143,7 +143,6 @@ def _records(fmt: str, stream) -> Iterator[tuple[int, object]]:
 
 
 _ROWS = {
-    "fastchat": formats.fastchat_rows,
     "arena-rank": formats.arena_rank_rows,
     "llmfao": formats.llmfao_rows,
     "openwebui": formats.openwebui_rows,
@@ -187,6 +186,12 @@ def battles_import(
             reader = arena_jsonl.ArenaReader(now)
             to_pending = reader.rows
             names = None
+        elif fmt == "fastchat":
+            names = formats.Names(now)
+
+            def to_pending(record) -> list[PendingBattle]:
+                return formats.fastchat_battles(record, names, now)
+
         else:
             names = formats.Names(now)
             rows_of = _ROWS[fmt]

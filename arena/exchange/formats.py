@@ -330,6 +330,8 @@ class Names:
         self.categories = dict(Category.objects.values_list("slug", "pk"))
         self.contestants_created = 0
         self.categories_created = 0
+        # Model names as a file spells them (before stripping), already found valid, to pks.
+        self.seen: dict[str, int] = {}
 
     def contestant(self, name: str) -> int:
         pk = self.contestants.get(name)
@@ -372,20 +374,97 @@ def pending_battle(row: Row, names: Names, now: datetime) -> PendingBattle:
         "reason_tags": row.reason_tags,
         "created_at": created,
     }
-    turns = (
-        [
-            {"index": index, "side": side, "prompt": prompt, "text": text, "created_at": created}
-            for index, side, prompt, text in row.turns
-        ]
-        if row.turns
-        else []
+    return PendingBattle(
+        battle=battle,
+        vote=vote,
+        turns=_turn_rows(row.turns, created) if row.turns else [],
+        categories=_category_rows(row.categories, names) if row.categories else [],
     )
-    categories = (
-        [
-            {"category_id": names.category(slug), "assigner": BattleCategory.Assigner.IMPORT}
-            for slug in dict.fromkeys(row.categories)
-        ]
-        if row.categories
-        else []
-    )
-    return PendingBattle(battle=battle, vote=vote, turns=turns, categories=categories)
+
+
+def _turn_rows(turns: list[tuple[int, str, str, str]], created: datetime) -> list[dict]:
+    return [
+        {"index": index, "side": side, "prompt": prompt, "text": text, "created_at": created}
+        for index, side, prompt, text in turns
+    ]
+
+
+def _category_rows(slugs: tuple[str, ...], names: Names) -> list[dict]:
+    return [
+        {"category_id": names.category(slug), "assigner": BattleCategory.Assigner.IMPORT}
+        for slug in dict.fromkeys(slugs)
+    ]
+
+
+def fastchat_battles(record, names: Names, now: datetime) -> list[PendingBattle]:
+    """``pending_battle`` of each of ``fastchat_rows(record)``, the same, at a fraction of the
+    cost for the common record: both models already seen in this file, plain types.
+
+    The checks run in ``fastchat_rows``' order; the first value off the common case hands
+    the whole record to ``fastchat_rows``, so problems are found and worded in one place.
+    """
+    if type(record) is not dict:
+        return _fastchat_battles(record, names, now)
+    get = record.get
+    seen = names.seen
+    a, b = get("model_a"), get("model_b")
+    a_pk = seen.get(a) if type(a) is str else None
+    b_pk = seen.get(b) if type(b) is str else None
+    winner = get("winner")
+    outcome = FASTCHAT_WINNERS.get(winner) if type(winner) is str else None
+    anony = get("anony", True)
+    judge = get("judge", "")
+    question_id = get("question_id", "")
+    tstamp = get("tstamp")
+    if (
+        a_pk is None
+        or b_pk is None
+        or a_pk == b_pk
+        or outcome is None
+        or type(anony) is not bool
+        or type(judge) is not str
+        or type(question_id) is not str
+        or (tstamp is not None and type(tstamp) is not float and type(tstamp) is not int)
+    ):
+        return _fastchat_battles(record, names, now)
+    voter_label, external_id = judge.strip(), question_id.strip()
+    if len(voter_label) > MAX_LABEL or len(external_id) > MAX_EXTERNAL_ID:
+        return _fastchat_battles(record, names, now)
+    if tstamp is None:
+        created = now
+    else:
+        try:
+            created = datetime.fromtimestamp(float(tstamp), UTC)
+        except (ValueError, OverflowError, OSError):
+            return _fastchat_battles(record, names, now)
+    tags = get("category_tag")
+    slugs = () if tags is None else fastchat_categories(tags)
+    if get("conversation_a") is None and get("conversation_b") is None:
+        turns = []
+    else:
+        turns = _turn_rows(conversation_turns(record), created)
+    battle = {
+        "contestant_a_id": a_pk,
+        "contestant_b_id": b_pk,
+        "mode": _IMPORTED,
+        "status": _VOTED,
+        "external_id": external_id,
+        "created_at": created,
+    }
+    vote = {
+        "outcome": outcome,
+        "voter_label": voter_label,
+        "void_reason": "" if anony else "not anonymous",
+        "reason_tags": [],
+        "created_at": created,
+    }
+    categories = _category_rows(slugs, names) if slugs else []
+    return [PendingBattle(battle=battle, vote=vote, turns=turns, categories=categories)]
+
+
+def _fastchat_battles(record, names: Names, now: datetime) -> list[PendingBattle]:
+    pending = [pending_battle(row, names, now) for row in fastchat_rows(record)]
+    # Valid: remember the file's spelling of both names for the next records.
+    names.seen[record["model_a"]] = pending[0].battle["contestant_a_id"]
+    names.seen[record["model_b"]] = pending[0].battle["contestant_b_id"]
+    return pending

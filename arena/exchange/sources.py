@@ -9,6 +9,7 @@ import csv
 import io
 import json
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,9 +101,13 @@ class open_text:
         self._bar.close()
 
 
+# A value that ends this close to the end of the buffer may go on in the next chunk.
+_MARGIN = 16
+
+
 def _is_incomplete(error: json.JSONDecodeError, buffer_len: int) -> bool:
     """Could more input fix this error? (The record runs past the end of the buffer.)"""
-    return error.pos >= buffer_len - 16 or error.msg.startswith("Unterminated string")
+    return error.pos >= buffer_len - _MARGIN or error.msg.startswith("Unterminated string")
 
 
 def iter_json_records(stream: io.TextIOBase) -> Iterator[tuple[int, object]]:
@@ -152,8 +157,14 @@ def _decode_line(line_no: int, text: str) -> Iterator[tuple[int, object]]:
         yield line_no, InvalidRecord("json", f"invalid JSON ({exc.msg}, column {exc.pos + 1})")
 
 
+# A comma and the start of the next value, with the blanks around it.
+_NEXT_VALUE = re.compile(r'[ \t\r\n]*,[ \t\r\n]*(?=[{\["0-9tfn-])')
+
+
 def _iter_array(stream: io.TextIOBase, buf: str) -> Iterator[tuple[int, object]]:
     decoder = json.JSONDecoder()
+    scan = decoder.scan_once  # raw_decode() without the wrapper
+    next_value = _NEXT_VALUE.match
     eof = False
     pos = 0  # scanning position in buf
     line = 1  # line number at buf[0]
@@ -217,13 +228,28 @@ def _iter_array(stream: io.TextIOBase, buf: str) -> Iterator[tuple[int, object]]
                 start = line_at(pos)
                 where = start + buf.count("\n", pos, exc.pos)
                 raise UnreadableFile(where, "json", f"invalid JSON ({exc.msg})") from None
-            if end >= len(buf) and more():
-                continue
+            if end > len(buf) - _MARGIN and more():
+                continue  # a number may go on in the next chunk ("12" of "12.5e3")
             break
         yield line_at(pos), value
         pos = end
         expect_value = False
         first_element = False
+        # Fast run over "value, value, ..." inside the buffer; anything else (the end of the
+        # buffer, of the array, a syntax error) goes back to the careful path above, which
+        # takes it again from the last record's end.
+        while (match := next_value(buf, pos)) is not None:
+            start = match.end()
+            try:
+                value, end = scan(buf, start)
+            except (StopIteration, ValueError):
+                break
+            if end > len(buf) - _MARGIN:
+                break
+            line += buf.count("\n", counted, start)
+            counted = start
+            yield line, value
+            pos = end
 
 
 def iter_csv_rows(stream: io.TextIOBase) -> Iterator[tuple[int, dict[str, str]]]:

@@ -76,6 +76,31 @@ def test_it_names_the_line_of_a_syntax_error_in_a_json_array(monkeypatch, chunk)
     assert caught.value.line == 3 and caught.value.field == "json"
 
 
+@pytest.mark.parametrize("chunk", [4, 9, 33, 1 << 20])
+def test_it_reads_every_record_of_a_long_array_on_its_line(monkeypatch, chunk):
+    monkeypatch.setattr(sources, "CHUNK_CHARS", chunk)
+    values = [{"i": 0}, 12345, "a,b", [1, {"x": None}], True, -2.5e3, {"s": "}, {"}, None, {}, 7]
+    seps = [",\n", " , ", ",\n\n  ", ",", "\n,\n", ",\t", ",\r\n", ",\n ", ",  "]
+    text, expected, line = "[\n", [], 2
+    for value, sep in zip(values, seps + ["\n"], strict=True):
+        expected.append((line, value))
+        text += json.dumps(value) + sep
+        line += sep.count("\n")
+    got = list(sources.iter_json_records(io.StringIO(text + "]")))
+    assert got == expected
+
+
+@pytest.mark.parametrize("chunk", [6, 1 << 20])
+def test_it_names_the_line_of_a_syntax_error_after_many_good_records(monkeypatch, chunk):
+    monkeypatch.setattr(sources, "CHUNK_CHARS", chunk)
+    text = "[\n" + '{"a": 1},\n' * 5 + '{"a": 2} {"a": 3},\n{"a": 4}\n]'
+    records = sources.iter_json_records(io.StringIO(text))
+    assert [next(records) for _ in range(6)][-1] == (7, {"a": 2})
+    with pytest.raises(sources.UnreadableFile) as caught:
+        next(records)
+    assert caught.value.line == 7 and caught.value.problem == "expected ',' or ']' between records"
+
+
 def test_it_reads_json_lines_and_reports_a_bad_line_without_stopping(monkeypatch):
     monkeypatch.setattr(sources, "CHUNK_CHARS", 4)
     got = list(sources.iter_json_records(io.StringIO('{"a": 1}\n\n{"a": \n{"a": 3}')))
@@ -119,6 +144,60 @@ def test_it_imports_fastchat_clean_battles():
     assert set(BattleCategory.objects.values_list("assigner", flat=True)) == {"import"}
     for contestant in Contestant.objects.all():
         assert (contestant.kind, contestant.active) == (Contestant.Kind.RECORDED, False)
+
+
+FASTCHAT_EDGE_CASES = [
+    {"model_a": "m1", "model_b": "m2", "winner": "tie"},
+    {"model_a": " m1 ", "model_b": "m2", "winner": "model_b", "anony": False},
+    {"model_a": "m1", "model_b": " m1", "winner": "tie"},
+    {"model_a": "m1", "model_b": "m2", "winner": ["tie"]},
+    {"model_a": "m1", "model_b": "m2", "winner": "tie", "anony": 1},
+    {"model_a": "m1", "model_b": "m2", "winner": "tie", "judge": None, "question_id": 7},
+    {"model_a": "m1", "model_b": "m2", "winner": "tie", "judge": 3.5, "question_id": " q "},
+    {"model_a": "m1", "model_b": "m2", "winner": "tie", "judge": True},
+    {"model_a": "m1", "model_b": "m2", "winner": "tie", "judge": "x" * 201},
+    {"model_a": "m1", "model_b": "m2", "winner": "tie", "question_id": " " + "q" * 200 + " "},
+    {"model_a": "m1", "model_b": "m2", "winner": "tie", "tstamp": "1700000000.25"},
+    {"model_a": "m1", "model_b": "m2", "winner": "tie", "tstamp": ""},
+    {"model_a": "m1", "model_b": "m2", "winner": "tie", "tstamp": True},
+    {"model_a": "m1", "model_b": "m2", "winner": "tie", "tstamp": 1700000000},
+    {"model_a": "m1", "model_b": "m2", "winner": "tie", "tstamp": float("nan")},
+    {"model_a": "m1", "model_b": "m2", "winner": "tie", "tstamp": 1e300},
+    {"model_a": "m1", "model_b": "m2", "winner": "tie", "tstamp": "soon"},
+    {"model_a": "m1", "model_b": "m2", "winner": "tie", "tstamp": 1.0, "category_tag": []},
+    {"model_a": "m1", "model_b": "m2", "winner": "tie", "category_tag": {"math_v0.1": {"math": 1}}},
+    {"model_a": "m1", "model_b": "m2", "winner": "tie", "conversation_a": []},
+    {
+        "model_a": "m1",
+        "model_b": "m2",
+        "winner": "model_a",
+        "judge": "u",
+        "tstamp": 1700000000.5,
+        "category_tag": {"if_v0.1": {"if": True}},
+        "conversation_a": [{"role": "user", "content": "hi"}],
+        "conversation_b": [{"role": "user", "content": "hi"}, {"role": "assistant"}],
+    },
+    ["not", "an", "object"],
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("record", FASTCHAT_EDGE_CASES)
+def test_the_fast_fastchat_reader_gives_what_the_careful_one_gives(record):
+    from arena.exchange import formats
+
+    now = timezone.now()
+    names = formats.Names(now)
+    for name in ("m1", "m2"):
+        names.seen[name] = names.contestant(name)
+    try:
+        expected = [formats.pending_battle(r, names, now) for r in formats.fastchat_rows(record)]
+    except sources.InvalidRecord as exc:
+        with pytest.raises(sources.InvalidRecord) as caught:
+            formats.fastchat_battles(record, names, now)
+        assert (caught.value.field, caught.value.problem) == (exc.field, exc.problem)
+    else:
+        assert formats.fastchat_battles(record, names, now) == expected
 
 
 @pytest.mark.django_db
@@ -545,16 +624,16 @@ def test_a_failure_while_writing_rolls_everything_back(monkeypatch):
     from arena.exchange import bulk
 
     calls = 0
-    original = bulk._Table.db_row
+    original = bulk._Table.db_columns
 
-    def failing(self, values, pk=None):
+    def failing(self, rows):
         nonlocal calls
         calls += 1
         if calls > 3:  # after a few rows were written (by the worker thread on PostgreSQL)
             raise RuntimeError("disk full")
-        return original(self, values, pk)
+        return original(self, rows)
 
-    monkeypatch.setattr(bulk._Table, "db_row", failing)
+    monkeypatch.setattr(bulk._Table, "db_columns", failing)
     with pytest.raises(RuntimeError, match="disk full"):
         battles_import(path=DATA / "arena_rank.csv", fmt="arena-rank", batch_size=1)
     assert not Battle.objects.exists() and not Contestant.objects.exists()
