@@ -1,5 +1,6 @@
 """`manage.py leaderboard refresh`: recompute leaderboard snapshots on demand."""
 
+import sys
 import time
 
 from django.core.management.base import BaseCommand, CommandError
@@ -37,7 +38,13 @@ class Command(BaseCommand):
         for target in targets:
             label = f"judge {target.name}" if target else "human votes"
             started = time.perf_counter()
-            with tqdm(total=len(PHASES), desc=label, unit="phase", leave=False) as bar:
+            with tqdm(
+                total=len(PHASES),
+                desc=label,
+                unit="phase",
+                leave=False,
+                disable=not sys.stderr.isatty(),  # no carriage-return bars in log files
+            ) as bar:
 
                 def step(message, bar=bar):
                     bar.set_postfix_str(message)
