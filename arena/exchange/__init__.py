@@ -218,8 +218,7 @@ def battles_import(
                         raise UnreadableFile(line, exc.field, exc.problem) from None
                     if total_problems and not skip_invalid:
                         continue  # already failing: keep validating to report every problem
-                    for p in pending:
-                        writer.add(p)
+                    writer.extend(pending)
             except UnreadableFile as exc:
                 problems.append(Problem(name, exc.line, exc.field, exc.problem))
                 raise ImportFailed(problems, total_problems + 1) from None

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 
 from django.db import (
     DEFAULT_DB_ALIAS,
@@ -344,8 +344,9 @@ class _CopyText:
             if kind is type(None):
                 return [_NULL] * len(values)
             if kind is datetime:
-                # psycopg's dumper sends str(value)
-                return self._memo.map(str, values, key=datetime)
+                # What psycopg's dumper sends, str(value), with a "T" for the space: a
+                # little cheaper, and the same to PostgreSQL.
+                return self._memo.map(datetime.isoformat, values, key=datetime)
         return [self._text(value) for value in values]
 
     def _text(self, value) -> str:
@@ -435,6 +436,11 @@ class BattleWriter:
         if len(self._pending) >= self.batch_size:
             self.flush()
 
+    def extend(self, pending: list[PendingBattle]) -> None:
+        self._pending.extend(pending)
+        if len(self._pending) >= self.batch_size:
+            self.flush()
+
     def flush(self) -> None:
         batch, self._pending = self._pending, []
         if not batch:
@@ -470,18 +476,22 @@ class BattleWriter:
             ids = self._next_ids(len(batch))
             self._write(Battle, [p.battle for p in batch], ids)
         children = {Vote: [], Turn: [], BattleCategory: [], Judgement: []}
-        for battle_id, p in zip(ids, batch, strict=True):
-            if p.vote is not None:
-                p.vote["battle_id"] = battle_id
-                children[Vote].append(p.vote)
-            for model, rows in (
-                (Turn, p.turns),
-                (BattleCategory, p.categories),
-                (Judgement, p.judgements),
-            ):
-                for values in rows:
-                    values["battle_id"] = battle_id
-                children[model].extend(rows)
+        for model, of in (
+            (Turn, attrgetter("turns")),
+            (BattleCategory, attrgetter("categories")),
+            (Judgement, attrgetter("judgements")),
+        ):
+            lists = list(map(of, batch))
+            if any(lists):
+                for battle_id, rows in zip(ids, lists, strict=True):
+                    for values in rows:
+                        values["battle_id"] = battle_id
+                    children[model].extend(rows)
+        votes = [p.vote for p in batch]
+        for battle_id, vote in zip(ids, votes, strict=True):
+            if vote is not None:
+                vote["battle_id"] = battle_id
+        children[Vote] = [v for v in votes if v is not None] if None in votes else votes
         self.counts["battles"] += len(batch)
         for model, rows in children.items():
             if rows:
@@ -495,10 +505,12 @@ class BattleWriter:
     def _next_ids(self, n: int) -> list[int]:
         if self.path == "copy":
             with self._raw.cursor() as cursor:
+                # One text value rather than n rows: far less to decode.
                 cursor.execute(
-                    "SELECT nextval(%s) FROM generate_series(1, %s)", [self._sequence, n]
+                    "SELECT string_agg(nextval(%s)::text, ',') FROM generate_series(1, %s)",
+                    [self._sequence, n],
                 )
-                return [row[0] for row in cursor.fetchall()]
+                return list(map(int, cursor.fetchone()[0].split(",")))
         if self._next_id is None:
             table = self.connection.ops.quote_name(Battle._meta.db_table)
             with self.connection.cursor() as cursor:
