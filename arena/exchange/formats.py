@@ -406,22 +406,20 @@ def fastchat_battles(record, names: Names, now: datetime) -> list[PendingBattle]
     if type(record) is not dict:
         return _fastchat_battles(record, names, now)
     get = record.get
-    seen = names.seen
-    a, b = get("model_a"), get("model_b")
-    a_pk = seen.get(a) if type(a) is str else None
-    b_pk = seen.get(b) if type(b) is str else None
-    winner = get("winner")
-    outcome = FASTCHAT_WINNERS.get(winner) if type(winner) is str else None
+    try:
+        # Keys of str only: anything else (None, a number, a list) is not found.
+        a_pk = names.seen[get("model_a")]
+        b_pk = names.seen[get("model_b")]
+        outcome = FASTCHAT_WINNERS[get("winner")]
+    except (KeyError, TypeError):
+        return _fastchat_battles(record, names, now)
     anony = get("anony", True)
     judge = get("judge", "")
     question_id = get("question_id", "")
     tstamp = get("tstamp")
     if (
-        a_pk is None
-        or b_pk is None
-        or a_pk == b_pk
-        or outcome is None
-        or type(anony) is not bool
+        a_pk == b_pk
+        or (anony is not True and anony is not False)
         or type(judge) is not str
         or type(question_id) is not str
         or (tstamp is not None and type(tstamp) is not float and type(tstamp) is not int)
@@ -434,7 +432,7 @@ def fastchat_battles(record, names: Names, now: datetime) -> list[PendingBattle]
         created = now
     else:
         try:
-            created = datetime.fromtimestamp(float(tstamp), UTC)
+            created = datetime.fromtimestamp(tstamp, UTC)
         except (ValueError, OverflowError, OSError):
             return _fastchat_battles(record, names, now)
     tags = get("category_tag")
@@ -459,7 +457,8 @@ def fastchat_battles(record, names: Names, now: datetime) -> list[PendingBattle]
         "created_at": created,
     }
     categories = _category_rows(slugs, names) if slugs else []
-    return [PendingBattle(battle=battle, vote=vote, turns=turns, categories=categories)]
+    # battle, vote, turns, categories, judgements (positional: a third cheaper)
+    return [PendingBattle(battle, vote, turns, categories, [])]
 
 
 def _fastchat_battles(record, names: Names, now: datetime) -> list[PendingBattle]:
