@@ -620,6 +620,25 @@ def test_a_first_import_on_postgresql_rebuilds_the_same_indexes_and_foreign_keys
 
 
 @pytest.mark.django_db
+def test_an_import_leaves_the_interpreter_switch_interval_as_it_was(monkeypatch):
+    import sys
+
+    from arena.exchange import bulk
+
+    before = sys.getswitchinterval()
+    battles_import(path=DATA / "fastchat_clean_battle.json", fmt="fastchat", batch_size=1)
+    assert sys.getswitchinterval() == before
+
+    def failing(self, rows):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(bulk._Table, "db_columns", failing)
+    with pytest.raises(RuntimeError, match="disk full"):
+        battles_import(path=DATA / "arena_rank.csv", fmt="arena-rank", batch_size=1)
+    assert sys.getswitchinterval() == before
+
+
+@pytest.mark.django_db
 def test_a_failure_while_writing_rolls_everything_back(monkeypatch):
     from arena.exchange import bulk
 
