@@ -201,6 +201,20 @@ def test_the_fast_fastchat_reader_gives_what_the_careful_one_gives(record):
 
 
 @pytest.mark.django_db
+def test_it_stores_tabs_newlines_and_backslashes_as_they_are(tmp_path):
+    odd = "a\tb\\c\nd\re\x0bf\x0cg\x08h é"
+    records = [
+        {"model_a": "m1", "model_b": "m2", "winner": "tie", "judge": odd, "question_id": "q\\N"},
+        {"model_a": "m1", "model_b": "m2", "winner": "tie", "judge": "plain", "question_id": ""},
+    ]
+    path = tmp_path / "odd.json"
+    path.write_text(json.dumps(records))
+    assert battles_import(path=path, fmt="fastchat").battles == 2
+    labels = Vote.objects.order_by("battle_id").values_list("voter_label", "battle__external_id")
+    assert list(labels) == [(odd, "q\\N"), ("plain", "")]
+
+
+@pytest.mark.django_db
 def test_it_reads_fastchat_as_json_lines_too(tmp_path):
     records = json.loads((DATA / "fastchat_clean_battle.json").read_text())
     path = tmp_path / "battles.jsonl"
