@@ -11,6 +11,7 @@ Recomputing with the same cutoff, settings and seed gives identical numbers.
 import datetime as dt
 import itertools
 import logging
+import math
 import re
 import subprocess
 from dataclasses import dataclass
@@ -168,7 +169,13 @@ def human_battles(*, cutoff_vote_id: int | None = None) -> BattleData:
             "battle_id", "battle__contestant_a_id", "battle__contestant_b_id", "code"
         )
     )
-    # Votes over time, counted by the database rather than row by row here.
+    over_time = _votes_by_day(votes)
+    cutoff_time = Vote.objects.filter(id=cutoff_vote_id).values_list("created_at", flat=True)
+    return _mapped(_int_columns(rows, 4), over_time, cutoff_vote_id, cutoff_time.first())
+
+
+def _votes_by_day(votes) -> dict:
+    """Votes per day, overall and per category, counted by the database."""
     dated = votes.annotate(day=TruncDate("created_at"))
     over_time = {None: list(dated.values_list("day").annotate(n=Count("id")).order_by("day"))}
     for category_id, day, n in (
@@ -178,8 +185,7 @@ def human_battles(*, cutoff_vote_id: int | None = None) -> BattleData:
         .order_by("day")
     ):
         over_time.setdefault(category_id, []).append((day, n))
-    cutoff_time = Vote.objects.filter(id=cutoff_vote_id).values_list("created_at", flat=True)
-    return _mapped(_int_columns(rows, 4), over_time, cutoff_vote_id, cutoff_time.first())
+    return over_time
 
 
 def judge_battles(*, judge: Judge, cutoff_judgement_id: int | None = None) -> BattleData:
@@ -306,8 +312,11 @@ def _matrix(data: BattleData, rows: np.ndarray, order: np.ndarray) -> dict:
 
 
 def _round(x, digits=4):
-    x = np.asarray(x, dtype=float)
-    return [[None if not np.isfinite(v) else round(float(v), digits) for v in r] for r in x]
+    """Rounded nested lists for JSON, None where not finite (JSON has no NaN)."""
+    x = np.round(np.asarray(x, dtype=float), digits)
+    if np.isfinite(x).all():
+        return x.tolist()
+    return [[v if math.isfinite(v) else None for v in row] for row in x.tolist()]
 
 
 def _named_notes(notes, data: BattleData, names: dict) -> list[str]:
