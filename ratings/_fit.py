@@ -128,19 +128,7 @@ def fit_pair_model(
     keep, wf, cf = _fit_cells(counts, both_bad)
     data = PairData(counts.n_models, counts.pair_i[keep], counts.pair_j[keep], wf[keep])
     notes = degeneracy_notes(data)
-    if isinstance(prior, str):
-        _choice_iv(prior, "prior", ("auto",))
-        prior_value = DEFAULT_PRIOR if notes else 0.0
-    else:
-        prior_value = float(prior)
-        if not (np.isfinite(prior_value) and prior_value >= 0):
-            raise ValueError(f"`prior` must be 'auto' or a non-negative number, got {prior!r}")
-        if prior_value == 0 and notes:
-            raise DegenerateDataError(
-                "the maximum-likelihood ratings do not exist: "
-                + "; ".join(notes)
-                + ". Pass prior='auto' or a positive prior to regularise."
-            )
+    prior_value = _prior_value(prior, notes)
     eta0 = 0.0
     if kind == "davidson":
         ties = float(data.w[:, 2].sum())
@@ -187,3 +175,21 @@ def fit_pair_model(
     object.__setattr__(fit, "ratings", fit.to_ratings(theta))
     fit.ratings.flags.writeable = False
     return fit
+
+
+def _prior_value(prior, notes) -> float:
+    """The prior to fit with: ``"auto"`` adds one only when the MLE does not exist (``notes``);
+    an explicit 0 on such data raises, naming the models."""
+    if isinstance(prior, str):
+        _choice_iv(prior, "prior", ("auto",))
+        return DEFAULT_PRIOR if notes else 0.0
+    value = float(prior)
+    if not (np.isfinite(value) and value >= 0):
+        raise ValueError(f"`prior` must be 'auto' or a non-negative number, got {prior!r}")
+    if value == 0 and notes:
+        raise DegenerateDataError(
+            "the maximum-likelihood ratings do not exist: "
+            + "; ".join(notes)
+            + ". Pass prior='auto' or a positive prior to regularise."
+        )
+    return value

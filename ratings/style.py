@@ -34,9 +34,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.special import expit
 
-from ._fit import RatingFit, _fit_cells
+from ._fit import RatingFit, _fit_cells, _prior_value
 from ._linalg import dot, solve_spd, xt_dot
-from ._solver import DEFAULT_PRIOR, DegenerateDataError, PairData, degeneracy_notes, prior_terms
+from ._solver import PairData, degeneracy_notes, prior_terms
 from ._validation import _anchor_iv, _battles_iv, _choice_iv
 from .aggregate import aggregate
 
@@ -386,17 +386,7 @@ def fit_style(
     keep_pairs, wf, cf = _fit_cells(counts, both_bad)
     data = PairData(n, counts.pair_i[keep_pairs], counts.pair_j[keep_pairs], wf[keep_pairs])
     notes = degeneracy_notes(data)
-    if isinstance(prior, str):
-        _choice_iv(prior, "prior", ("auto",))
-        prior_value = DEFAULT_PRIOR if notes else 0.0
-    else:
-        prior_value = float(prior)
-        if not (np.isfinite(prior_value) and prior_value >= 0):
-            raise ValueError(f"`prior` must be 'auto' or a non-negative number, got {prior!r}")
-        if prior_value == 0 and notes:
-            raise DegenerateDataError(
-                "the maximum-likelihood ratings do not exist: " + "; ".join(notes)
-            )
+    prior_value = _prior_value(prior, notes)
     prob = _StyleProblem(n, a, b, y, wt, x, l2, prior_value)
     theta, beta, n_iter = prob.newton(np.zeros(n), np.zeros(x.shape[1]), tol=tol, max_iter=max_iter)
     fit = StyleFit(
