@@ -21,8 +21,8 @@ from importlib.metadata import PackageNotFoundError, version
 import numpy as np
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Case, Count, IntegerField, Value, When
-from django.db.models.functions import TruncDate
+from django.db.models import Case, ExpressionWrapper, IntegerField, Value, When
+from django.db.models.functions import ExtractDay, ExtractMonth, ExtractYear
 from django.utils import timezone
 
 import ratings
@@ -164,27 +164,42 @@ def human_battles(*, cutoff_vote_id: int | None = None) -> BattleData:
         *(When(outcome=k, then=Value(v)) for k, v in OUTCOME_CODES.items()),
         output_field=IntegerField(),
     )
+    # The vote's day as one integer yyyymmdd (in the current time zone), read with the rest.
+    ymd = ExpressionWrapper(
+        ExtractYear("created_at") * 10000
+        + ExtractMonth("created_at") * 100
+        + ExtractDay("created_at"),
+        output_field=IntegerField(),
+    )
     rows = _fetch(
-        votes.annotate(code=code).values_list(
-            "battle_id", "battle__contestant_a_id", "battle__contestant_b_id", "code"
+        votes.annotate(code=code, ymd=ymd).values_list(
+            "battle_id", "battle__contestant_a_id", "battle__contestant_b_id", "code", "ymd"
         )
     )
-    over_time = _votes_by_day(votes)
+    columns = _int_columns(rows, 5)
     cutoff_time = Vote.objects.filter(id=cutoff_vote_id).values_list("created_at", flat=True)
-    return _mapped(_int_columns(rows, 4), over_time, cutoff_vote_id, cutoff_time.first())
+    return _mapped(
+        columns[:, :4], _votes_by_day(columns[:, 4]), cutoff_vote_id, cutoff_time.first()
+    )
 
 
-def _votes_by_day(votes) -> dict:
-    """Votes per day, overall and per category, counted by the database."""
-    dated = votes.annotate(day=TruncDate("created_at"))
-    over_time = {None: list(dated.values_list("day").annotate(n=Count("id")).order_by("day"))}
-    for category_id, day, n in (
-        dated.filter(battle__battlecategory__isnull=False)
-        .values_list("battle__battlecategory__category_id", "day")
-        .annotate(n=Count("id"))
-        .order_by("day")
-    ):
-        over_time.setdefault(category_id, []).append((day, n))
+def _votes_by_day(ymd: np.ndarray):
+    """Counts per day, overall and per category, once membership is known: a callable for
+    ``_mapped``. ``ymd``: each battle's day as the integer yyyymmdd."""
+    days, index = np.unique(ymd, return_inverse=True)
+    labels = [dt.date(int(d) // 10000, int(d) // 100 % 100, int(d) % 100) for d in days]
+
+    def counts(selected: np.ndarray) -> list[tuple]:
+        per_day = np.bincount(selected, minlength=len(labels))
+        return [(labels[k], int(n)) for k, n in enumerate(per_day) if n]
+
+    def over_time(membership, categories) -> dict:
+        out = {None: counts(index)}
+        for k, category in enumerate(categories):
+            if membership[:, k].any():
+                out[category.pk] = counts(index[membership[:, k]])
+        return out
+
     return over_time
 
 
@@ -210,24 +225,12 @@ def judge_battles(*, judge: Judge, cutoff_judgement_id: int | None = None) -> Ba
         ],
         dtype=np.int64,
     ).reshape(-1, 4)
-    days = np.array([meta[i][2].date() for i in verdicts.battle_ids], dtype="datetime64[D]")
-
-    def over_time(membership, categories):
-        out = {None: _day_counts(days)}
-        for k, category in enumerate(categories):
-            if membership[:, k].any():
-                out[category.pk] = _day_counts(days[membership[:, k]])
-        return out
-
+    local = [timezone.localtime(meta[i][2]) for i in verdicts.battle_ids]
+    ymd = np.array([t.year * 10000 + t.month * 100 + t.day for t in local], dtype=np.int64)
     cutoff_time = Judgement.objects.filter(id=cutoff_judgement_id).values_list(
         "created_at", flat=True
     )
-    return _mapped(rows, over_time, cutoff_judgement_id, cutoff_time.first())
-
-
-def _day_counts(days: np.ndarray) -> list[tuple]:
-    uniq, counts = np.unique(days, return_counts=True)
-    return [(d.astype(object), int(c)) for d, c in zip(uniq, counts, strict=True)]
+    return _mapped(rows, _votes_by_day(ymd), cutoff_judgement_id, cutoff_time.first())
 
 
 def battle_texts(battle_ids: np.ndarray) -> tuple[np.ndarray, list[str], list[str]]:

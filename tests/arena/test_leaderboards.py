@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
+from django.utils import timezone
 
 import ratings
 from arena import leaderboards
@@ -91,6 +92,10 @@ def test_a_refresh_stores_the_maximum_likelihood_ratings_of_the_counted_votes(ar
     assert [r["model"] for r in overall.results["rows"]] == ["Alpha", "Beta", "Gamma", "Delta"]
     coding = latest_snapshot(category=Category.objects.get(slug="coding"))
     assert coding.results["n_battles"] == 100
+    for board in (overall, coding):  # votes over time: every counted vote, on its day
+        over_time = board.results["votes_over_time"]
+        assert over_time[-1]["cumulative"] == board.results["n_battles"]
+        assert over_time[-1]["day"] == str(timezone.localdate())
     for name, rating in _expected(category=Category.objects.get(slug="coding")).items():
         row = next(r for r in coding.results["rows"] if r["model"] == name)
         assert row["rating"] == pytest.approx(rating, abs=0.01)
