@@ -314,11 +314,6 @@ def _endpoint_key(endpoint: Endpoint) -> tuple[str, str, str]:
     return (endpoint.kind, endpoint.base_url.rstrip("/"), endpoint.model_id)
 
 
-def _transient(exc: ProviderError) -> bool:
-    # The provider marks a timeout final (a live battle cannot wait); a batch can retry it.
-    return exc.retryable or str(exc).startswith(("timed out", "stopped sending"))
-
-
 def _backoff(attempt: int) -> float:
     """Seconds before retry ``attempt + 1``: exponential, capped, with jitter."""
     return min(RETRY_CAP, RETRY_BASE * 2**attempt) * random.uniform(0.5, 1.0)
@@ -406,7 +401,7 @@ class _Filler:
                 gate.failing = 0
                 return finished
             tries = f" (after {attempt + 1} attempts)" if attempt else ""
-            if not _transient(error):
+            if not error.retryable:
                 return f"{error}{tries}"
             if attempt == RETRIES:
                 gate.failing += 1

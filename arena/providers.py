@@ -243,9 +243,11 @@ class _Call:
         return self.total_deadline
 
     def timeout_error(self) -> ProviderError:
+        # Retryable means "worth calling again": a live battle never waits for that, a batch
+        # (generation, judging) may; this call itself is over.
         if self.first_token_at is None:
-            return ProviderError("timed out before the first token")
-        return ProviderError("timed out before finishing its answer")
+            return ProviderError("timed out before the first token", retryable=True)
+        return ProviderError("timed out before finishing its answer", retryable=True)
 
     def received(self, text: str) -> None:
         if self.first_token_at is None:
@@ -488,7 +490,7 @@ async def _http_attempt(call: _Call, protocol) -> AsyncIterator[str]:
             return  # some OpenAI-compatible servers omit [DONE]; a finish_reason is enough
         raise ProviderError("closed the stream early", retryable=True)
     except httpx.TimeoutException:
-        raise ProviderError("stopped sending before finishing its answer") from None
+        raise ProviderError("stopped sending before finishing its answer", retryable=True) from None
     except httpx.TransportError:
         raise ProviderError("closed the stream early", retryable=True) from None
     finally:
