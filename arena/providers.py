@@ -705,20 +705,11 @@ _CHUNK = re.compile(r"\s*\S+\s*|\s+")
 
 @database_sync_to_async
 def _recorded_answer(contestant_id: int | None, prompt: str):
-    from arena.models import Answer
+    from arena.services import recorded_answer_for  # the one matching rule, also for drawing
 
-    if contestant_id is None or not prompt:
+    if contestant_id is None:
         return None
-    # contains() narrows in the database; the exact (whitespace-stripped) match is checked here.
-    candidates = (
-        Answer.objects.filter(contestant_id=contestant_id, item__text__contains=prompt)
-        .select_related("item")
-        .order_by("id")
-    )
-    for answer in candidates:
-        if answer.item.text.strip() == prompt:
-            return answer
-    return None
+    return recorded_answer_for(contestant_ids=[contestant_id], prompt=prompt).get(contestant_id)
 
 
 async def _recorded(call: _Call) -> AsyncIterator[str]:
