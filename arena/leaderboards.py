@@ -268,24 +268,26 @@ def contestant_stats() -> dict[int, dict]:
         if value is not None:
             per.setdefault(cid, {"ttft": [], "tokens": [], "cost": []})[key].append(value)
 
-    turns = Turn.objects.filter(superseded=False, error="").values_list(
-        "side",
-        "battle__contestant_a_id",
-        "battle__contestant_b_id",
-        "ttft_ms",
-        "tokens_out",
-        "cost",
-        "text",
-    )
-    for side, ca, cb, ttft, tokens, cost, text in _fetch(turns):
+    def tokens(rows, known_fields, text_fields):
+        """Token counts where stored; the text is read only where they are not."""
+        yield from _fetch(rows.filter(tokens_out__isnull=False).values_list(*known_fields))
+        for *row, text in _fetch(rows.filter(tokens_out__isnull=True).values_list(*text_fields)):
+            yield (*row, ratings.estimate_tokens(text))
+
+    turn_fields = ["side", "battle__contestant_a_id", "battle__contestant_b_id", "ttft_ms", "cost"]
+    turns = Turn.objects.filter(superseded=False, error="")
+    for side, ca, cb, ttft, cost, n_tokens in tokens(
+        turns, [*turn_fields, "tokens_out"], [*turn_fields, "text"]
+    ):
         cid = ca if side == "a" else cb
         add(cid, "ttft", ttft)
-        add(cid, "tokens", tokens if tokens is not None else ratings.estimate_tokens(text))
+        add(cid, "tokens", n_tokens)
         add(cid, "cost", None if cost is None else float(cost))
-    for cid, tokens, text in _fetch(
-        Answer.objects.values_list("contestant_id", "tokens_out", "text")
+    answers = Answer.objects.all()
+    for cid, n_tokens in tokens(
+        answers, ["contestant_id", "tokens_out"], ["contestant_id", "text"]
     ):
-        add(cid, "tokens", tokens if tokens is not None else ratings.estimate_tokens(text))
+        add(cid, "tokens", n_tokens)
     out = {}
     for cid, values in per.items():
         out[cid] = {

@@ -187,7 +187,9 @@ def test_a_refresh_is_due_after_enough_new_votes(arena_votes, settings):
     assert refresh_due()  # T minutes (here 0) have passed since the last one
 
 
-def test_a_counted_vote_queues_one_debounced_refresh(arena_votes, settings, monkeypatch):
+def test_a_counted_vote_queues_one_debounced_refresh(
+    arena_votes, settings, monkeypatch, django_capture_on_commit_callbacks
+):
     from django.core.cache import cache
 
     from arena import tasks
@@ -207,9 +209,7 @@ def test_a_counted_vote_queues_one_debounced_refresh(arena_votes, settings, monk
             user=alice,
             status=Battle.Status.READY,
         )
-        from django.test import TestCase
-
-        with TestCase.captureOnCommitCallbacks(execute=True):
+        with django_capture_on_commit_callbacks(execute=True):
             vote_record(battle_id=battle.pk, user=alice, outcome="a")
     assert queued == [1]  # the second vote found a refresh already queued
     cache.delete(leaderboards.REFRESH_QUEUED)
@@ -281,3 +281,45 @@ def test_a_bad_choice_on_the_page_is_explained_with_a_400(arena_votes, signed_in
         html = response.content.decode()
         assert reason.replace("'", "&#x27;") in html
         assert 'id="toggles"' in html  # the choices are there to pick a valid one
+
+
+def test_contestant_stats_use_stored_tokens_and_estimate_the_rest():
+    from arena.leaderboards import contestant_stats
+    from arena.models import Answer, PromptItem, PromptSet, Turn
+
+    a = Contestant.objects.create(name="Live A")
+    b = Contestant.objects.create(name="Live B")
+    battle = Battle.objects.create(contestant_a=a, contestant_b=b)
+    Turn.objects.create(
+        battle=battle,
+        index=0,
+        side="a",
+        prompt="q",
+        text="x",
+        tokens_out=40,
+        ttft_ms=100,
+        cost="0.002",
+    )
+    Turn.objects.create(
+        battle=battle,
+        index=1,
+        side="a",
+        prompt="q",
+        text="y",
+        tokens_out=60,
+        ttft_ms=300,
+        cost="0.004",
+    )
+    Turn.objects.create(battle=battle, index=0, side="b", prompt="q", text="one two three.")
+    Turn.objects.create(battle=battle, index=1, side="b", prompt="q", text="", error="boom")
+    item = PromptItem.objects.create(prompt_set=PromptSet.objects.create(name="S"), text="p")
+    Answer.objects.create(item=item, contestant=b, text="four five six seven eight.")
+    stats = contestant_stats()
+    assert stats[a.pk] == {"median_ttft_ms": 200.0, "median_tokens": 50.0, "cost_per_1000": 3.0}
+    expected = np.median(
+        [
+            ratings.estimate_tokens("one two three."),
+            ratings.estimate_tokens("four five six seven eight."),
+        ]
+    )
+    assert stats[b.pk] == {"median_ttft_ms": None, "median_tokens": expected, "cost_per_1000": None}
