@@ -9,7 +9,6 @@ Recomputing with the same cutoff, settings and seed gives identical numbers.
 """
 
 import datetime as dt
-import itertools
 import logging
 import math
 import re
@@ -21,11 +20,12 @@ from importlib.metadata import PackageNotFoundError, version
 import numpy as np
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Case, ExpressionWrapper, IntegerField, Value, When
-from django.db.models.functions import ExtractDay, ExtractMonth, ExtractYear
+from django.db.models import Case, IntegerField, Value, When
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 import ratings
+from arena.columns import DATE, INT, read_columns
 from arena.judge import judge_verdicts
 from arena.models import (
     Answer,
@@ -98,34 +98,32 @@ def _fetch(queryset) -> list[tuple]:
         return cursor.fetchall()
 
 
-def _int_columns(rows: list[tuple], width: int) -> np.ndarray:
-    """A (n_rows, width) int64 array from driver rows, without a Python-level transpose."""
-    flat = np.fromiter(itertools.chain.from_iterable(rows), dtype=np.int64, count=len(rows) * width)
-    return flat.reshape(len(rows), width)
-
-
 def _mapped(rows: np.ndarray, over_time, cutoff_id, cutoff_time) -> BattleData:
     """``rows``: (n, 4) of battle id, contestant A, contestant B, outcome code."""
     battle_ids, ca, cb, outcome = (rows[:, k] for k in range(4))
-    contestant_ids, inverse = np.unique(np.concatenate([ca, cb]), return_inverse=True)
-    a, b = inverse[: ca.size], inverse[ca.size :]
+    # Contestant pks -> 0..n-1 in pk order, through a lookup table (pks are small integers).
+    present = np.zeros(int(max(ca.max(), cb.max())) + 1 if ca.size else 0, dtype=bool)
+    present[ca] = present[cb] = True
+    contestant_ids = np.flatnonzero(present)
+    index = np.cumsum(present) - 1
+    a, b = index[ca], index[cb]
     categories = list(Category.objects.order_by("slug"))
     membership = np.zeros((battle_ids.size, len(categories)), dtype=bool)
     if battle_ids.size and categories:
         column = np.full(max(c.pk for c in categories) + 1, -1, dtype=np.int64)
         column[[c.pk for c in categories]] = np.arange(len(categories))
-        order = np.argsort(battle_ids)
-        sorted_ids = battle_ids[order]
-        links = _fetch(
+        ordered = not np.any(np.diff(battle_ids) < 0)
+        order = np.arange(battle_ids.size) if ordered else np.argsort(battle_ids)
+        sorted_ids = battle_ids if ordered else battle_ids[order]
+        link_battle, link_category = read_columns(
             BattleCategory.objects.filter(battle_id__lte=int(sorted_ids[-1])).values_list(
                 "battle_id", "category_id"
-            )
+            ),
+            (INT, INT),
         )
-        if links:
-            link = _int_columns(links, 2)
-            pos = np.minimum(np.searchsorted(sorted_ids, link[:, 0]), sorted_ids.size - 1)
-            hit = sorted_ids[pos] == link[:, 0]
-            membership[order[pos[hit]], column[link[hit, 1]]] = True
+        pos = np.minimum(np.searchsorted(sorted_ids, link_battle), sorted_ids.size - 1)
+        hit = sorted_ids[pos] == link_battle
+        membership[order[pos[hit]], column[link_category[hit]]] = True
     if callable(over_time):
         over_time = over_time(membership, categories)
     return BattleData(
@@ -153,41 +151,52 @@ def rated_votes():
 
 
 def human_battles(*, cutoff_vote_id: int | None = None) -> BattleData:
-    """Every counted human vote up to the cutoff (the latest vote when None)."""
+    """Every counted human vote up to the cutoff (the latest vote when None).
+
+    Votes and battles are read as two plain scans and joined here: at a million votes that is
+    several times faster than letting the database join them.
+    """
     votes = rated_votes()
     if cutoff_vote_id is None:
         cutoff_vote_id = votes.order_by("-id").values_list("id", flat=True).first()
     if cutoff_vote_id is None:
         return _mapped(_EMPTY, {}, None, None)
-    votes = votes.filter(id__lte=cutoff_vote_id)
     code = Case(
         *(When(outcome=k, then=Value(v)) for k, v in OUTCOME_CODES.items()),
         output_field=IntegerField(),
     )
-    # The vote's day as one integer yyyymmdd (in the current time zone), read with the rest.
-    ymd = ExpressionWrapper(
-        ExtractYear("created_at") * 10000
-        + ExtractMonth("created_at") * 100
-        + ExtractDay("created_at"),
-        output_field=IntegerField(),
+    battle_id, outcome, day = read_columns(
+        Vote.objects.counted()
+        .filter(id__lte=cutoff_vote_id)
+        .annotate(code=code, day=TruncDate("created_at"))
+        .values_list("battle_id", "code", "day"),
+        (INT, INT, DATE),
     )
-    rows = _fetch(
-        votes.annotate(code=code, ymd=ymd).values_list(
-            "battle_id", "battle__contestant_a_id", "battle__contestant_b_id", "code", "ymd"
-        )
+    if battle_id.size and np.any(np.diff(battle_id) < 0):
+        order = np.argsort(battle_id, kind="stable")
+        battle_id, outcome, day = battle_id[order], outcome[order], day[order]
+    ids, ca, cb = read_columns(
+        Battle.objects.exclude(status__in=[Battle.Status.ERRORED, Battle.Status.VOID])
+        .filter(id__lte=int(battle_id[-1]) if battle_id.size else 0)
+        .values_list("id", "contestant_a_id", "contestant_b_id"),
+        (INT, INT, INT),
     )
-    columns = _int_columns(rows, 5)
+    if ids.size and np.any(np.diff(ids) < 0):
+        order = np.argsort(ids)
+        ids, ca, cb = ids[order], ca[order], cb[order]
+    pos = np.minimum(np.searchsorted(ids, battle_id), max(ids.size - 1, 0))
+    hit = ids[pos] == battle_id if ids.size else np.zeros(battle_id.size, dtype=bool)
+    pos = pos[hit]
+    rows = np.column_stack([battle_id[hit], ca[pos], cb[pos], outcome[hit]])
     cutoff_time = Vote.objects.filter(id=cutoff_vote_id).values_list("created_at", flat=True)
-    return _mapped(
-        columns[:, :4], _votes_by_day(columns[:, 4]), cutoff_vote_id, cutoff_time.first()
-    )
+    return _mapped(rows, _votes_by_day(day[hit]), cutoff_vote_id, cutoff_time.first())
 
 
-def _votes_by_day(ymd: np.ndarray):
+def _votes_by_day(day: np.ndarray):
     """Counts per day, overall and per category, once membership is known: a callable for
-    ``_mapped``. ``ymd``: each battle's day as the integer yyyymmdd."""
-    days, index = np.unique(ymd, return_inverse=True)
-    labels = [dt.date(int(d) // 10000, int(d) // 100 % 100, int(d) % 100) for d in days]
+    ``_mapped``. ``day``: each battle's day (datetime64[D], in the current time zone)."""
+    days, index = np.unique(day, return_inverse=True)
+    labels = days.astype(object).tolist()  # datetime.date
 
     def counts(selected: np.ndarray) -> list[tuple]:
         per_day = np.bincount(selected, minlength=len(labels))
@@ -225,38 +234,37 @@ def judge_battles(*, judge: Judge, cutoff_judgement_id: int | None = None) -> Ba
         ],
         dtype=np.int64,
     ).reshape(-1, 4)
-    local = [timezone.localtime(meta[i][2]) for i in verdicts.battle_ids]
-    ymd = np.array([t.year * 10000 + t.month * 100 + t.day for t in local], dtype=np.int64)
+    day = np.array(
+        [timezone.localtime(meta[i][2]).date() for i in verdicts.battle_ids],
+        dtype="datetime64[D]",
+    )
     cutoff_time = Judgement.objects.filter(id=cutoff_judgement_id).values_list(
         "created_at", flat=True
     )
-    return _mapped(rows, _votes_by_day(ymd), cutoff_judgement_id, cutoff_time.first())
+    return _mapped(rows, _votes_by_day(day), cutoff_judgement_id, cutoff_time.first())
 
 
-def battle_texts(battle_ids: np.ndarray) -> tuple[np.ndarray, list[str], list[str]]:
+def battle_texts(battle_ids) -> tuple[np.ndarray, list[str], list[str]]:
     """Answer texts per side for the battles that have them: (mask, texts_a, texts_b).
 
     Two queries over the battles that have texts at all (stored answers or live turns), so
     a million imported battles without texts cost nothing here.
     """
-    wanted = set(battle_ids.tolist())
+    battle_ids = np.asarray(battle_ids, dtype=np.int64)
     texts: dict[int, dict[str, list[str]]] = {}
     with_answers = Battle.objects.filter(answer_a__isnull=False, answer_b__isnull=False)
     for battle_id, a_text, b_text in _fetch(
         with_answers.values_list("id", "answer_a__text", "answer_b__text")
     ):
-        if battle_id in wanted:
-            texts[battle_id] = {"a": [a_text], "b": [b_text]}
+        texts[battle_id] = {"a": [a_text], "b": [b_text]}
     turns = Turn.objects.filter(superseded=False, error="").order_by("battle_id", "index")
     for battle_id, side, text in _fetch(turns.values_list("battle_id", "side", "text")):
-        if battle_id in wanted:
-            texts.setdefault(battle_id, {"a": [], "b": []})[side].append(text)
-    ids = battle_ids.tolist()
-    mask = np.array(
-        [bool(texts.get(i, {}).get("a")) and bool(texts[i]["b"]) for i in ids], dtype=bool
-    )
-    texts_a = ["\n\n".join(texts[i]["a"]) for i, m in zip(ids, mask, strict=True) if m]
-    texts_b = ["\n\n".join(texts[i]["b"]) for i, m in zip(ids, mask, strict=True) if m]
+        texts.setdefault(battle_id, {"a": [], "b": []})[side].append(text)
+    complete = np.array([i for i, t in texts.items() if t["a"] and t["b"]], dtype=np.int64)
+    mask = np.isin(battle_ids, complete)
+    chosen = battle_ids[mask].tolist()
+    texts_a = ["\n\n".join(texts[i]["a"]) for i in chosen]
+    texts_b = ["\n\n".join(texts[i]["b"]) for i in chosen]
     return mask, texts_a, texts_b
 
 

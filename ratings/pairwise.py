@@ -60,6 +60,39 @@ def _score(fit: RatingFit, d, eta=None):
     return np.exp(a - log_z) + 0.5 * np.exp(eta - log_z)
 
 
+def _gap_percentiles(th: np.ndarray, q):
+    """Percentiles ``q`` (numpy's default linear interpolation) and variance of the gap
+    ``th[:, i] - th[:, j]`` over the rounds, for every pair i < j in ``triu_indices`` order.
+
+    The gaps are laid out one pair per contiguous row and sorted once: numpy's vectorised
+    sort of contiguous rows is several times faster than a partition across a strided axis.
+    The variances come from the covariance of the samples (var_i + var_j - 2 cov_ij).
+    """
+    rounds, n = th.shape
+    th_t = np.ascontiguousarray(th.T)
+    iu, ju = np.triu_indices(n, 1)
+    gaps = np.empty((iu.size, rounds))
+    start = 0
+    for i in range(n - 1):
+        np.subtract(th_t[i], th_t[i + 1 :], out=gaps[start : start + n - 1 - i])
+        start += n - 1 - i
+    gaps.sort(axis=1)
+    pos = np.asarray(q, dtype=np.float64) * (rounds - 1)
+    out = []
+    for p in pos:
+        below = int(np.floor(p))
+        a, b, t = gaps[:, below], gaps[:, min(below + 1, rounds - 1)], p - below
+        diff = b - a  # numpy's _lerp, so the values equal np.quantile's to the last bit
+        out.append(b - diff * (1 - t) if t >= 0.5 else a + diff * t)
+    if rounds > 1:
+        centred = th - th.mean(axis=0)
+        cov = centred.T @ centred / (rounds - 1)
+        var = np.clip(np.diag(cov)[iu] + np.diag(cov)[ju] - 2 * cov[iu, ju], 0.0, None)
+    else:
+        var = np.zeros(iu.size)
+    return out[0], out[1], var
+
+
 def pairwise(fit: RatingFit, intervals: Intervals | None = None) -> Pairwise:
     """Predicted pairwise scores with intervals and significance.
 
@@ -100,16 +133,14 @@ def pairwise(fit: RatingFit, intervals: Intervals | None = None) -> Pairwise:
             # percentiles of -d are minus the mirrored percentiles of d), and the score is
             # increasing in the gap, so its percentiles are the gap's, mapped (up to the
             # interpolation between two neighbouring rounds).
+            lo, hi, var = _gap_percentiles(th, q)
+            iu, ju = np.triu_indices(n, 1)
+            d_lo[iu, ju], d_hi[iu, ju] = lo, hi
+            d_lo[ju, iu], d_hi[ju, iu] = -hi, -lo
+            var_d[iu, ju] = var_d[ju, iu] = var
             np.fill_diagonal(d_lo, 0.0)
             np.fill_diagonal(d_hi, 0.0)
             np.fill_diagonal(var_d, 0.0)
-            for i in range(n - 1):  # row by row keeps memory at O(rounds * n)
-                di = th[:, i : i + 1] - th[:, i + 1 :]
-                lo, hi = np.quantile(di, q, axis=0)
-                d_lo[i, i + 1 :], d_hi[i, i + 1 :] = lo, hi
-                d_lo[i + 1 :, i], d_hi[i + 1 :, i] = -hi, -lo
-                var = di.var(axis=0, ddof=1) if th.shape[0] > 1 else 0.0
-                var_d[i, i + 1 :] = var_d[i + 1 :, i] = var
             lower, upper = _score(fit, d_lo), _score(fit, d_hi)
         else:
             for i in range(n):  # row by row keeps memory at O(rounds * n)
