@@ -332,6 +332,16 @@ def _round(x, digits=4):
     return [[v if math.isfinite(v) else None for v in row] for row in x.tolist()]
 
 
+def _whole(x: np.ndarray) -> list:
+    """Nested lists of whole numbers rounded up, None where not finite."""
+    finite = np.isfinite(x)
+    out = np.ceil(np.where(finite, x, 0)).astype(np.int64).tolist()
+    if not finite.all():
+        for i, j in zip(*np.nonzero(~finite), strict=True):
+            out[i][j] = None
+    return out
+
+
 def _named_notes(notes, data: BattleData, names: dict) -> list[str]:
     """The engine names models by index in its notes ("models [1, 3]"); show their names."""
 
@@ -386,9 +396,7 @@ def _board_results(board, data, rows, names, stats, plain_ratings=None, category
             "lower": _round(pw.lower[pick]),
             "upper": _round(pw.upper[pick]),
             "significant": pw.significant[pick].tolist(),
-            "votes_needed": [
-                [None if not np.isfinite(v) else int(np.ceil(v)) for v in r] for r in votes_needed
-            ],
+            "votes_needed": _whole(votes_needed),
         }
     board_dict.pop("rows")
     board_dict["notes"] = _named_notes(board_dict["notes"], data, names)

@@ -2,6 +2,7 @@
 
     .venv/bin/python tests/benchmarks/bench_leaderboard.py [--votes 1000000] [--models 100]
         [--categories 10] [--rounds 1000] [--repeats 3] [--database-url postgres://...]
+        [--keep] [--reuse]
 
 Creates a throwaway database (``arena_bench`` on the local server by default), migrates it,
 loads simulated votes with COPY (skewed pair frequencies, 30% ties, each battle in one or two
@@ -24,13 +25,16 @@ import psycopg
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _database(url: str, name: str) -> str:
+def _database(url: str, name: str, reuse: bool) -> tuple[str, bool]:
+    """The benchmark database's URL, and whether it was made anew (else reused as it is)."""
     parts = urlsplit(url)
     admin = urlunsplit(parts._replace(path="/postgres"))
     with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return urlunsplit(parts._replace(path=f"/{name}"))
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if not (reuse and exists):
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            conn.execute(f'CREATE DATABASE "{name}"')
+    return urlunsplit(parts._replace(path=f"/{name}")), not (reuse and exists)
 
 
 def _drop(url: str, name: str) -> None:
@@ -111,10 +115,16 @@ def main():
     parser.add_argument("--renders", type=int, default=200)
     parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--keep", action="store_true", help="Keep the benchmark database.")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="Reuse a benchmark database kept by --keep (same sizes) instead of loading anew; "
+        "implies --keep.",
+    )
     args = parser.parse_args()
 
     name = "arena_bench_leaderboard"
-    url = _database(args.database_url, name)
+    url, fresh = _database(args.database_url, name, args.reuse)
     os.environ.update(
         DATABASE_URL=url,
         DJANGO_SETTINGS_MODULE="arena.settings",
@@ -135,7 +145,13 @@ def main():
 
     try:
         call_command("migrate", verbosity=0)
-        _load(url, args.votes, args.models, args.categories, seed=1)
+        if fresh:
+            _load(url, args.votes, args.models, args.categories, seed=1)
+        else:
+            from arena.models import LeaderboardSnapshot, Vote
+
+            LeaderboardSnapshot.objects.all().delete()
+            print(f"reusing {Vote.objects.count():,} votes in {name} (--reuse)")
 
         timings = []
         for repeat in range(args.repeats):
@@ -161,7 +177,7 @@ def main():
             "rounds (target <= 10 s)"
         )
 
-        user = get_user_model().objects.create_user("bench")
+        user, _ = get_user_model().objects.get_or_create(username="bench")
         client = Client()
         client.force_login(user)
         pages = [
@@ -188,7 +204,7 @@ def main():
         from django.db import connections
 
         connections.close_all()
-        if not args.keep:
+        if not (args.keep or args.reuse):
             _drop(args.database_url, name)
 
 
