@@ -334,11 +334,10 @@ def _round(x, digits=4):
 
 def _whole(x: np.ndarray) -> list:
     """Nested lists of whole numbers rounded up, None where not finite."""
-    finite = np.isfinite(x)
-    out = np.ceil(np.where(finite, x, 0)).astype(np.int64).tolist()
-    if not finite.all():
-        for i, j in zip(*np.nonzero(~finite), strict=True):
-            out[i][j] = None
+    simple = np.isfinite(x) & (np.abs(x) < 2.0**62)  # the rest does not fit an int64
+    out = np.ceil(np.where(simple, x, 0)).astype(np.int64).tolist()
+    for i, j in zip(*np.nonzero(~simple), strict=True):
+        out[i][j] = math.ceil(x[i, j]) if math.isfinite(x[i, j]) else None
     return out
 
 

@@ -65,6 +65,10 @@ class PairData:
         """Model-level sums ``sum_p x[p] (e_i - e_j)`` for x of shape (P,) or (P, R)."""
         return self.inc_t @ x
 
+    def scatter_abs(self, x: np.ndarray) -> np.ndarray:
+        """Model-level sums ``sum_p x[p] (e_i + e_j)``: the Laplacian's diagonal."""
+        return abs(self.inc_t) @ x
+
     def laplacian(self, h: np.ndarray) -> np.ndarray:
         """Weighted graph Laplacian of one weight vector h of shape (n_pairs,)."""
         n = self.n
@@ -272,6 +276,85 @@ def newton_fit(
     theta = theta - theta.mean()
     loglik = float(pair_terms(kind, data.diff(theta), eta, w)["ll"])
     return theta, (eta if dav else None), loglik, n_iter
+
+
+def newton_fit_bt_batch(
+    data: PairData, w, *, prior: float, tol: float, theta0=None, max_iter: int = 100
+):
+    """:func:`newton_fit` for Bradley-Terry on many data sets at once.
+
+    ``w``: the three count arrays, each (n_pairs, R); ``theta0``: (n, R) starting points
+    (zero when None). Every data set follows the same damped Newton iteration as
+    ``newton_fit`` would on its own, but the R small systems are solved in one batched LAPACK
+    call per iteration instead of R Python-level fits (small boards have many bootstrap rounds
+    that need one).
+
+    Returns ``(theta (n, R) centred, converged (R,) bool)``. A data set that did not converge,
+    whose line search failed or whose strengths diverge (no finite MLE without a prior) is
+    marked not converged and left to the caller.
+    """
+    n, n_sets = data.n, w[0].shape[1]
+    theta = np.zeros((n, n_sets)) if theta0 is None else np.array(theta0, dtype=np.float64)
+    active = np.ones(n_sets, dtype=bool)
+    converged = np.zeros(n_sets, dtype=bool)
+    diag = np.arange(n)
+
+    def objective(th, cols):
+        terms = pair_terms("bt", data.diff(th), None, tuple(x[:, cols] for x in w))
+        if prior > 0:
+            terms["ll"] = terms["ll"] + prior_terms(th, prior)[0]
+        return terms["ll"], terms
+
+    def better(new, old):
+        return new >= old - 1e-12 * np.maximum(1.0, np.abs(old))
+
+    ll, terms = objective(theta, slice(None))
+    for _ in range(max_iter):
+        cols = np.flatnonzero(active)
+        if not cols.size:
+            break
+        th, hd = theta[:, cols], terms["hd"]
+        g = data.scatter(terms["gd"])
+        degree = data.scatter_abs(hd)
+        hess = np.zeros((cols.size, n, n))
+        hess[:, data.i, data.j] = -hd.T
+        hess[:, data.j, data.i] = -hd.T
+        if prior > 0:
+            _, pg, ph = prior_terms(th, prior)
+            g += pg
+            degree += ph
+        else:
+            hess += 1.0 / n  # pins the mean, as in newton_fit
+        hess[:, diag, diag] += degree.T
+        try:
+            step = np.linalg.solve(hess, g.T[:, :, None])[:, :, 0].T
+        except np.linalg.LinAlgError:  # a singular system: leave these to the single fits
+            break
+        t = np.ones(cols.size)
+        new_ll, new_terms = objective(th + step, cols)
+        ok = better(new_ll, ll[cols])
+        for _ in range(_MAX_HALVINGS):
+            if ok.all():
+                break
+            retry = np.flatnonzero(~ok)
+            t[retry] *= 0.5
+            trial_ll, trial = objective(th[:, retry] + t[retry] * step[:, retry], cols[retry])
+            new_ll[retry] = trial_ll
+            for key in ("gd", "hd"):
+                new_terms[key][:, retry] = trial[key]
+            ok[retry] = better(trial_ll, ll[cols[retry]])
+        moved = t * step
+        theta[:, cols] = th + moved
+        ll[cols] = new_ll
+        spread = np.abs(theta[:, cols] - np.median(theta[:, cols], axis=0)).max(axis=0)
+        failed = ~ok | ~np.isfinite(new_ll) | (spread > _DIVERGED)
+        done = (np.max(np.abs(moved), axis=0) < tol) & ~failed
+        converged[cols[done]] = True
+        active[cols[done | failed]] = False
+        keep = ~(done | failed)
+        terms = {key: new_terms[key][:, keep] for key in ("gd", "hd")}
+    theta -= theta.mean(axis=0)
+    return theta, converged
 
 
 def information(kind: str, data: PairData, theta, eta, prior: float) -> np.ndarray:

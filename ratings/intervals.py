@@ -52,6 +52,7 @@ from ._solver import (
     degeneracy_notes,
     information,
     newton_fit,
+    newton_fit_bt_batch,
     pair_terms,
     prior_terms,
 )
@@ -190,10 +191,9 @@ class _Chord:
         self.inc32 = inc.astype(np.float32)
         self.inc32_t = self.data.inc_t.astype(np.float32)
 
-    def degenerate(self, w0, w1, w2) -> np.ndarray:
-        """Rounds in which a model that has battles scored nothing or conceded nothing."""
-        if self.prior > 0:
-            return np.zeros(w0.shape[1], dtype=bool)
+    def unscored(self, w0, w1, w2) -> np.ndarray:
+        """Rounds in which a model that has battles scored nothing or conceded nothing (so
+        the round has no finite MLE)."""
         fwd, bwd = w0 + w2, w1 + w2
         scored = self.inc_pos_t @ fwd + self.inc_neg_t @ bwd
         conceded = self.inc_pos_t @ bwd + self.inc_neg_t @ fwd
@@ -231,7 +231,13 @@ class _Chord:
         n = self.fit.n_models
         theta = np.repeat(self.theta0[:, None], n_rounds, axis=1)
         eta = np.full(n_rounds, self.eta0)
-        bad = self.degenerate(w0, w1, w2)
+        unscored = self.unscored(w0, w1, w2)
+        # Rounds without a finite MLE: fitted with the prior, not by the chord (whose fit
+        # has no prior). Counted in n_degenerate, as are those the single refit finds.
+        bad = unscored if self.prior <= 0 else np.zeros(n_rounds, dtype=bool)
+        flagged = unscored.copy()
+        if self.prior > 0 and self.kind == "bt" and self.fit.notes:
+            flagged[:] = True  # the data has no finite MLE, so no resample of it has one
         w = (w0 + 0.5 * w2, w0 + w1 + w2) if self.kind == "bt" else (w0, w1, w2)
         w32 = (w[0].astype(np.float32), w[1].astype(np.float32)) if self.kind == "bt" else None
         # All rounds iterate together (they converge at about the same rate); single precision
@@ -249,20 +255,54 @@ class _Chord:
             size = np.nan_to_num(np.max(np.abs(step), axis=0), nan=np.inf)
             pending = size >= (switch if single else self.tol)
             if single:
-                single = pending.sum() > few
+                single = pending.sum() > few and not (it >= 12 and self.kind == "bt")
                 continue
-            if not pending.any() or (it >= 12 and pending.sum() <= few):
+            # Bradley-Terry stragglers are cheap to finish by batched Newton below.
+            if not pending.any() or (it >= 12 and (pending.sum() <= few or self.kind == "bt")):
                 break
         active = np.flatnonzero(pending)
         redo = np.union1d(np.flatnonzero(bad), active)
-        n_degenerate = 0
+        if self.kind == "bt":
+            # Bradley-Terry rounds the chord did not settle are fitted all together, as the
+            # single refit below would: those without a finite MLE with the prior, from zero;
+            # the stragglers from where the chord left them (the optimum is unique, so the
+            # start changes nothing but the time). A round the batch cannot settle goes
+            # through the single refit. With a prior below the default a straggler's prior
+            # depends on its own degeneracy, so those stay single.
+            stragglers = np.setdiff1d(active, np.flatnonzero(bad))
+            batches = [(np.flatnonzero(bad), max(self.prior, DEFAULT_PRIOR), False)]
+            if self.prior <= 0 or self.prior >= DEFAULT_PRIOR:
+                batches.append((stragglers, self.prior, True))
+            for cols, prior, warm in batches:
+                if not cols.size:
+                    continue
+                start = None
+                if warm:
+                    start = theta[:, cols].copy()
+                    start[:, ~np.isfinite(start).all(axis=0)] = 0.0
+                fitted, ok = newton_fit_bt_batch(
+                    self.data,
+                    (w0[:, cols], w1[:, cols], w2[:, cols]),
+                    prior=prior,
+                    tol=self.tol,
+                    theta0=start,
+                )
+                theta[:, cols[ok]] = fitted[:, ok]
+                redo = np.setdiff1d(redo, cols[ok])
+                if prior > 0 and warm:  # converged with a prior: had the round an MLE?
+                    for r in cols[ok][~flagged[cols[ok]]]:
+                        flagged[r] = bool(degeneracy_notes(self._round_data(w0, w1, w2, r)))
         for r in redo:
             w_round = np.column_stack([w0[:, r], w1[:, r], w2[:, r]])
             theta[:, r], eta_r, degenerate = self._refit(w_round, theta[:, r], eta[r])
             eta[r] = eta_r if eta_r is not None else 0.0
-            n_degenerate += degenerate
+            flagged[r] |= degenerate
         theta -= theta.mean(axis=0)
-        return theta.T, (eta if self.dav else None), n_degenerate
+        return theta.T, (eta if self.dav else None), int(flagged.sum())
+
+    def _round_data(self, w0, w1, w2, r) -> PairData:
+        w_round = np.column_stack([w0[:, r], w1[:, r], w2[:, r]])
+        return PairData(self.data.n, self.data.i, self.data.j, w_round)
 
     def _refit(self, w_round, theta0, eta0):
         tie_fix = False

@@ -194,3 +194,82 @@ def test_poisson_tables_cover_all_but_1e_15_of_the_mass_and_match_the_cdf(lam):
     t = PoissonTables(np.array([lam]))
     k = np.arange(lo[0], lo[0] + size[0])
     assert_allclose(t.cdf[:-1], stats.poisson.cdf(k, lam)[:-1], atol=1e-12)
+
+
+def _small_board(seed=3, n=8, n_battles=60):
+    """Few battles among a few models: many resamples have no finite MLE."""
+    rng = np.random.default_rng(seed)
+    a = rng.integers(0, n, n_battles)
+    b = (a + 1 + rng.integers(0, n - 1, n_battles)) % n
+    strength = np.linspace(-1.5, 1.5, n)
+    o = np.where(rng.random(n_battles) < expit(strength[a] - strength[b]), A_WINS, B_WINS)
+    o[rng.random(n_battles) < 0.1] = TIE
+    return n, a, b, o
+
+
+@pytest.mark.parametrize("prior", ["auto", 2.0])
+@pytest.mark.parametrize("drop", [None, 7])
+def test_batched_refits_equal_separate_exact_fits_and_count_the_degenerate_rounds(prior, drop):
+    n, a, b, o = _small_board()
+    if drop is not None:  # model 7 never wins: the data itself has no finite MLE
+        o = np.where((a == drop) & (o == A_WINS), B_WINS, o)
+        o = np.where((b == drop) & (o == B_WINS), A_WINS, o)
+        o = np.where((a == drop) | (b == drop), np.where(a == drop, B_WINS, A_WINS), o)
+    fit = fit_bt(aggregate(n, a, b, o), prior=prior)
+    cells = fit._cells
+    perm = np.arange(cells.shape[0])
+    rounds = 60
+    x = MultinomialSampler(cells.T.ravel()).draw(np.random.default_rng(1), rounds)
+    x = x.astype(float).reshape(3, -1, rounds)
+    theta, _, n_degenerate = _Chord(fit, 1e-10, perm).solve(x[0], x[1], x[2])
+    rows = np.repeat(np.arange(cells.shape[0]), 3)
+    outcome = np.tile([A_WINS, B_WINS, TIE], cells.shape[0])
+    expected_degenerate = 0
+    for r in range(rounds):
+        counts = aggregate(
+            n, fit._data.i[rows], fit._data.j[rows], outcome, counts=x[:, :, r].T.ravel()
+        )
+        # What a single refit does: the fit's own prior, or the default one where the
+        # resample has no finite MLE (never less than the fit's).
+        auto = fit_bt(counts)
+        expected_degenerate += bool(auto.notes)
+        use = fit.prior if fit.prior >= ratings.DEFAULT_PRIOR else auto.prior
+        exact = fit_bt(counts, prior=use) if use > 0 else auto
+        assert_allclose(theta[r], exact.theta, atol=1e-8)
+    assert 0 < n_degenerate == expected_degenerate
+    if drop is not None:
+        assert n_degenerate == rounds
+
+
+def test_small_boards_fit_their_hard_rounds_in_batches_not_one_by_one(monkeypatch):
+    from ratings import intervals
+
+    calls = []
+    single = intervals.newton_fit
+    monkeypatch.setattr(
+        intervals, "newton_fit", lambda *args, **kw: calls.append(1) or single(*args, **kw)
+    )
+    n, a, b, o = _small_board()
+    iv = bootstrap(fit_bt(aggregate(n, a, b, o)), rounds=400, rng=0, workers=1)
+    assert iv.n_degenerate > 40
+    assert len(calls) <= 20  # only the rare round the batch cannot settle
+
+
+def test_the_batched_newton_fit_equals_single_fits_from_any_start():
+    from ratings._solver import newton_fit, newton_fit_bt_batch
+
+    n, a, b, o = _small_board(n_battles=300)
+    fit = fit_bt(aggregate(n, a, b, o))
+    data = fit._data
+    rng = np.random.default_rng(0)
+    w = [rng.poisson(data.w[:, k, None] + 0.5, (data.P, 7)).astype(float) for k in range(3)]
+    for prior, start in ((1.0, None), (0.5, rng.normal(0, 1, (n, 7))), (0.0, None)):
+        theta, ok = newton_fit_bt_batch(data, w, prior=prior, tol=1e-12, theta0=start)
+        for r in range(7):
+            one = ratings._solver.PairData(n, data.i, data.j, np.column_stack([x[:, r] for x in w]))
+            if prior == 0 and ratings._solver.degeneracy_notes(one):
+                assert not ok[r]
+                continue
+            assert ok[r]
+            expected = newton_fit("bt", one, prior=prior, tol=1e-12)[0]
+            assert_allclose(theta[:, r], expected, atol=1e-10)
