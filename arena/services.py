@@ -5,12 +5,13 @@ No network call happens inside a transaction here; callers stream first, then re
 
 import logging
 import re
+from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from arena.matchmaking import NotEnoughContestants, pair_draw
-from arena.models import Answer, Battle, BattleCategory, Category, Contestant, Turn, Vote
+from arena.matchmaking import NotEnoughContestants, Pairing, Roster
+from arena.models import Answer, Battle, BattleCategory, Contestant, Turn, Vote
 
 log = logging.getLogger(__name__)
 
@@ -100,49 +101,68 @@ def recorded_answer_for(*, contestant_ids, prompt: str) -> dict[int, "Answer"]:
     return found
 
 
-def battle_start(
-    *, user, category_slug: str | None = None, prompt: str | None = None, rng=None
-) -> Battle:
-    """Draw a pair of active contestants and open a battle for ``user``.
+@dataclass(frozen=True)
+class BattleDraw:
+    """A new battle's pair and category, chosen from a roster; nothing stored yet."""
 
-    With ``prompt``, recorded contestants take part only when they have an answer to it, so a
-    demo battle is never drawn that is bound to fail.
+    pairing: Pairing
+    category_id: int | None
+
+
+def battle_draw(
+    *, roster: Roster, category_slug: str | None = None, replayers=(), rng=None
+) -> BattleDraw:
+    """Choose a new battle's pair from ``roster`` (no database access).
+
+    ``replayers`` are the recorded contestants that have an answer to the prompt
+    (``recorded_answer_for``); other recorded contestants are not drawn. Raises ArenaError for
+    an unknown category or when no pair can be drawn.
     """
-    contestants = list(Contestant.objects.filter(active=True).order_by("pk"))
-    if prompt is not None:
-        recorded = [c.pk for c in contestants if c.kind == Contestant.Kind.RECORDED]
-        can_answer = recorded_answer_for(contestant_ids=recorded, prompt=prompt)
-        contestants = [
-            c for c in contestants if c.kind != Contestant.Kind.RECORDED or c.pk in can_answer
-        ]
-        if len(contestants) < 2 and recorded:
-            raise ArenaError(
-                "No two models here can answer this prompt: the recorded (demo) models only "
-                "replay their answers to the suggested prompts, word for word."
-            )
-    category = None
+    category_id = None
     if category_slug:
-        category = Category.objects.filter(slug=category_slug).first()
-        if category is None:
+        category_id = roster.categories.get(category_slug)
+        if category_id is None:
             raise ArenaError(f"Unknown category {category_slug!r}.")
     try:
-        draw = pair_draw([c.sampling_weight for c in contestants], rng)
+        pairing = roster.pair(replayers, rng)
     except NotEnoughContestants as exc:
         raise ArenaError(str(exc)) from None
+    return BattleDraw(pairing=pairing, category_id=category_id)
+
+
+def battle_open(*, user, draw: BattleDraw) -> Battle:
+    """Store a drawn battle: the Battle row and its category link, together or not at all."""
     with transaction.atomic():
         battle = Battle.objects.create(
-            contestant_a=contestants[draw.a],
-            contestant_b=contestants[draw.b],
+            contestant_a_id=draw.pairing.a.id,
+            contestant_b_id=draw.pairing.b.id,
             user=user,
             mode=Battle.Mode.LIVE,
             status=Battle.Status.STREAMING,
-            pair_probability=draw.pair_probability,
+            pair_probability=draw.pairing.pair_probability,
         )
-        if category is not None:
+        if draw.category_id is not None:
             BattleCategory.objects.create(
-                battle=battle, category=category, assigner=BattleCategory.Assigner.VOTER
+                battle=battle, category_id=draw.category_id, assigner=BattleCategory.Assigner.VOTER
             )
     return battle
+
+
+def battle_start(
+    *, user, category_slug: str | None = None, prompt: str | None = None, rng=None
+) -> Battle:
+    """Draw a pair of active contestants (read now, not cached) and open a battle for ``user``.
+
+    With ``prompt``, recorded contestants take part only when they have an answer to it, so a
+    demo battle is never drawn that is bound to fail. Live battles do the same in two steps
+    (``battle_draw`` from the process's cached roster, then ``battle_open``).
+    """
+    roster = Roster.load()
+    replayers = ()
+    if prompt is not None and roster.recorded_ids:
+        replayers = recorded_answer_for(contestant_ids=roster.recorded_ids, prompt=prompt)
+    draw = battle_draw(roster=roster, category_slug=category_slug, replayers=replayers, rng=rng)
+    return battle_open(user=user, draw=draw)
 
 
 def battle_history(*, battle: Battle) -> dict[str, list[dict]]:

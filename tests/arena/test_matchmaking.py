@@ -1,10 +1,22 @@
+import asyncio
 import itertools
 import random
 from collections import Counter
 
 import pytest
+from channels.db import database_sync_to_async
 
-from arena.matchmaking import NotEnoughContestants, pair_draw, pair_probability
+from arena.matchmaking import (
+    Candidate,
+    NotEnoughContestants,
+    Roster,
+    RosterCache,
+    pair_draw,
+    pair_probability,
+    roster_cache,
+)
+from arena.models import Category, Contestant
+from arena.providers import Endpoint
 
 WEIGHTS = [1.0, 2.0, 0.5, 0.0, 3.0]
 
@@ -55,3 +67,84 @@ def test_draws_follow_the_weights_and_never_repeat_a_contestant():
 def test_it_needs_two_positive_weights():
     with pytest.raises(NotEnoughContestants, match="at least two"):
         pair_draw([1.0, 0.0])
+
+
+# -- the roster kept in memory ---------------------------------------------------------------
+
+
+def _make(name: str, **fields) -> Contestant:
+    return Contestant.objects.create(name=name, kind="openai", model_id=name.lower(), **fields)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("_db_thread_closed")
+async def test_the_roster_is_read_once_for_many_callers_and_kept_for_its_ttl(monkeypatch):
+    await database_sync_to_async(_make)("Falcon")
+    await database_sync_to_async(_make)("Otter")
+    reads = []
+    load = Roster.load
+
+    def counted():
+        reads.append(1)
+        return load()
+
+    monkeypatch.setattr(Roster, "load", staticmethod(counted))
+    cache = RosterCache(ttl=0.6)
+    rosters = await asyncio.gather(*(cache.get() for _ in range(50)))
+    assert len(reads) == 1 and all(r is rosters[0] for r in rosters)
+    assert [c.endpoint.name for c in rosters[0].candidates] == ["Falcon", "Otter"]
+
+    # An edit that sends no signal (another process, a bulk update) shows after the TTL.
+    await database_sync_to_async(Contestant.objects.filter(name="Otter").update)(active=False)
+    assert await cache.get() is rosters[0] and len(reads) == 1
+    await asyncio.sleep(0.35)  # past half the TTL: served at once, read again behind
+    assert await cache.get() is rosters[0]
+    await asyncio.sleep(0.1)
+    assert len(reads) == 2
+    fresh = await cache.get()
+    assert [c.endpoint.name for c in fresh.candidates] == ["Falcon"]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("_db_thread_closed")
+async def test_saving_or_deleting_a_contestant_or_category_here_invalidates_the_roster():
+    falcon = await database_sync_to_async(_make)("Falcon")
+    otter = await database_sync_to_async(_make)("Otter")
+    heron = await database_sync_to_async(_make)("Heron")
+    roster = await roster_cache.get()
+    assert len(roster.candidates) == 3 and roster.categories == {}
+
+    heron.active = False
+    await database_sync_to_async(heron.save)()
+    roster = await roster_cache.get()
+    assert {c.id for c in roster.candidates} == {falcon.pk, otter.pk}
+    for _ in range(50):
+        pairing = roster.pair()
+        assert heron.pk not in (pairing.a.id, pairing.b.id)
+        assert pairing.pair_probability == pytest.approx(1.0)
+
+    category = await database_sync_to_async(Category.objects.create)(slug="maths", name="Maths")
+    assert (await roster_cache.get()).categories == {"maths": category.pk}
+    await database_sync_to_async(falcon.delete)()
+    await database_sync_to_async(category.delete)()
+    roster = await roster_cache.get()
+    assert len(roster.candidates) == 1 and roster.categories == {}
+
+
+def test_recorded_contestants_are_drawn_only_when_they_can_replay_the_prompt():
+    endpoint = Endpoint(name="x", kind="openai")
+    roster = Roster(
+        candidates=(
+            Candidate(1, "recorded", 1.0, endpoint),
+            Candidate(2, "recorded", 1.0, endpoint),
+            Candidate(3, "recorded", 1.0, endpoint),
+        ),
+        categories={},
+        loaded_at=0.0,
+    )
+    rng = random.Random(3)
+    for _ in range(20):
+        pairing = roster.pair(replayers={1, 3}, rng=rng)
+        assert {pairing.a.id, pairing.b.id} == {1, 3}
+    with pytest.raises(NotEnoughContestants, match="only replay their answers"):
+        roster.pair(replayers={2}, rng=rng)
