@@ -5,13 +5,14 @@ import contextlib
 import json
 import logging
 import uuid
+from collections import deque
 from dataclasses import dataclass
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from arena import services
+from arena import matchmaking, services
 from arena.models import Battle, Contestant
 from arena.protocol import ProtocolError, parse_client_message
 from arena.providers import Endpoint, Finished, ProviderError, Timeouts, stream_chat
@@ -90,11 +91,12 @@ class BattleConsumer(AsyncWebsocketConsumer):
         if self._streaming():
             raise ArenaError("Wait until both answers have finished.")
         if self.battle_id is None:
-            context = await _db(_open_battle)(self.user, message.get("category"), message["text"])
-            self.battle_id = context.battle_id
+            opening = await _draw(message.get("category"), message["text"])
+            context = RoundContext(None, 0, opening.endpoints, {"a": [], "b": []})
+            self._launch(context, attempt=0, prompt=message["text"], opening=opening.draw)
         else:
             context = await _db(_follow_up)(self.battle_id)
-        self._launch(context, attempt=0, prompt=message["text"])
+            self._launch(context, attempt=0, prompt=message["text"])
 
     async def on_regenerate(self, message):
         if self.battle_id is None:
@@ -132,9 +134,9 @@ class BattleConsumer(AsyncWebsocketConsumer):
     def _streaming(self) -> bool:
         return self.round_task is not None and not self.round_task.done()
 
-    def _launch(self, context: "RoundContext", *, attempt: int, prompt: str):
+    def _launch(self, context: "RoundContext", *, attempt: int, prompt: str, opening=None):
         self.round_task = asyncio.create_task(
-            self._run_round(context.battle_id, context=context, attempt=attempt, prompt=prompt)
+            self._run_round(context, attempt=attempt, prompt=prompt, opening=opening)
         )
 
     async def _stop_round(self):
@@ -147,35 +149,72 @@ class BattleConsumer(AsyncWebsocketConsumer):
             if self.battle_id is not None:
                 await _db(services.battle_abandon)(battle_id=self.battle_id)
 
-    async def _run_round(self, battle_id: int, **round_args):
+    async def _run_round(self, context: "RoundContext", *, attempt: int, prompt: str, opening):
+        """Both sides stream at once; for a new battle (``opening``, a drawn pair) the
+        Battle row is stored meanwhile, and chunks wait for the ``start`` message naming it."""
+        gate = _Gate(self.send)
+        sides = [
+            asyncio.create_task(
+                self._run_side(
+                    gate,
+                    side,
+                    context.endpoints[side],
+                    context.history[side],
+                    context.index,
+                    attempt,
+                    prompt,
+                )
+            )
+            for side in ("a", "b")
+        ]
+        battle_id = context.battle_id
         try:
-            await self._round(battle_id, **round_args)
+            if opening is not None:
+                battle_id = await self._open_battle(opening)
+                if battle_id is None:
+                    return
+            await gate.open(
+                battle_id,
+                _dumps(type="start", battle=battle_id, round=context.index, attempt=attempt),
+            )
+            await asyncio.gather(*sides)
+            await self._finish(battle_id)
         except asyncio.CancelledError:
             raise
         except Exception:  # never a traceback on the page; the battle can no longer count
             log.exception("battle %s: round failed", battle_id)
-            await _db(services.battle_abandon)(battle_id=battle_id)
+            if battle_id is not None:
+                await _db(services.battle_abandon)(battle_id=battle_id)
             await self._send(
                 type="error", side=None, message="The server failed this round. Start a new round."
             )
+        finally:  # no upstream stream outlives its round
+            for task in sides:
+                task.cancel()
+            await asyncio.gather(*sides, return_exceptions=True)
 
-    async def _round(self, battle_id: int, *, context, attempt: int, prompt: str):
-        index = context.index
-        await self._send(type="start", battle=battle_id, round=index, attempt=attempt)
-        await asyncio.gather(
-            *(
-                self._run_side(
-                    battle_id,
-                    side,
-                    context.endpoints[side],
-                    context.history[side],
-                    index,
-                    attempt,
-                    prompt,
-                )
-                for side in ("a", "b")
+    async def _open_battle(self, draw: services.BattleDraw) -> int | None:
+        """Store the drawn battle while its streams run; None (user told) when that failed."""
+        insert = asyncio.ensure_future(_db(_insert_battle)(self.user, draw))
+        try:
+            self.battle_id = await asyncio.shield(insert)
+        except asyncio.CancelledError:
+            # The insert goes on in its thread: a battle it stores can never be voted on.
+            with contextlib.suppress(Exception):
+                await _db(services.battle_abandon)(battle_id=await insert)
+            raise
+        except Exception:
+            log.exception("could not store a new battle")
+            await self._send(
+                type="error",
+                side=None,
+                message="The battle could not be started because the server could not store "
+                "it; nothing was kept. Send your prompt again.",
             )
-        )
+            return None
+        return self.battle_id
+
+    async def _finish(self, battle_id: int):
         battle, leak = await _db(_finish_round)(battle_id)
         await self._send(
             type="ready",
@@ -193,7 +232,7 @@ class BattleConsumer(AsyncWebsocketConsumer):
             ),
         )
 
-    async def _run_side(self, battle_id, side, endpoint, history, index, attempt, prompt):
+    async def _run_side(self, gate, side, endpoint, history, index, attempt, prompt):
         parts: list[str] = []
         finished, error = None, ""
         messages = [*history, {"role": "user", "content": prompt}]
@@ -205,16 +244,17 @@ class BattleConsumer(AsyncWebsocketConsumer):
                         finished = event
                     elif event.text:
                         parts.append(event.text)
-                        await self._send(type="chunk", side=side, text=event.text)
+                        await gate.chunk(side, event.text)
         except ProviderError as exc:
             error = exc.for_side(side.upper())
         except asyncio.CancelledError:
             raise
         except Exception:  # a bug must not take the socket down or leak a traceback
-            log.exception("battle %s side %s failed", battle_id, side)
+            log.exception("side %s failed", side)
             error = f"Model {side.upper()} failed unexpectedly."
         if finished is None and not error:
             error = f"Model {side.upper()}'s endpoint ended without finishing."
+        battle_id = await gate.opened()
         await _db(services.turn_record)(
             battle_id=battle_id,
             index=index,
@@ -240,7 +280,77 @@ class BattleConsumer(AsyncWebsocketConsumer):
             )
 
     async def _send(self, **message):
-        await self.send(json.dumps(message))
+        await self.send(_dumps(**message))
+
+
+def _dumps(**message) -> str:
+    return json.dumps(message)
+
+
+class _Gate:
+    """A round's chunks wait here until its ``start`` message is out.
+
+    Upstream requests go out before a new battle's row is stored; a side's chunks are held
+    (in order, per side) until ``open`` has sent ``start``, then flushed ahead of any newer
+    chunk. With a real upstream the first token comes later than the insert, so nothing waits.
+    """
+
+    def __init__(self, send):
+        self._send = send
+        self._pending = {"a": deque(), "b": deque()}
+        self._open = asyncio.Event()
+        self.battle_id: int | None = None
+
+    async def chunk(self, side: str, text: str) -> None:
+        if self._open.is_set():
+            await self._send(_chunk_message(side, text))
+        else:
+            self._pending[side].append(text)
+
+    async def open(self, battle_id: int, start: str) -> None:
+        self.battle_id = battle_id
+        await self._send(start)
+        pending = self._pending
+        while pending["a"] or pending["b"]:  # sides may add more while this one sends
+            for side in ("a", "b"):
+                while pending[side]:
+                    await self._send(_chunk_message(side, pending[side].popleft()))
+        self._open.set()  # no await since the last check: nothing is left behind
+
+    async def opened(self) -> int:
+        """The battle id, once ``start`` and the chunks held so far are out."""
+        await self._open.wait()
+        return self.battle_id
+
+
+def _chunk_message(side: str, text: str) -> str:
+    return _dumps(type="chunk", side=side, text=text)
+
+
+async def _draw(category_slug: str | None, prompt: str) -> "Opening":
+    """A new battle's pair from the process's roster: no database access unless recorded
+    (demo) models are active (which prompts they can replay is read then)."""
+    roster = await matchmaking.roster_cache.get()
+    if category_slug and category_slug not in roster.categories:
+        roster = await matchmaking.roster_cache.get(max_age=1.0)  # just added elsewhere?
+    replayers = ()
+    if roster.recorded_ids:
+        replayers = await _db(services.recorded_answer_for)(
+            contestant_ids=roster.recorded_ids, prompt=prompt
+        )
+    draw = services.battle_draw(roster=roster, category_slug=category_slug, replayers=replayers)
+    endpoints = {"a": draw.pairing.a.endpoint, "b": draw.pairing.b.endpoint}
+    return Opening(draw, endpoints)
+
+
+@dataclass(frozen=True)
+class Opening:
+    draw: services.BattleDraw
+    endpoints: dict
+
+
+def _insert_battle(user, draw: services.BattleDraw) -> int:
+    return services.battle_open(user=user, draw=draw).pk
 
 
 def _db(func):
@@ -257,7 +367,7 @@ def _reopen(battle_id: int) -> None:
 class RoundContext:
     """What a round needs before it streams, read in one database call."""
 
-    battle_id: int
+    battle_id: int | None  # None: a new battle, stored while it streams
     index: int
     endpoints: dict
     history: dict
@@ -270,11 +380,6 @@ def _context(battle: Battle, index: int) -> RoundContext:
     }
     history = services.battle_history(battle=battle) if index else {"a": [], "b": []}
     return RoundContext(battle.pk, index, endpoints, history)
-
-
-def _open_battle(user, category_slug, prompt: str) -> RoundContext:
-    battle = services.battle_start(user=user, category_slug=category_slug, prompt=prompt)
-    return _context(battle, 0)
 
 
 def _follow_up(battle_id: int) -> RoundContext:

@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import time
 
 import pytest
 from channels.db import database_sync_to_async
@@ -10,7 +11,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 
 from arena.asgi import application
-from arena.models import Battle, Contestant, Turn, Vote
+from arena.models import Battle, BattleCategory, Category, Contestant, Turn, Vote
 from tests.upstream import upstream_fixture  # noqa: F401
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("_db_thread_closed")]
@@ -372,3 +373,121 @@ async def test_recorded_models_refuse_unknown_prompts_and_follow_ups_without_los
         assert (await _until(ws, "revealed"))[-1]["counted"] is True
     finally:
         await ws.disconnect()
+
+
+async def test_chunks_wait_for_start_while_the_new_battle_is_stored(upstream, monkeypatch):
+    """Both upstream requests go out before the Battle row exists; the chunks that arrive
+    meanwhile are held and sent, in order, only after the ``start`` that names the battle."""
+    from arena import services
+
+    store = services.battle_open
+
+    def slow_store(**kwargs):
+        time.sleep(0.4)  # the upstream answers in full meanwhile
+        return store(**kwargs)
+
+    monkeypatch.setattr(services, "battle_open", slow_store)
+    await _contestants(upstream, "normal", "echo")
+    ws = await _socket()
+    try:
+        await ws.send_json_to({"type": "prompt", "text": "Say hi"})
+        first = json.loads(await ws.receive_from(timeout=10))
+        started_at = time.monotonic()
+        messages = [first, *await _until(ws, "ready")]
+    finally:
+        await ws.disconnect()
+    assert first["type"] == "start"
+    assert first["battle"] == (await database_sync_to_async(Battle.objects.get)()).pk
+    assert all(
+        r.first_token_at is not None and r.first_token_at < started_at for r in upstream.requests
+    )
+    assert {_text(messages, "a"), _text(messages, "b")} == {
+        "Hello! I am a fake model, streaming one word at a time.",
+        "Echo: Say hi",
+    }
+    for side in ("a", "b"):  # each side's chunks come before its side_done
+        kinds = [m["type"] for m in messages if m.get("side") == side]
+        assert kinds[-1] == "side_done" and set(kinds[:-1]) == {"chunk"}
+
+
+async def test_a_battle_that_cannot_be_stored_closes_both_streams_and_says_so(
+    upstream, monkeypatch
+):
+    from django.db import DatabaseError
+
+    from arena import services
+
+    def failing_store(**kwargs):
+        deadline = time.monotonic() + 5
+        while len(upstream.requests) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)  # fail while both streams are open
+        raise DatabaseError("disk I/O error")
+
+    store = services.battle_open
+    monkeypatch.setattr(services, "battle_open", failing_store)
+    await _contestants(upstream, "slow:ttft=0.3,delay=0.2", "slow:ttft=0.3,delay=0.2")
+    ws = await _socket()
+    try:
+        await ws.send_json_to({"type": "prompt", "text": "hello"})
+        messages = await _until(ws, "error")
+        assert [m["type"] for m in messages] == ["error"]
+        assert messages[0]["side"] is None
+        assert "could not be started" in messages[0]["message"]
+        assert "disk I/O" not in messages[0]["message"]
+        assert len(upstream.requests) == 2
+        for request in upstream.requests:
+            assert await asyncio.to_thread(request.disconnected.wait, 5)
+        assert await ws.receive_nothing(timeout=0.5)
+        assert not await database_sync_to_async(Battle.objects.exists)()
+
+        monkeypatch.setattr(services, "battle_open", store)  # the database is back
+        await ws.send_json_to({"type": "prompt", "text": "again"})
+        assert (await _until(ws, "ready"))[-1]["can_vote"] is True
+    finally:
+        await ws.disconnect()
+    assert await database_sync_to_async(Battle.objects.count)() == 1
+
+
+async def test_an_unknown_category_is_refused_before_anything_streams(upstream):
+    await _contestants(upstream, "normal", "normal")
+    ws = await _socket()
+    try:
+        await ws.send_json_to({"type": "prompt", "text": "hello", "category": "nope"})
+        error = (await _until(ws, "error"))[-1]
+        assert error == {"type": "error", "side": None, "message": "Unknown category 'nope'."}
+        assert upstream.requests == []
+        assert not await database_sync_to_async(Battle.objects.exists)()
+
+        # A category added in this process is known at once.
+        await database_sync_to_async(Category.objects.create)(slug="coding", name="Coding")
+        await ws.send_json_to({"type": "prompt", "text": "hello", "category": "coding"})
+        assert (await _until(ws, "ready"))[-1]["can_vote"] is True
+    finally:
+        await ws.disconnect()
+    link = await database_sync_to_async(BattleCategory.objects.select_related("category").get)()
+    assert link.category.slug == "coding" and link.assigner == "voter"
+
+
+async def test_a_contestant_deactivated_here_is_no_longer_drawn(upstream):
+    made = await _contestants(upstream, "normal", "normal")
+    third = await database_sync_to_async(Contestant.objects.create)(
+        name="Heron Mid", kind="openai", base_url=upstream.url, model_id="heron-mid"
+    )
+    ws = await _socket()
+    try:
+        await ws.send_json_to({"type": "prompt", "text": "warm up"})
+        await _until(ws, "ready")  # the roster is now cached with all three
+        await ws.send_json_to({"type": "new_round"})
+        await _until(ws, "new_round")
+        third.active = False
+        await database_sync_to_async(third.save)()
+        before = len(upstream.requests)
+        for _ in range(6):
+            await ws.send_json_to({"type": "prompt", "text": "hello"})
+            await _until(ws, "ready")
+            await ws.send_json_to({"type": "new_round"})
+            await _until(ws, "new_round")
+    finally:
+        await ws.disconnect()
+    models = {r.model for r in upstream.requests[before:]}
+    assert models == {c.model_id for c in made}
