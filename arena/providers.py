@@ -473,7 +473,7 @@ async def _http_attempt(call: _Call, protocol) -> AsyncIterator[str]:
         content_type = response.headers.get("content-type", "")
         if content_type.startswith("application/json"):
             raise ProviderError("answered without streaming")
-        async with contextlib.aclosing(_sse_events(response.aiter_lines())) as events:
+        async with contextlib.aclosing(_sse_events(response.aiter_bytes())) as events:
             async for event, data, complete in events:
                 try:
                     result = protocol.parse(event, data, call)
@@ -527,20 +527,47 @@ async def _status_error(response: httpx.Response, key: str | None) -> ProviderEr
     return ProviderError(f"answered HTTP {status}{hint}", retryable=retryable, detail=detail)
 
 
-async def _sse_events(lines: AsyncIterator[str]) -> AsyncIterator[tuple[str, str, bool]]:
+async def _sse_events(chunks: AsyncIterator[bytes]) -> AsyncIterator[tuple[str, str, bool]]:
     """Server-sent events as ``(event, data, complete)``; ``complete`` is False only for a last
-    event that the stream ended in the middle of (no blank line after it)."""
+    event that the stream ended in the middle of (no blank line after it).
+
+    Parsed from the body's bytes as they arrive: lines end with CR LF, LF or CR (and nothing
+    else, so a U+2028 inside an event's JSON stays in it); every line is UTF-8, and UTF-8 never
+    puts those two bytes inside a character, so a line is decoded once it is whole.
+    """
     event, data = "", []
-    async for line in lines:
-        if not line:
-            if data:
-                yield event or "message", "\n".join(data), True
-            event, data = "", []
+    pending = b""
+    async for chunk in chunks:
+        pending += chunk
+        if b"\r" in pending:
+            # A CR at the very end may be the first half of a CR LF: keep it for the next read.
+            held = pending[-1:] == b"\r"
+            body = pending[:-1] if held else pending
+            pending = body.replace(b"\r\n", b"\n").replace(b"\r", b"\n") + (b"\r" if held else b"")
+        if b"\n" not in pending:
             continue
-        if line.startswith(":"):
-            continue
+        lines = pending.split(b"\n")
+        pending = lines.pop()
+        for raw in lines:
+            if not raw:
+                if data:
+                    yield event or "message", "\n".join(data), True
+                event, data = "", []
+                continue
+            line = raw.decode("utf-8", "replace")
+            if line[0] == ":":
+                continue
+            name, _, value = line.partition(":")
+            if value[:1] == " ":
+                value = value[1:]
+            if name == "data":
+                data.append(value)
+            elif name == "event":
+                event = value
+    if pending.rstrip(b"\r"):  # a last line without its line end
+        line = pending.rstrip(b"\r").decode("utf-8", "replace")
         name, _, value = line.partition(":")
-        if value.startswith(" "):
+        if value[:1] == " ":
             value = value[1:]
         if name == "data":
             data.append(value)

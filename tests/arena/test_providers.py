@@ -514,3 +514,28 @@ async def test_a_recorded_contestant_has_no_answer_for_follow_ups(recorded):
     assert error.for_side("a") == (
         "Model A's endpoint has no recorded answer for follow-up messages."
     )
+
+
+async def _events(*chunks: bytes) -> list[tuple[str, str, bool]]:
+    async def body():
+        for chunk in chunks:
+            yield chunk
+
+    return [event async for event in providers._sse_events(body())]
+
+
+async def test_server_sent_events_are_parsed_from_bytes_split_anywhere():
+    text = 'event: delta\r\ndata: {"t": "caf\u00e9 \u2028 \u0085 ok"}\r\n\r\n: a comment\n'
+    text += "data: one\ndata:two\n\ndata: cr only\r\rdata: last"
+    raw = text.encode()
+    expected = [
+        ("delta", '{"t": "caf\u00e9 \u2028 \u0085 ok"}', True),
+        ("message", "one\ntwo", True),
+        ("message", "cr only", True),
+        ("message", "last", False),  # cut before its blank line
+    ]
+    assert await _events(raw) == expected
+    # Every split point, including inside a CR LF and inside a multi-byte character.
+    for cut in range(1, len(raw)):
+        assert await _events(raw[:cut], raw[cut:]) == expected, cut
+    assert await _events(*(bytes([b]) for b in raw)) == expected
