@@ -5,6 +5,7 @@ import contextlib
 import json
 import logging
 import uuid
+import weakref
 from collections import deque
 from dataclasses import dataclass
 
@@ -195,7 +196,7 @@ class BattleConsumer(AsyncWebsocketConsumer):
 
     async def _open_battle(self, draw: services.BattleDraw) -> int | None:
         """Store the drawn battle while its streams run; None (user told) when that failed."""
-        insert = asyncio.ensure_future(_db(_insert_battle)(self.user, draw))
+        insert = _battle_store().add(self.user, draw)
         try:
             self.battle_id = await asyncio.shield(insert)
         except asyncio.CancelledError:
@@ -349,8 +350,52 @@ class Opening:
     endpoints: dict
 
 
-def _insert_battle(user, draw: services.BattleDraw) -> int:
-    return services.battle_open(user=user, draw=draw).pk
+class _BattleStore:
+    """Stores new battles for this event loop, all those drawn meanwhile in one transaction.
+
+    While one batch is in the database thread the next collects, so a burst of battles costs a
+    few transactions instead of one each (the thread holds the GIL the event loop needs).
+    """
+
+    def __init__(self):
+        self._waiting: list[tuple] = []
+        self._task: asyncio.Task | None = None
+
+    def add(self, user, draw: services.BattleDraw) -> asyncio.Future:
+        """A future of the battle's id (or of the exception that kept it from being stored)."""
+        future = asyncio.get_running_loop().create_future()
+        self._waiting.append((user, draw, future))
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._store())
+        return future
+
+    async def _store(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting, []
+            try:
+                results = await _db(services.battle_open_many)(
+                    openings=[(user, draw) for user, draw, _ in batch]
+                )
+            except Exception as exc:
+                results = [exc] * len(batch)
+            for (_, _, future), result in zip(batch, results, strict=True):
+                if isinstance(result, BaseException):
+                    future.set_exception(result)
+                else:
+                    future.set_result(result)
+
+
+_stores: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _BattleStore]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _battle_store() -> _BattleStore:
+    loop = asyncio.get_running_loop()
+    store = _stores.get(loop)
+    if store is None:
+        store = _stores[loop] = _BattleStore()
+    return store
 
 
 def _db(func):

@@ -148,6 +148,50 @@ def battle_open(*, user, draw: BattleDraw) -> Battle:
     return battle
 
 
+def battle_open_many(*, openings: list[tuple]) -> list:
+    """Store several drawn battles, ``[(user, draw), ...]``, in one transaction: their ids in
+    order. When that fails (one bad row fails them all), each is stored on its own, and the
+    failed ones get their exception in place of an id; no battle is ever half stored."""
+    try:
+        with transaction.atomic():
+            battles = Battle.objects.bulk_create(
+                [
+                    Battle(
+                        contestant_a_id=draw.pairing.a.id,
+                        contestant_b_id=draw.pairing.b.id,
+                        user=user,
+                        mode=Battle.Mode.LIVE,
+                        status=Battle.Status.STREAMING,
+                        pair_probability=draw.pairing.pair_probability,
+                    )
+                    for user, draw in openings
+                ]
+            )
+            BattleCategory.objects.bulk_create(
+                [
+                    BattleCategory(
+                        battle=battle,
+                        category_id=draw.category_id,
+                        assigner=BattleCategory.Assigner.VOTER,
+                    )
+                    for battle, (_, draw) in zip(battles, openings, strict=True)
+                    if draw.category_id is not None
+                ]
+            )
+        return [battle.pk for battle in battles]
+    except Exception:
+        if len(openings) == 1:
+            raise
+        log.warning("storing %d battles at once failed; storing them one by one", len(openings))
+    results = []
+    for user, draw in openings:
+        try:
+            results.append(battle_open(user=user, draw=draw).pk)
+        except Exception as exc:  # handed to the one waiting for this battle
+            results.append(exc)
+    return results
+
+
 def battle_start(
     *, user, category_slug: str | None = None, prompt: str | None = None, rng=None
 ) -> Battle:

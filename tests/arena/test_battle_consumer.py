@@ -380,13 +380,13 @@ async def test_chunks_wait_for_start_while_the_new_battle_is_stored(upstream, mo
     meanwhile are held and sent, in order, only after the ``start`` that names the battle."""
     from arena import services
 
-    store = services.battle_open
+    store = services.battle_open_many
 
     def slow_store(**kwargs):
         time.sleep(0.4)  # the upstream answers in full meanwhile
         return store(**kwargs)
 
-    monkeypatch.setattr(services, "battle_open", slow_store)
+    monkeypatch.setattr(services, "battle_open_many", slow_store)
     await _contestants(upstream, "normal", "echo")
     ws = await _socket()
     try:
@@ -423,8 +423,8 @@ async def test_a_battle_that_cannot_be_stored_closes_both_streams_and_says_so(
             time.sleep(0.01)  # fail while both streams are open
         raise DatabaseError("disk I/O error")
 
-    store = services.battle_open
-    monkeypatch.setattr(services, "battle_open", failing_store)
+    store = services.battle_open_many
+    monkeypatch.setattr(services, "battle_open_many", failing_store)
     await _contestants(upstream, "slow:ttft=0.3,delay=0.2", "slow:ttft=0.3,delay=0.2")
     ws = await _socket()
     try:
@@ -440,7 +440,7 @@ async def test_a_battle_that_cannot_be_stored_closes_both_streams_and_says_so(
         assert await ws.receive_nothing(timeout=0.5)
         assert not await database_sync_to_async(Battle.objects.exists)()
 
-        monkeypatch.setattr(services, "battle_open", store)  # the database is back
+        monkeypatch.setattr(services, "battle_open_many", store)  # the database is back
         await ws.send_json_to({"type": "prompt", "text": "again"})
         assert (await _until(ws, "ready"))[-1]["can_vote"] is True
     finally:

@@ -170,3 +170,23 @@ def test_recorded_models_are_drawn_only_for_prompts_they_can_replay(alice):
     with pytest.raises(ArenaError, match="only replay their answers to the suggested prompts"):
         services.battle_start(user=alice, prompt="Name three lakes.")
     assert Battle.objects.count() == 20  # the refused prompt opened no battle
+
+
+@pytest.mark.django_db(transaction=True)
+def test_battles_stored_together_fall_back_to_one_by_one_when_one_is_bad(alice, pair):
+    from arena.matchmaking import Roster
+
+    coding = Category.objects.create(slug="coding", name="Coding")
+    roster = Roster.load()
+    good = services.battle_draw(roster=roster, category_slug="coding")
+    also_good = services.battle_draw(roster=roster)
+    bad = services.BattleDraw(pairing=good.pairing, category_id=coding.pk + 1000)
+    results = services.battle_open_many(openings=[(alice, good), (alice, bad), (alice, also_good)])
+    assert isinstance(results[0], int) and isinstance(results[2], int)
+    assert isinstance(results[1], Exception)
+    assert sorted(Battle.objects.values_list("pk", flat=True)) == [results[0], results[2]]
+    link = BattleCategory.objects.get()
+    assert link.battle_id == results[0] and link.category == coding
+    stored = Battle.objects.get(pk=results[2])
+    assert stored.pair_probability == also_good.pairing.pair_probability
+    assert stored.status == Battle.Status.STREAMING and stored.user == alice
