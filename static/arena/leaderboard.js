@@ -36,13 +36,23 @@ function draw(results, pictures) {
     },
   });
 
+  // Past 25 models a heatmap takes the full width and grows with the model count, so every
+  // row and column keeps a readable label (up to 90 models; beyond, the tooltips name them).
+  const many = models.length > 25;
+  const labelled = models.length <= 90;
   function heatmap(canvasId, matrix, color, label, format) {
+    const canvas = document.getElementById(canvasId);
+    if (many) {
+      canvas.closest("figure").classList.add("full");
+      canvas.parentElement.style.height = Math.max(448, models.length * 13 + 220) + "px";
+    }
     const data = [];
     matrix.forEach((row, i) => row.forEach((v, j) => {
       if (i !== j && v !== null) data.push({ x: models[j], y: models[i], v: v });
     }));
     const max = Math.max(1e-9, ...data.map((d) => d.v));
-    new Chart(document.getElementById(canvasId), {
+    const ticks = { display: labelled, autoSkip: false, font: { size: many ? 9 : 11 } };
+    new Chart(canvas, {
       type: "matrix",
       data: { datasets: [{ label: label, data: data,
         backgroundColor: (ctx) => color(ctx.raw ? ctx.raw.v : 0, max),
@@ -53,8 +63,8 @@ function draw(results, pictures) {
         plugins: { legend: { display: false }, tooltip: { callbacks: {
           title: () => "", label: (ctx) => `${ctx.raw.y} vs ${ctx.raw.x}: ${format(ctx.raw.v)}` } } },
         scales: {
-          x: { type: "category", labels: models, ticks: { display: models.length <= 25, autoSkip: false }, grid: { display: false } },
-          y: { type: "category", labels: models, offset: true, ticks: { display: models.length <= 25, autoSkip: false }, grid: { display: false } },
+          x: { type: "category", labels: models, offset: true, ticks: { ...ticks, maxRotation: 90, minRotation: many ? 90 : 0 }, grid: { display: false } },
+          y: { type: "category", labels: models, offset: true, reverse: false, ticks: ticks, grid: { display: false } },
         },
       },
     });
