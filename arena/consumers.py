@@ -6,7 +6,6 @@ import json
 import logging
 import uuid
 import weakref
-from collections import deque
 from dataclasses import dataclass
 
 from channels.db import database_sync_to_async
@@ -153,7 +152,7 @@ class BattleConsumer(AsyncWebsocketConsumer):
     async def _run_round(self, context: "RoundContext", *, attempt: int, prompt: str, opening):
         """Both sides stream at once; for a new battle (``opening``, a drawn pair) the
         Battle row is stored meanwhile, and chunks wait for the ``start`` message naming it."""
-        gate = _Gate(self.send)
+        gate = _Gate(self.send, settings.ARENA_STREAM_FLUSH_MS / 1000)
         sides = [
             asyncio.create_task(
                 self._run_side(
@@ -193,6 +192,7 @@ class BattleConsumer(AsyncWebsocketConsumer):
             for task in sides:
                 task.cancel()
             await asyncio.gather(*sides, return_exceptions=True)
+            gate.close()
 
     async def _open_battle(self, draw: services.BattleDraw) -> int | None:
         """Store the drawn battle while its streams run; None (user told) when that failed."""
@@ -255,7 +255,7 @@ class BattleConsumer(AsyncWebsocketConsumer):
             error = f"Model {side.upper()} failed unexpectedly."
         if finished is None and not error:
             error = f"Model {side.upper()}'s endpoint ended without finishing."
-        battle_id = await gate.opened()
+        battle_id = await gate.done(side)
         await _db(services.turn_record)(
             battle_id=battle_id,
             index=index,
@@ -289,39 +289,82 @@ def _dumps(**message) -> str:
 
 
 class _Gate:
-    """A round's chunks wait here until its ``start`` message is out.
+    """A round's chunks on their way to the socket: held until ``start`` is out, then
+    coalesced.
 
     Upstream requests go out before a new battle's row is stored; a side's chunks are held
-    (in order, per side) until ``open`` has sent ``start``, then flushed ahead of any newer
+    (in order, per side) until ``open`` has sent ``start``, then go out ahead of any newer
     chunk. With a real upstream the first token comes later than the insert, so nothing waits.
+
+    After that a side's text goes out at once when nothing of that side went out in the last
+    ``window`` seconds (so the first token is never delayed), else it joins the side's next
+    message, sent when the window is over: at most one message per side and window, which
+    keeps a busy server's per-message cost (and the browser's re-renders) bounded.
+    ``window`` 0 sends every chunk as it comes. One lock keeps the messages in order.
     """
 
-    def __init__(self, send):
+    def __init__(self, send, window: float):
         self._send = send
-        self._pending = {"a": deque(), "b": deque()}
+        self._window = window
+        self._pending = {"a": [], "b": []}
+        self._last = {"a": float("-inf"), "b": float("-inf")}
+        self._timer = {"a": None, "b": None}
+        self._lock = asyncio.Lock()
         self._open = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
         self.battle_id: int | None = None
 
     async def chunk(self, side: str, text: str) -> None:
-        if self._open.is_set():
-            await self._send(_chunk_message(side, text))
+        self._pending[side].append(text)
+        if not self._open.is_set() or self._timer[side] is not None:
+            return  # goes out with ``open`` or with the scheduled flush
+        wait = self._last[side] + self._window - self._loop.time()
+        if wait <= 0:
+            await self._flush(side)
         else:
-            self._pending[side].append(text)
+            self._timer[side] = self._loop.call_later(wait, self._flush_later, side)
+
+    def _flush_later(self, side: str) -> None:
+        task = self._loop.create_task(self._flush(side))
+        task.add_done_callback(_log_failure)
+
+    async def _flush(self, side: str) -> None:
+        timer, self._timer[side] = self._timer[side], None
+        if timer is not None:
+            timer.cancel()
+        if not self._pending[side]:
+            return
+        text = "".join(self._pending[side])
+        self._pending[side].clear()
+        self._last[side] = self._loop.time()
+        async with self._lock:
+            await self._send(_chunk_message(side, text))
 
     async def open(self, battle_id: int, start: str) -> None:
         self.battle_id = battle_id
-        await self._send(start)
-        pending = self._pending
-        while pending["a"] or pending["b"]:  # sides may add more while this one sends
-            for side in ("a", "b"):
-                while pending[side]:
-                    await self._send(_chunk_message(side, pending[side].popleft()))
-        self._open.set()  # no await since the last check: nothing is left behind
+        async with self._lock:
+            await self._send(start)
+        self._open.set()
+        for side in ("a", "b"):  # what came meanwhile, one message per side
+            await self._flush(side)
 
-    async def opened(self) -> int:
-        """The battle id, once ``start`` and the chunks held so far are out."""
+    async def done(self, side: str) -> int:
+        """The battle id, once ``start`` and everything of ``side`` so far are out."""
         await self._open.wait()
+        await self._flush(side)
+        async with self._lock:  # a flush already under way (FIFO lock) has sent its text
+            pass
         return self.battle_id
+
+    def close(self) -> None:
+        for timer in self._timer.values():
+            if timer is not None:
+                timer.cancel()
+
+
+def _log_failure(task: asyncio.Task) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("sending a chunk failed", exc_info=task.exception())
 
 
 def _chunk_message(side: str, text: str) -> str:

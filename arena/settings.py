@@ -199,6 +199,9 @@ ARENA_JUDGE_CONCURRENCY = env_int("ARENA_JUDGE_CONCURRENCY", 4, minimum=1)
 ARENA_JUDGE_RETRY_BACKOFF = env_float("ARENA_JUDGE_RETRY_BACKOFF", 2.0)
 # Upstream model endpoints, in seconds.
 ARENA_TIMEOUT_CONNECT = env_float("ARENA_TIMEOUT_CONNECT", 5.0)
+# A side's streamed text goes to the browser at most once per this many ms (the first token at
+# once); 0 sends every upstream chunk as its own message.
+ARENA_STREAM_FLUSH_MS = env_float("ARENA_STREAM_FLUSH_MS", 25.0, minimum=0.0)
 ARENA_TIMEOUT_FIRST_TOKEN = env_float("ARENA_TIMEOUT_FIRST_TOKEN", 30.0)
 ARENA_TIMEOUT_TOTAL = env_float("ARENA_TIMEOUT_TOTAL", 300.0)
 # Recorded answers replay word by word with this pause, so the demo streams visibly.

@@ -491,3 +491,38 @@ async def test_a_contestant_deactivated_here_is_no_longer_drawn(upstream):
         await ws.disconnect()
     models = {r.model for r in upstream.requests[before:]}
     assert models == {c.model_id for c in made}
+
+
+@pytest.mark.parametrize("flush_ms", [0, 80])
+async def test_a_sides_chunks_are_joined_per_window_and_the_first_goes_at_once(
+    upstream, settings, flush_ms
+):
+    settings.ARENA_STREAM_FLUSH_MS = flush_ms
+    spec = "slow:ttft=0.2,delay=0.01,tokens=40"
+    await _contestants(upstream, spec, spec)
+    ws = await _socket()
+    try:
+        sent = time.monotonic()
+        await ws.send_json_to({"type": "prompt", "text": "Count"})
+        messages, first_at = [], {}
+        while not messages or messages[-1]["type"] != "ready":
+            messages.append(json.loads(await ws.receive_from(timeout=10)))
+            side = messages[-1].get("side")
+            if messages[-1]["type"] == "chunk" and side not in first_at:
+                first_at[side] = time.monotonic() - sent
+    finally:
+        await ws.disconnect()
+    expected = " ".join(f"word{i}" for i in range(40))
+    for side in ("a", "b"):
+        assert _text(messages, side) == expected  # nothing lost, nothing reordered
+        chunks = [m for m in messages if m["type"] == "chunk" and m["side"] == side]
+        done = next(
+            k for k, m in enumerate(messages) if m["type"] == "side_done" and m["side"] == side
+        )
+        assert messages.index(chunks[-1]) < done  # all text before its side_done
+        assert chunks[0]["text"] == "word0 "  # the first token goes out alone, at once
+        if flush_ms:  # 40 tokens 10 ms apart: at most one message per 80 ms, plus the first
+            assert len(chunks) <= 8
+        else:
+            assert len(chunks) == 40
+        assert first_at[side] < 0.2 + 0.15  # the first token is not held for a window

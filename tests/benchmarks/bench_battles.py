@@ -19,9 +19,11 @@ the prompt to the first ``chunk`` minus the upstream's own time from receiving t
 writing its first token (the fake upstream notes both; one monotonic clock, one process). Its
 parts: prompt -> ``start`` message (the consumer's database work), prompt -> upstream received
 the request, upstream's first token -> client's chunk. Also: chunks lost (tokens the upstream
-wrote minus chunks the client read, per side; must be 0), CPU seconds of the Daphne process,
-wall time, and the lag of this process's own event loop (the clients share it with the
-upstream's threads: a large lag would mean the figures include the benchmark's own queueing).
+wrote minus tokens in the text the client read, per side; must be 0; the arena may join a
+side's tokens into fewer chunk messages, whose median count per side is printed), CPU seconds of
+the Daphne process, wall time, and the lag of this process's own event loop (the clients share
+it with the upstream's threads: a large lag would mean the figures include the benchmark's own
+queueing).
 
 ``--settings MODULE`` runs everything with another Django settings module (put its folder on
 PYTHONPATH) to try a settings change without editing arena/settings.py; ``--py-spy FILE``
@@ -262,6 +264,7 @@ class RoundFigures:
     after: list[float] = field(default_factory=list)  # ms, upstream wrote token -> client read
     provider: list[float] = field(default_factory=list)  # ms, arena's ttft_ms - upstream ttft
     lost: int = 0
+    messages: list[int] = field(default_factory=list)  # chunk messages per side
     mismatched: int = 0
     failed: int = 0
     problems: list[str] = field(default_factory=list)
@@ -287,7 +290,9 @@ def figures(runs: list[BattleRun], upstream: FakeUpstream, tokens: int) -> Round
                 if run.voted:
                     out.problems.append(f"no upstream request for side {name}")
                 continue
-            out.lost += req.tokens_sent - side.chunks
+            # Tokens, not messages: the arena may join a side's chunks into fewer messages.
+            out.lost += req.tokens_sent - len(side.text.split())
+            out.messages.append(side.chunks)
             out.mismatched += side.text != expected_text
             if side.first_chunk_at is None or req.first_token_at is None:
                 continue
@@ -397,6 +402,12 @@ def main() -> int:
     parser.add_argument("--redis-url", help="redis://...: the Redis channel layer")
     parser.add_argument("--debug", action="store_true", help="run Daphne with ARENA_DEBUG=1")
     parser.add_argument(
+        "--refresh-after-votes",
+        action="store_true",
+        help="let the benchmark's votes trigger leaderboard refreshes; without Redis they run "
+        "inside Daphne (eager Celery) and compete with the streams, so they are off by default",
+    )
+    parser.add_argument(
         "--settings",
         default="arena.settings",
         help="Django settings module (on PYTHONPATH), to try a settings change without editing",
@@ -429,6 +440,7 @@ def main() -> int:
             "ARENA_LOG_LEVEL": "WARNING",
             "ARENA_ALLOWED_HOSTS": "127.0.0.1",
             "DJANGO_SETTINGS_MODULE": args.settings,
+            "ARENA_REFRESH_AFTER_VOTES": "1" if args.refresh_after_votes else "0",
         }
         if not args.debug:
             overrides.update(
@@ -487,6 +499,7 @@ def main() -> int:
         for name in ("added", "to_start", "before", "after", "provider"):
             getattr(pooled, name).extend(getattr(fig, name))
         pooled.lost += fig.lost
+        pooled.messages.extend(fig.messages)
         pooled.mismatched += fig.mismatched
         pooled.failed += fig.failed
     cpus = [cpu for _, _, cpu, _ in rounds]
@@ -506,6 +519,7 @@ def main() -> int:
         f"SUMMARY battles={args.battles}x{args.rounds} spread_s={args.spread:g} "
         f"added_ttft_ms median={med(pooled.added):.1f} p99={p99(pooled.added):.1f} "
         f"(target <= 10 median) chunks_lost={pooled.lost} text_mismatch={pooled.mismatched} "
+        f"chunk_messages_per_side median={med(pooled.messages):.0f} "
         f"failed={pooled.failed} daphne_cpu_s_per_round median={med(cpus):.2f} "
         f"wall_s_per_round median={timing['stream_wall']:.2f} "
         f"bench_process_cpu_s_per_round median={med([c for *_, c in rounds]):.2f}"
