@@ -5,18 +5,20 @@
         --tokens 50 --rounds 3 [--spread 2] [--redis-url redis://127.0.0.1:6379/14] \\
         [--database-url postgres://postgres@127.0.0.1:5432/arena_bench_ws] [--py-spy out.svg]
 
-Starts the fake OpenAI-protocol upstream (tests/upstream.py) in this process with a fixed time
-to first token (``--ttft``) and token pace (``--delay``, ``--tokens`` words), migrates a
-throwaway database (SQLite in a temporary data folder; ``--database-url`` names a PostgreSQL
-database that must not exist yet: it is created, then dropped), syncs two contestants pointing at
-the upstream, creates N users with a session each, starts Daphne as a child process (debug off
-unless ``--debug``; ``--redis-url`` switches on the Redis channel layer) and, each round, connects
-N WebSocket clients that each send a prompt (all at once, or evenly over ``--spread`` seconds),
-read every message until ``ready``, vote, and close.
+Starts a fake OpenAI-protocol upstream (tests/benchmarks/bench_upstream.py, one asyncio loop in
+a process of its own; ``--upstream thread``: the tests' tests/upstream.py in this process, as
+before) with a fixed time to first token (``--ttft``) and token pace (``--delay``, ``--tokens``
+words), migrates a throwaway database (SQLite in a temporary data folder; ``--database-url``
+names a PostgreSQL database that must not exist yet: it is created, then dropped), syncs two
+contestants pointing at the upstream, creates N users with a session each, starts Daphne as a
+child process (debug off unless ``--debug``; ``--redis-url`` switches on the Redis channel
+layer) and, each round, connects N WebSocket clients that each send a prompt (all at once, or
+evenly over ``--spread`` seconds), read every message until ``ready``, vote, and close.
 
 Per side it measures the arena's **added time to first token**: the client's time from sending
 the prompt to the first ``chunk`` minus the upstream's own time from receiving the request to
-writing its first token (the fake upstream notes both; one monotonic clock, one process). Its
+writing its first token (the fake upstream notes both; time.monotonic is one clock for all
+processes on Linux). Its
 parts: prompt -> ``start`` message (the consumer's database work), prompt -> upstream received
 the request, upstream's first token -> client's chunk. Also: chunks lost (tokens the upstream
 wrote minus tokens in the text the client read, per side; must be 0; the arena may join a
@@ -65,6 +67,59 @@ except ImportError:  # pragma: no cover - depends on the environment
 
 from tests.support import daphne_process, manage, server_env  # noqa: E402
 from tests.upstream import FakeUpstream  # noqa: E402
+
+BENCH_UPSTREAM = Path(__file__).with_name("bench_upstream.py")
+
+
+class ProcessUpstream:
+    """tests/benchmarks/bench_upstream.py in a child process (one asyncio loop of its own);
+    its requests are read over HTTP, with the same fields as FakeUpstream's."""
+
+    def __init__(self, ttft: float, delay: float, tokens: int):
+        self._args = ["--ttft", str(ttft), "--delay", str(delay), "--tokens", str(tokens)]
+
+    def __enter__(self) -> "ProcessUpstream":
+        self._proc = subprocess.Popen(
+            [sys.executable, str(BENCH_UPSTREAM), "--port", "0", *self._args],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self.port = int(self._proc.stdout.readline().split()[1])
+        self.url = f"http://127.0.0.1:{self.port}/v1"
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._proc.terminate()
+        self._proc.wait(10)
+
+    def set_behaviour(self, model_id: str, spec: str) -> None:
+        pass  # one behaviour for all, from the command line
+
+    @property
+    def requests(self) -> list:
+        import httpx
+
+        rows = httpx.get(f"http://127.0.0.1:{self.port}/_requests", timeout=30).json()
+        return [
+            RemoteRequest(
+                body={"messages": [{"role": "user", "content": r["prompt"]}]},
+                model=r["model"],
+                received_at=r["received_at"],
+                first_token_at=r["first_token_at"],
+                tokens_sent=r["tokens_sent"],
+            )
+            for r in rows
+        ]
+
+
+@dataclass
+class RemoteRequest:
+    body: dict
+    model: str
+    received_at: float
+    first_token_at: float | None
+    tokens_sent: int
+
 
 MODELS = """
 [[model]]
@@ -270,7 +325,7 @@ class RoundFigures:
     problems: list[str] = field(default_factory=list)
 
 
-def figures(runs: list[BattleRun], upstream: FakeUpstream, tokens: int) -> RoundFigures:
+def figures(runs: list[BattleRun], upstream, tokens: int) -> RoundFigures:
     expected_text = " ".join(f"word{i}" for i in range(tokens))
     requests = {}
     for req in list(upstream.requests):
@@ -402,6 +457,14 @@ def main() -> int:
     parser.add_argument("--redis-url", help="redis://...: the Redis channel layer")
     parser.add_argument("--debug", action="store_true", help="run Daphne with ARENA_DEBUG=1")
     parser.add_argument(
+        "--upstream",
+        choices=["process", "thread"],
+        default="process",
+        help="process: tests/benchmarks/bench_upstream.py in its own process (default); "
+        "thread: the tests' FakeUpstream in this process, a thread per connection (its own "
+        "queueing behind the clients then counts as the arena's)",
+    )
+    parser.add_argument(
         "--refresh-after-votes",
         action="store_true",
         help="let the benchmark's votes trigger leaderboard refreshes; without Redis they run "
@@ -432,7 +495,10 @@ def main() -> int:
 
     with contextlib.ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="arena-bench-ws-")))
-        upstream = stack.enter_context(FakeUpstream())
+        if args.upstream == "process":
+            upstream = stack.enter_context(ProcessUpstream(args.ttft, args.delay, args.tokens))
+        else:
+            upstream = stack.enter_context(FakeUpstream())
         spec = f"slow:ttft={args.ttft},delay={args.delay},tokens={args.tokens}"
         for model_id in MODEL_IDS.values():
             upstream.set_behaviour(model_id, spec)
