@@ -18,14 +18,13 @@ evenly over ``--spread`` seconds), read every message until ``ready``, vote, and
 Per side it measures the arena's **added time to first token**: the client's time from sending
 the prompt to the first ``chunk`` minus the upstream's own time from receiving the request to
 writing its first token (the fake upstream notes both; time.monotonic is one clock for all
-processes on Linux). Its
-parts: prompt -> ``start`` message (the consumer's database work), prompt -> upstream received
-the request, upstream's first token -> client's chunk. Also: chunks lost (tokens the upstream
-wrote minus tokens in the text the client read, per side; must be 0; the arena may join a
-side's tokens into fewer chunk messages, whose median count per side is printed), CPU seconds of
-the Daphne process, wall time, and the lag of this process's own event loop (the clients share
-it with the upstream's threads: a large lag would mean the figures include the benchmark's own
-queueing).
+processes on Linux). Its parts: prompt -> ``start`` message (the consumer's database work),
+prompt -> upstream received the request, upstream's first token -> client's chunk. Also: chunks
+lost (tokens the upstream wrote minus tokens in the text the client read, per side; must be 0;
+the arena may join a side's tokens into fewer chunk messages, whose median count per side is
+printed), CPU seconds of the Daphne process, wall time, and the lag of this process's own event
+loop (the clients share it with the upstream's threads: a large lag would mean the figures
+include the benchmark's own queueing).
 
 ``--settings MODULE`` runs everything with another Django settings module (put its folder on
 PYTHONPATH) to try a settings change without editing arena/settings.py; ``--py-spy FILE``
