@@ -554,27 +554,25 @@ async def _sse_events(chunks: AsyncIterator[bytes]) -> AsyncIterator[tuple[str, 
                     yield event or "message", "\n".join(data), True
                 event, data = "", []
                 continue
-            line = raw.decode("utf-8", "replace")
-            if line[0] == ":":
-                continue
-            name, _, value = line.partition(":")
-            if value[:1] == " ":
-                value = value[1:]
-            if name == "data":
-                data.append(value)
-            elif name == "event":
-                event = value
+            event = _sse_field(raw.decode("utf-8", "replace"), event, data)
     if pending.rstrip(b"\r"):  # a last line without its line end
-        line = pending.rstrip(b"\r").decode("utf-8", "replace")
-        name, _, value = line.partition(":")
-        if value[:1] == " ":
-            value = value[1:]
-        if name == "data":
-            data.append(value)
-        elif name == "event":
-            event = value
+        event = _sse_field(pending.rstrip(b"\r").decode("utf-8", "replace"), event, data)
     if data:
         yield event or "message", "\n".join(data), False
+
+
+def _sse_field(line: str, event: str, data: list[str]) -> str:
+    """One field line of an event: ``data`` is appended to, the event name returned."""
+    if line[0] == ":":  # a comment
+        return event
+    name, _, value = line.partition(":")
+    if value[:1] == " ":
+        value = value[1:]
+    if name == "data":
+        data.append(value)
+    elif name == "event":
+        return value
+    return event
 
 
 def _json(data: str) -> dict:

@@ -130,21 +130,30 @@ def battle_draw(
     return BattleDraw(pairing=pairing, category_id=category_id)
 
 
+def _live_battle(user, draw: BattleDraw) -> Battle:
+    return Battle(
+        contestant_a_id=draw.pairing.a.id,
+        contestant_b_id=draw.pairing.b.id,
+        user=user,
+        mode=Battle.Mode.LIVE,
+        status=Battle.Status.STREAMING,
+        pair_probability=draw.pairing.pair_probability,
+    )
+
+
+def _voter_category(battle: Battle, draw: BattleDraw) -> BattleCategory:
+    return BattleCategory(
+        battle=battle, category_id=draw.category_id, assigner=BattleCategory.Assigner.VOTER
+    )
+
+
 def battle_open(*, user, draw: BattleDraw) -> Battle:
     """Store a drawn battle: the Battle row and its category link, together or not at all."""
     with transaction.atomic():
-        battle = Battle.objects.create(
-            contestant_a_id=draw.pairing.a.id,
-            contestant_b_id=draw.pairing.b.id,
-            user=user,
-            mode=Battle.Mode.LIVE,
-            status=Battle.Status.STREAMING,
-            pair_probability=draw.pairing.pair_probability,
-        )
+        battle = _live_battle(user, draw)
+        battle.save()
         if draw.category_id is not None:
-            BattleCategory.objects.create(
-                battle=battle, category_id=draw.category_id, assigner=BattleCategory.Assigner.VOTER
-            )
+            _voter_category(battle, draw).save()
     return battle
 
 
@@ -155,25 +164,11 @@ def battle_open_many(*, openings: list[tuple]) -> list:
     try:
         with transaction.atomic():
             battles = Battle.objects.bulk_create(
-                [
-                    Battle(
-                        contestant_a_id=draw.pairing.a.id,
-                        contestant_b_id=draw.pairing.b.id,
-                        user=user,
-                        mode=Battle.Mode.LIVE,
-                        status=Battle.Status.STREAMING,
-                        pair_probability=draw.pairing.pair_probability,
-                    )
-                    for user, draw in openings
-                ]
+                [_live_battle(user, draw) for user, draw in openings]
             )
             BattleCategory.objects.bulk_create(
                 [
-                    BattleCategory(
-                        battle=battle,
-                        category_id=draw.category_id,
-                        assigner=BattleCategory.Assigner.VOTER,
-                    )
+                    _voter_category(battle, draw)
                     for battle, (_, draw) in zip(battles, openings, strict=True)
                     if draw.category_id is not None
                 ]
