@@ -1,9 +1,12 @@
 """Staff pages to start a judge run and watch it: ``/judge/``, ``/judge/runs/<id>/`` and its
 JSON (polled by the run page). Include with ``path("", include("arena.judging_views"))``."""
 
+import functools
+
 from django import forms
 from django.contrib import messages
-from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
@@ -22,6 +25,20 @@ from arena.models import Judge, PromptSet, Run
 
 RUNS_SHOWN = 20
 PAGE_RESAMPLES = 200  # bootstrap resamples for the intervals shown on the pages
+
+
+def staff_member_required(view):
+    """Staff only: the sign-in page for visitors, a 403 page saying why for other accounts."""
+
+    @functools.wraps(view)
+    def wrapped(request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        if not (request.user.is_active and request.user.is_staff):
+            raise PermissionDenied("Only staff can start and watch judge runs.")
+        return view(request, *args, **kwargs)
+
+    return wrapped
 
 
 class JudgeRunForm(forms.Form):
