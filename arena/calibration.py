@@ -153,8 +153,15 @@ def _answer_lengths(battle_ids) -> dict[int, tuple[float, float]]:
     ids = np.array(sorted(battle_ids), dtype=np.int64)
     mask, texts_a, texts_b = battle_texts(ids)
     out = {int(i): (np.nan, np.nan) for i in ids}
+    counted: dict[str, float] = {}  # stored answers recur across many battles: count each once
+
+    def tokens(text: str) -> float:
+        if text not in counted:
+            counted[text] = float(ratings.estimate_tokens(text))
+        return counted[text]
+
     for battle_id, a, b in zip(ids[mask], texts_a, texts_b, strict=True):
-        out[int(battle_id)] = (float(ratings.estimate_tokens(a)), float(ratings.estimate_tokens(b)))
+        out[int(battle_id)] = (tokens(a), tokens(b))
     return out
 
 
