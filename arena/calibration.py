@@ -60,7 +60,7 @@ from django.db.models import Count, Max, Q
 
 import ratings
 from arena.judge import judge_verdicts
-from arena.leaderboards import battle_texts
+from arena.leaderboards import battle_style
 from arena.models import (
     Answer,
     Battle,
@@ -151,17 +151,11 @@ def _first_prompts(battles) -> dict[int, str]:
 def _answer_lengths(battle_ids) -> dict[int, tuple[float, float]]:
     """Estimated tokens of sides A and B per battle (nan when the battle has no texts)."""
     ids = np.array(sorted(battle_ids), dtype=np.int64)
-    mask, texts_a, texts_b = battle_texts(ids)
+    mask, style_a, style_b = battle_style(ids)
+    tokens = ratings.FEATURES.index("tokens")
     out = {int(i): (np.nan, np.nan) for i in ids}
-    counted: dict[str, float] = {}  # stored answers recur across many battles: count each once
-
-    def tokens(text: str) -> float:
-        if text not in counted:
-            counted[text] = float(ratings.estimate_tokens(text))
-        return counted[text]
-
-    for battle_id, a, b in zip(ids[mask], texts_a, texts_b, strict=True):
-        out[int(battle_id)] = (tokens(a), tokens(b))
+    for battle_id, a, b in zip(ids[mask], style_a[:, tokens], style_b[:, tokens], strict=True):
+        out[int(battle_id)] = (float(a), float(b))
     return out
 
 

@@ -20,7 +20,7 @@ from importlib.metadata import PackageNotFoundError, version
 import numpy as np
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Case, IntegerField, Value, When
+from django.db.models import Case, IntegerField, Q, Value, When
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -244,28 +244,66 @@ def judge_battles(*, judge: Judge, cutoff_judgement_id: int | None = None) -> Ba
     return _mapped(rows, _votes_by_day(day), cutoff_judgement_id, cutoff_time.first())
 
 
-def battle_texts(battle_ids) -> tuple[np.ndarray, list[str], list[str]]:
-    """Answer texts per side for the battles that have them: (mask, texts_a, texts_b).
+def text_style(text: str) -> list[float]:
+    """The style features (``ratings.FEATURES``) of one answer's text, as stored."""
+    return ratings.answer_features([text])[0].tolist()
 
-    Two queries over the battles that have texts at all (stored answers or live turns), so
-    a million imported battles without texts cost nothing here.
+
+_STYLE_BATCH = 2000
+
+
+def _stored_style(rows) -> dict[int, np.ndarray]:
+    """Style features of Turn or Answer ``rows`` by pk. Features are computed from a row's text
+    once and stored with it, so a refresh reads four numbers per answer, not its text."""
+    out = {pk: style for pk, style in rows.filter(style__isnull=False).values_list("pk", "style")}
+    missing = rows.filter(style__isnull=True).values_list("pk", "text")
+    model = rows.model
+    batch: list = []
+    for pk, text in missing.iterator(chunk_size=_STYLE_BATCH):
+        out[pk] = text_style(text)
+        batch.append(model(pk=pk, style=out[pk]))
+        if len(batch) >= _STYLE_BATCH:
+            model.objects.bulk_update(batch, ["style"])
+            batch = []
+    if batch:
+        model.objects.bulk_update(batch, ["style"])
+    return {pk: np.asarray(style, dtype=np.float64) for pk, style in out.items()}
+
+
+def battle_style(battle_ids) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Style features per side for the battles that have answer texts: (mask, a, b), with
+    ``a`` and ``b`` of shape (mask.sum(), len(ratings.FEATURES)).
+
+    A side's rounds are added up (each round's text counted on its own, so a code fence left
+    open in one round does not hide the next); stored answers count as one round.
     """
     battle_ids = np.asarray(battle_ids, dtype=np.int64)
-    texts: dict[int, dict[str, list[str]]] = {}
+    width = len(ratings.FEATURES)
+    sides: dict[int, dict[str, np.ndarray | None]] = {}
     with_answers = Battle.objects.filter(answer_a__isnull=False, answer_b__isnull=False)
-    for battle_id, a_text, b_text in _fetch(
-        with_answers.values_list("id", "answer_a__text", "answer_b__text")
-    ):
-        texts[battle_id] = {"a": [a_text], "b": [b_text]}
-    turns = Turn.objects.filter(superseded=False, error="").order_by("battle_id", "index")
-    for battle_id, side, text in _fetch(turns.values_list("battle_id", "side", "text")):
-        texts.setdefault(battle_id, {"a": [], "b": []})[side].append(text)
-    complete = np.array([i for i, t in texts.items() if t["a"] and t["b"]], dtype=np.int64)
+    pairs = list(with_answers.values_list("id", "answer_a_id", "answer_b_id"))
+    if pairs:
+        answers = _stored_style(
+            Answer.objects.filter(
+                Q(pk__in=with_answers.values("answer_a_id"))
+                | Q(pk__in=with_answers.values("answer_b_id"))
+            )
+        )
+        for battle_id, a, b in pairs:
+            sides[battle_id] = {"a": answers[a], "b": answers[b]}
+    turns = Turn.objects.filter(superseded=False, error="")
+    styles = _stored_style(turns)
+    for pk, battle_id, side in turns.values_list("pk", "battle_id", "side"):
+        own = sides.setdefault(battle_id, {"a": None, "b": None})
+        own[side] = styles[pk] if own[side] is None else own[side] + styles[pk]
+    complete = np.array(
+        [i for i, s in sides.items() if s["a"] is not None and s["b"] is not None], dtype=np.int64
+    )
     mask = np.isin(battle_ids, complete)
     chosen = battle_ids[mask].tolist()
-    texts_a = ["\n\n".join(texts[i]["a"]) for i in chosen]
-    texts_b = ["\n\n".join(texts[i]["b"]) for i in chosen]
-    return mask, texts_a, texts_b
+    a = np.array([sides[i]["a"] for i in chosen]).reshape(-1, width)
+    b = np.array([sides[i]["b"] for i in chosen]).reshape(-1, width)
+    return mask, a, b
 
 
 def contestant_stats() -> dict[int, dict]:
@@ -471,13 +509,11 @@ def leaderboard_refresh(
             boards[cat] = (plain.categories[cat.slug], np.flatnonzero(data.membership[:, k]))
 
     step("style control")
-    mask, texts_a, texts_b = battle_texts(data.battle_ids)
+    mask, style_a, style_b = battle_style(data.battle_ids)
     styled = {}
     style_note = ""
     if mask.sum() >= 2:
-        features = ratings.battle_features(
-            ratings.answer_features(texts_a), ratings.answer_features(texts_b)
-        )
+        features = ratings.battle_features(style_a, style_b)
         idx = np.flatnonzero(mask)
         style_settings = {**fit_settings, "rounds": min(fit_settings["rounds"], 100)}
         sc = ratings.leaderboards_by_category(

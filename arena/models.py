@@ -120,6 +120,12 @@ class Answer(models.Model):
     text = models.TextField()
     tokens_out = models.PositiveIntegerField(null=True, blank=True)
     total_ms = models.PositiveIntegerField(null=True, blank=True)
+    style = models.JSONField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="Style features of the text (ratings.FEATURES); filled when first needed.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -226,6 +232,12 @@ class Turn(models.Model):
     finish_reason = models.CharField(max_length=40, blank=True)
     cost = models.DecimalField(max_digits=14, decimal_places=8, null=True, blank=True)
     error = models.TextField(blank=True)
+    style = models.JSONField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="Style features of the text (ratings.FEATURES); filled when first needed.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -230,10 +230,13 @@ def turn_record(
     finished=None,
     error: str = "",
 ) -> Turn:
-    """Store one side's answer for one round, finished or failed."""
-    fields = {}
+    """Store one side's answer for one round, finished or failed (with its style features, so
+    leaderboard refreshes never read the text)."""
+    from arena.leaderboards import text_style  # leaderboards imports this module
+
+    fields = {"style": text_style(text)}
     if finished is not None:
-        fields = {
+        fields |= {
             "ttft_ms": finished.ttft_ms,
             "total_ms": finished.total_ms,
             "tokens_in": finished.tokens_in,

@@ -323,3 +323,52 @@ def test_contestant_stats_use_stored_tokens_and_estimate_the_rest():
         ]
     )
     assert stats[b.pk] == {"median_ttft_ms": None, "median_tokens": expected, "cost_per_1000": None}
+
+
+def test_style_features_are_stored_once_and_add_up_over_a_sides_rounds():
+    from arena import services
+    from arena.leaderboards import battle_style
+    from arena.models import Answer, PromptItem, PromptSet, Turn
+
+    a = Contestant.objects.create(name="A", kind="recorded")
+    b = Contestant.objects.create(name="B", kind="recorded")
+    live = Battle.objects.create(contestant_a=a, contestant_b=b, status=Battle.Status.VOTED)
+    rounds = {
+        "a": ["# Plan\n- one\n- two", "**Bold** answer, then:\n```\n# not a header\n```"],
+        "b": ["Plain words only.", "1. first\n2. second\n__strong__"],
+    }
+    for side, texts in rounds.items():
+        for index, text in enumerate(texts):
+            services.turn_record(
+                battle_id=live.pk, index=index, side=side, attempt=0, prompt="q", text=text
+            )
+    services.turn_record(  # a failed round does not count
+        battle_id=live.pk, index=2, side="a", attempt=0, prompt="q", text="- x", error="cut"
+    )
+    item = PromptItem.objects.create(prompt_set=PromptSet.objects.create(name="s"), text="q")
+    answer_a = Answer.objects.create(item=item, contestant=a, text="## Title\n* item")
+    answer_b = Answer.objects.create(item=item, contestant=b, text="Short.")
+    stored = Battle.objects.create(
+        contestant_a=a, contestant_b=b, answer_a=answer_a, answer_b=answer_b
+    )
+    no_texts = Battle.objects.create(contestant_a=a, contestant_b=b)
+
+    ids = np.array([no_texts.pk, live.pk, stored.pk])
+    mask, style_a, style_b = battle_style(ids)
+    assert mask.tolist() == [False, True, True]
+    # Each round on its own, added up: the same as the features of the joined text here.
+    for side, got in (("a", style_a[0]), ("b", style_b[0])):
+        expected = ratings.answer_features(rounds[side]).sum(axis=0)
+        np.testing.assert_array_equal(got, expected)
+        np.testing.assert_array_equal(got, ratings.answer_features(["\n\n".join(rounds[side])])[0])
+    np.testing.assert_array_equal(style_a[1], ratings.answer_features([answer_a.text])[0])
+    assert style_a[0].tolist() != [0, 0, 0, 0] and style_a[0][1] == 1  # one header, not two
+
+    # Stored with the rows: a later refresh reads the numbers, not the texts.
+    assert Turn.objects.filter(style__isnull=True).count() == 0
+    answer_a.refresh_from_db()
+    assert answer_a.style == ratings.answer_features([answer_a.text])[0].tolist()
+    Answer.objects.filter(pk=answer_a.pk).update(style=[7, 0, 0, 0])
+    Turn.objects.filter(battle=live, side="b").update(style=[1, 1, 1, 1])
+    mask, style_a, style_b = battle_style(ids)
+    assert style_a[1].tolist() == [7, 0, 0, 0] and style_b[0].tolist() == [2, 2, 2, 2]
