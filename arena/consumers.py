@@ -453,7 +453,8 @@ def _reopen(battle_id: int) -> None:
 
 @dataclass(frozen=True)
 class RoundContext:
-    """What a round needs before it streams, read in one database call."""
+    """What a round needs before it streams: for a follow-up or regenerate, read in one
+    database call; for a new battle, from the in-memory roster (``_draw``)."""
 
     battle_id: int | None  # None: a new battle, stored while it streams
     index: int

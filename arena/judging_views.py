@@ -27,7 +27,7 @@ RUNS_SHOWN = 20
 PAGE_RESAMPLES = 200  # bootstrap resamples for the intervals shown on the pages
 
 
-def staff_member_required(view):
+def staff_only(view):
     """Staff only: the sign-in page for visitors, a 403 page saying why for other accounts."""
 
     @functools.wraps(view)
@@ -117,7 +117,7 @@ def _run_dict(run: Run) -> dict:
     }
 
 
-@staff_member_required
+@staff_only
 @never_cache
 @require_http_methods(["GET", "POST"])
 def judge_index(request):
@@ -144,7 +144,7 @@ def judge_index(request):
     return render(request, "arena/judge_index.html", {"form": form, "judges": judges, "runs": runs})
 
 
-@staff_member_required
+@staff_only
 @never_cache
 @require_GET
 def judge_run(request, run_id: int):
@@ -153,7 +153,7 @@ def judge_run(request, run_id: int):
     return render(request, "arena/judge_run.html", context)
 
 
-@staff_member_required
+@staff_only
 @never_cache
 @require_GET
 def judge_run_json(request, run_id: int):

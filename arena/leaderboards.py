@@ -252,22 +252,29 @@ def text_style(text: str) -> list[float]:
 _STYLE_BATCH = 2000
 
 
-def _stored_style(rows) -> dict[int, np.ndarray]:
-    """Style features of Turn or Answer ``rows`` by pk. Features are computed from a row's text
-    once and stored with it, so a refresh reads four numbers per answer, not its text."""
-    out = {pk: style for pk, style in rows.filter(style__isnull=False).values_list("pk", "style")}
-    missing = rows.filter(style__isnull=True).values_list("pk", "text")
+def _stored_style(rows, *fields: str) -> dict[int, tuple]:
+    """Style features of Turn or Answer ``rows`` by pk, as ``(*fields, features)``. Features
+    are computed from a row's text once and stored with it, so a refresh reads four numbers per
+    answer, not its text."""
+    out = {
+        pk: (*values, style)
+        for pk, *values, style in rows.filter(style__isnull=False).values_list(
+            "pk", *fields, "style"
+        )
+    }
+    missing = rows.filter(style__isnull=True).values_list("pk", *fields, "text")
     model = rows.model
     batch: list = []
-    for pk, text in missing.iterator(chunk_size=_STYLE_BATCH):
-        out[pk] = text_style(text)
-        batch.append(model(pk=pk, style=out[pk]))
+    for pk, *values, text in missing.iterator(chunk_size=_STYLE_BATCH):
+        style = text_style(text)
+        out[pk] = (*values, style)
+        batch.append(model(pk=pk, style=style))
         if len(batch) >= _STYLE_BATCH:
             model.objects.bulk_update(batch, ["style"])
             batch = []
     if batch:
         model.objects.bulk_update(batch, ["style"])
-    return {pk: np.asarray(style, dtype=np.float64) for pk, style in out.items()}
+    return {pk: (*v[:-1], np.asarray(v[-1], dtype=np.float64)) for pk, v in out.items()}
 
 
 def battle_style(battle_ids) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -290,12 +297,11 @@ def battle_style(battle_ids) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             )
         )
         for battle_id, a, b in pairs:
-            sides[battle_id] = {"a": answers[a], "b": answers[b]}
-    turns = Turn.objects.filter(superseded=False, error="")
-    styles = _stored_style(turns)
-    for pk, battle_id, side in turns.values_list("pk", "battle_id", "side"):
+            sides[battle_id] = {"a": answers[a][0], "b": answers[b][0]}
+    turns = _stored_style(Turn.objects.filter(superseded=False, error=""), "battle_id", "side")
+    for battle_id, side, style in turns.values():
         own = sides.setdefault(battle_id, {"a": None, "b": None})
-        own[side] = styles[pk] if own[side] is None else own[side] + styles[pk]
+        own[side] = style if own[side] is None else own[side] + style
     complete = np.array(
         [i for i, s in sides.items() if s["a"] is not None and s["b"] is not None], dtype=np.int64
     )

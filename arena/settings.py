@@ -191,6 +191,9 @@ ARENA_REFRESH_AFTER_VOTES = env_bool("ARENA_REFRESH_AFTER_VOTES", True)
 ARENA_REFRESH_EVERY_VOTES = env_int("ARENA_REFRESH_EVERY_VOTES", 50, minimum=1)
 ARENA_REFRESH_MINUTES = env_int("ARENA_REFRESH_MINUTES", 10, minimum=0)
 ARENA_MAX_TURNS = env_int("ARENA_MAX_TURNS", 8, minimum=1)
+# A side's streamed text goes to the browser at most once per this many ms (the first token at
+# once); 0 sends every upstream chunk as its own message.
+ARENA_STREAM_FLUSH_MS = env_float("ARENA_STREAM_FLUSH_MS", 25.0, minimum=0.0)
 ARENA_MAX_PROMPT_CHARS = env_int("ARENA_MAX_PROMPT_CHARS", 20_000, minimum=1)
 # Eval-set answer generation: calls at a time per endpoint (kind + base URL + model id).
 ARENA_GENERATE_CONCURRENCY = env_int("ARENA_GENERATE_CONCURRENCY", 4, minimum=1)
@@ -199,9 +202,6 @@ ARENA_JUDGE_CONCURRENCY = env_int("ARENA_JUDGE_CONCURRENCY", 4, minimum=1)
 ARENA_JUDGE_RETRY_BACKOFF = env_float("ARENA_JUDGE_RETRY_BACKOFF", 2.0)
 # Upstream model endpoints, in seconds.
 ARENA_TIMEOUT_CONNECT = env_float("ARENA_TIMEOUT_CONNECT", 5.0)
-# A side's streamed text goes to the browser at most once per this many ms (the first token at
-# once); 0 sends every upstream chunk as its own message.
-ARENA_STREAM_FLUSH_MS = env_float("ARENA_STREAM_FLUSH_MS", 25.0, minimum=0.0)
 ARENA_TIMEOUT_FIRST_TOKEN = env_float("ARENA_TIMEOUT_FIRST_TOKEN", 30.0)
 ARENA_TIMEOUT_TOTAL = env_float("ARENA_TIMEOUT_TOTAL", 300.0)
 # Recorded answers replay word by word with this pause, so the demo streams visibly.

@@ -56,6 +56,7 @@ class PairData:
             shape=(self.P, self.n),
         )
         self.inc_t = self.inc.T.tocsr()
+        self._inc_abs_t = None  # built on first use (batched Newton only)
 
     def diff(self, theta: np.ndarray) -> np.ndarray:
         """``theta[i] - theta[j]`` for theta of shape (n,) or (n, R); returns (P,) or (P, R)."""
@@ -67,7 +68,9 @@ class PairData:
 
     def scatter_abs(self, x: np.ndarray) -> np.ndarray:
         """Model-level sums ``sum_p x[p] (e_i + e_j)``: the Laplacian's diagonal."""
-        return abs(self.inc_t) @ x
+        if self._inc_abs_t is None:
+            self._inc_abs_t = abs(self.inc_t)
+        return self._inc_abs_t @ x
 
     def laplacian(self, h: np.ndarray) -> np.ndarray:
         """Weighted graph Laplacian of one weight vector h of shape (n_pairs,)."""

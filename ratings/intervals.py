@@ -159,6 +159,11 @@ def _percentile_intervals(fit: RatingFit, theta_samples, *, alpha: float = 0.05,
     )
 
 
+def _round(counts, r: int) -> np.ndarray:
+    """Round ``r``'s counts, (n_pairs, 3), from the three (n_pairs, R) count arrays."""
+    return np.column_stack([c[:, r] for c in counts])
+
+
 class _Chord:
     """Solve many resampled data sets at once, warm-started at the point estimate.
 
@@ -262,6 +267,7 @@ class _Chord:
                 break
         active = np.flatnonzero(pending)
         redo = np.union1d(np.flatnonzero(bad), active)
+        counts = (w0, w1, w2)
         if self.kind == "bt":
             # Bradley-Terry rounds the chord did not settle are fitted all together, as the
             # single refit below would: those without a finite MLE with the prior, from zero;
@@ -291,18 +297,14 @@ class _Chord:
                 redo = np.setdiff1d(redo, cols[ok])
                 if prior > 0 and warm:  # converged with a prior: had the round an MLE?
                     for r in cols[ok][~flagged[cols[ok]]]:
-                        flagged[r] = bool(degeneracy_notes(self._round_data(w0, w1, w2, r)))
+                        data = PairData(self.data.n, self.data.i, self.data.j, _round(counts, r))
+                        flagged[r] = bool(degeneracy_notes(data))
         for r in redo:
-            w_round = np.column_stack([w0[:, r], w1[:, r], w2[:, r]])
-            theta[:, r], eta_r, degenerate = self._refit(w_round, theta[:, r], eta[r])
+            theta[:, r], eta_r, degenerate = self._refit(_round(counts, r), theta[:, r], eta[r])
             eta[r] = eta_r if eta_r is not None else 0.0
             flagged[r] |= degenerate
         theta -= theta.mean(axis=0)
         return theta.T, (eta if self.dav else None), int(flagged.sum())
-
-    def _round_data(self, w0, w1, w2, r) -> PairData:
-        w_round = np.column_stack([w0[:, r], w1[:, r], w2[:, r]])
-        return PairData(self.data.n, self.data.i, self.data.j, w_round)
 
     def _refit(self, w_round, theta0, eta0):
         tie_fix = False
