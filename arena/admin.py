@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from arena import models
-from arena.generation_admin import generate_missing_answers  # also registers RunAdmin
+from arena.evalsets.admin import generate_missing_answers
 
 
 @admin.register(models.Contestant)

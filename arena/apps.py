@@ -5,3 +5,12 @@ class ArenaConfig(AppConfig):
     name = "arena"
     verbose_name = "Arena"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # The reactions to a counted vote; the vote service only announces it (core.hooks).
+        from arena.core import hooks
+        from arena.judging.tasks import judge_after_vote
+        from arena.leaderboards.tasks import leaderboard_after_vote
+
+        hooks.on_counted_vote(leaderboard_after_vote)
+        hooks.on_counted_vote(judge_after_vote)

@@ -1,8 +1,9 @@
 from django.urls import path
 
-from arena import consumers
+from arena.battles.consumers import BattleConsumer
+from arena.core.consumers import PingConsumer
 
 websocket_urlpatterns = [
-    path("ws/ping/", consumers.PingConsumer.as_asgi()),
-    path("ws/battle/", consumers.BattleConsumer.as_asgi()),
+    path("ws/ping/", PingConsumer.as_asgi()),
+    path("ws/battle/", BattleConsumer.as_asgi()),
 ]

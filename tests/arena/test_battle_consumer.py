@@ -11,6 +11,8 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 
 from arena.asgi import application
+from arena.battles import streaming as services_module
+from arena.battles.services import battle_open_many
 from arena.models import Battle, BattleCategory, Category, Contestant, Turn, Vote
 from tests.upstream import upstream_fixture  # noqa: F401
 
@@ -333,7 +335,7 @@ async def test_only_the_battles_own_user_can_vote(upstream):
         battle_id = ready[0]["battle"]
     finally:
         await ws.disconnect()
-    from arena.services import VoteRejected, vote_record
+    from arena.battles.services import VoteRejected, vote_record
 
     bob, _ = await database_sync_to_async(get_user_model().objects.get_or_create)(username="bob")
     with pytest.raises(VoteRejected, match="Only the person"):
@@ -378,15 +380,14 @@ async def test_recorded_models_refuse_unknown_prompts_and_follow_ups_without_los
 async def test_chunks_wait_for_start_while_the_new_battle_is_stored(upstream, monkeypatch):
     """Both upstream requests go out before the Battle row exists; the chunks that arrive
     meanwhile are held and sent, in order, only after the ``start`` that names the battle."""
-    from arena import services
 
-    store = services.battle_open_many
+    store = battle_open_many
 
     def slow_store(**kwargs):
         time.sleep(0.4)  # the upstream answers in full meanwhile
         return store(**kwargs)
 
-    monkeypatch.setattr(services, "battle_open_many", slow_store)
+    monkeypatch.setattr(services_module, "battle_open_many", slow_store)
     await _contestants(upstream, "normal", "echo")
     ws = await _socket()
     try:
@@ -415,16 +416,14 @@ async def test_a_battle_that_cannot_be_stored_closes_both_streams_and_says_so(
 ):
     from django.db import DatabaseError
 
-    from arena import services
-
     def failing_store(**kwargs):
         deadline = time.monotonic() + 5
         while len(upstream.requests) < 2 and time.monotonic() < deadline:
             time.sleep(0.01)  # fail while both streams are open
         raise DatabaseError("disk I/O error")
 
-    store = services.battle_open_many
-    monkeypatch.setattr(services, "battle_open_many", failing_store)
+    store = battle_open_many
+    monkeypatch.setattr(services_module, "battle_open_many", failing_store)
     await _contestants(upstream, "slow:ttft=0.3,delay=0.2", "slow:ttft=0.3,delay=0.2")
     ws = await _socket()
     try:
@@ -440,7 +439,7 @@ async def test_a_battle_that_cannot_be_stored_closes_both_streams_and_says_so(
         assert await ws.receive_nothing(timeout=0.5)
         assert not await database_sync_to_async(Battle.objects.exists)()
 
-        monkeypatch.setattr(services, "battle_open_many", store)  # the database is back
+        monkeypatch.setattr(services_module, "battle_open_many", store)  # the database is back
         await ws.send_json_to({"type": "prompt", "text": "again"})
         assert (await _until(ws, "ready"))[-1]["can_vote"] is True
     finally:

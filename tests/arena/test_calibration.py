@@ -13,12 +13,9 @@ from django.urls import include, path
 from numpy.testing import assert_allclose
 from scipy import stats
 
-from arena.calibration import (
-    cached_calibration_report,
-    calibration_report,
-    clear_calibration_cache,
-)
-from arena.demo import DEMO_DIR
+from arena.calibration.cache import cached_calibration_report, clear_calibration_cache
+from arena.calibration.report import calibration_report
+from arena.demo.load import DEMO_DIR
 from arena.models import (
     Answer,
     Battle,
@@ -34,7 +31,7 @@ from arena.models import (
 )
 
 # Until arena/urls.py includes arena.calibration_views, the tests route through this module.
-urlpatterns = [path("", include("arena.urls")), path("", include("arena.calibration_views"))]
+urlpatterns = [path("", include("arena.urls")), path("", include("arena.calibration.urls"))]
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls(__name__)]
 

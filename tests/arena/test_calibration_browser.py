@@ -22,7 +22,7 @@ def _env(tmp_path):
         (tmp_path / "calibration_urls.py").write_text(
             "from django.urls import include, path\n"
             'urlpatterns = [path("", include("arena.urls")), '
-            'path("", include("arena.calibration_views"))]\n'
+            'path("", include("arena.calibration.urls"))]\n'
         )
         (tmp_path / "calibration_settings.py").write_text(
             'from arena.settings import *  # noqa: F403\nROOT_URLCONF = "calibration_urls"\n'

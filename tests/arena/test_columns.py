@@ -8,8 +8,8 @@ from django.db.models import F
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from arena.columns import DATE, INT, read_columns
-from arena.leaderboards import human_battles
+from arena.core.columns import DATE, INT, read_columns
+from arena.leaderboards.data import human_battles
 from arena.models import Battle, Contestant, Vote
 
 pytestmark = pytest.mark.django_db

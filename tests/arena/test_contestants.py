@@ -8,10 +8,10 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from arena import providers
-from arena.contestants import ModelsFileError, parse_models_toml
 from arena.management.commands.models import CHECK_MAX_TOKENS
 from arena.models import Answer, Contestant, PromptItem, PromptSet
+from arena.providers import client as providers_module
+from arena.providers.contestants import ModelsFileError, parse_models_toml
 from tests.upstream import upstream_fixture  # noqa: F401
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "data" / "models.example.toml"
@@ -230,7 +230,7 @@ def test_sync_loads_the_example_file():
 
 @pytest.mark.django_db
 def test_check_prints_a_table_and_fails_when_an_endpoint_fails(upstream, monkeypatch):
-    monkeypatch.setattr(providers, "RETRY_BACKOFF", 0.01)
+    monkeypatch.setattr(providers_module, "RETRY_BACKOFF", 0.01)
     for name, model_id in [("Good", "normal"), ("Broken", "error"), ("Silent", "hang")]:
         Contestant.objects.create(name=name, base_url=upstream.url, model_id=model_id)
     Contestant.objects.create(name="Off", base_url=upstream.url, model_id="error", active=False)

@@ -6,7 +6,7 @@ import pytest
 from django.core.management import call_command
 from django.db.models import F
 
-from arena.demo import DEMO_DIR, demo_load
+from arena.demo.load import DEMO_DIR, demo_load
 from arena.models import (
     Answer,
     Battle,

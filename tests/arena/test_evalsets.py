@@ -3,9 +3,9 @@ import random
 import pytest
 from django.contrib.auth import get_user_model
 
-from arena.evalsets import NoPairLeft, evalset_next_battle
+from arena.battles.services import vote_record
+from arena.evalsets.voting import NoPairLeft, evalset_next_battle
 from arena.models import Answer, Battle, Category, Contestant, PromptItem, PromptSet, Vote
-from arena.services import vote_record
 
 pytestmark = pytest.mark.django_db
 

@@ -10,7 +10,8 @@ from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from arena.exchange import ImportFailed, battles_export, battles_import, sources
+from arena.exchange import sources
+from arena.exchange.service import ImportFailed, battles_export, battles_import
 from arena.models import (
     Answer,
     Battle,
@@ -26,7 +27,7 @@ from arena.models import (
 )
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "exchange"
-CROWD = Path(__file__).resolve().parents[2] / "arena" / "demo_data" / "crowd-comparisons.csv"
+CROWD = Path(__file__).resolve().parents[2] / "arena" / "demo" / "data" / "crowd-comparisons.csv"
 
 
 def _export(fmt: str = "arena") -> str:

@@ -13,25 +13,27 @@ from django.template.loader import render_to_string
 from django.urls import include, path
 from django.utils import timezone
 
-import arena.generation_admin  # noqa: F401  (registers RunAdmin before the URLs below)
-from arena import generation, providers
-from arena.generation import (
+import arena.evalsets.admin  # noqa: F401  (registers RunAdmin before the URLs below)
+from arena.evalsets import generation as generation_module
+from arena.evalsets.admin import generate_missing_answers
+from arena.evalsets.generation import (
+    GenerationError,
     answers_generate,
     answers_missing,
-    generate_answers_task,
     generation_run_create,
-    generation_run_enqueue,
     generation_run_execute,
     generation_runs_recent,
 )
-from arena.generation_admin import generate_missing_answers
+from arena.evalsets.tasks import generate_answers_task, generation_run_enqueue
 from arena.models import Answer, Contestant, PromptItem, PromptSet, Run
+from arena.providers import client as providers_module
+from arena.providers import complete_chat
 from tests.upstream import NORMAL_TEXT, upstream_fixture  # noqa: F401
 
 # The JSON endpoint and the admin as arena/urls.py includes them (tests here use these URLs
 # through @pytest.mark.urls, so they do not depend on the project's URL wiring).
 urlpatterns = [
-    path("", include("arena.generation_views")),
+    path("", include("arena.evalsets.urls")),
     path("admin/", admin.site.urls),
     path("", include("arena.urls")),
 ]
@@ -47,8 +49,8 @@ class TTY(io.StringIO):
 
 @pytest.fixture(autouse=True)
 def _fast(monkeypatch, settings):
-    monkeypatch.setattr(generation, "RETRY_BASE", 0.01)
-    monkeypatch.setattr(providers, "RETRY_BACKOFF", 0.01)
+    monkeypatch.setattr(generation_module, "RETRY_BASE", 0.01)
+    monkeypatch.setattr(providers_module, "RETRY_BACKOFF", 0.01)
     settings.ARENA_TIMEOUT_CONNECT = 1.0
     settings.ARENA_TIMEOUT_FIRST_TOKEN = 5.0  # the hang test shortens it
     settings.ARENA_TIMEOUT_TOTAL = 10.0
@@ -79,7 +81,7 @@ def model(upstream):
 def calls(monkeypatch):
     """Counts complete_chat calls in flight per upstream model id, and their maximum."""
     state = {"now": {}, "max": {}, "max_total": 0}
-    real = generation.complete_chat
+    real = complete_chat
 
     async def counting(endpoint, messages, **kwargs):
         key = endpoint.model_id
@@ -91,7 +93,7 @@ def calls(monkeypatch):
         finally:
             state["now"][key] -= 1
 
-    monkeypatch.setattr(generation, "complete_chat", counting)
+    monkeypatch.setattr(generation_module, "complete_chat", counting)
     return state
 
 
@@ -140,7 +142,7 @@ def test_a_flaky_endpoint_is_retried_after_the_providers_own_retries_then_stored
 def test_failing_and_hanging_endpoints_are_recorded_as_failed_without_an_answer(
     prompt_set, model, upstream, monkeypatch, settings
 ):
-    monkeypatch.setattr(generation, "RETRIES", 1)
+    monkeypatch.setattr(generation_module, "RETRIES", 1)
     settings.ARENA_TIMEOUT_FIRST_TOKEN = 0.3
     refused = model("Refused", "error:status=400")
     hanging = model("Hanging", "hang")
@@ -166,8 +168,8 @@ def test_failing_and_hanging_endpoints_are_recorded_as_failed_without_an_answer(
 def test_an_endpoint_failing_every_retry_is_given_up_for_the_rest_of_the_run(
     prompt_set, model, upstream, monkeypatch, settings
 ):
-    monkeypatch.setattr(generation, "RETRIES", 1)
-    monkeypatch.setattr(generation, "GIVE_UP_AFTER", 2)
+    monkeypatch.setattr(generation_module, "RETRIES", 1)
+    monkeypatch.setattr(generation_module, "GIVE_UP_AFTER", 2)
     settings.ARENA_GENERATE_CONCURRENCY = 1
     for i in range(3, 6):
         PromptItem.objects.create(prompt_set=prompt_set, external_id=f"p{i}", text=f"More {i}")
@@ -209,7 +211,7 @@ def test_an_answer_stored_meanwhile_by_another_run_is_kept_and_never_doubled(
     prompt_set, model, monkeypatch
 ):
     normal = model("Heron Seven", "normal")
-    real = generation.complete_chat
+    real = complete_chat
 
     async def racing(endpoint, messages, **kwargs):
         finished = await real(endpoint, messages, **kwargs)
@@ -217,7 +219,7 @@ def test_an_answer_stored_meanwhile_by_another_run_is_kept_and_never_doubled(
         await sync_to_async(Answer.objects.create)(item=item, contestant=normal, text="first")
         return finished
 
-    monkeypatch.setattr(generation, "complete_chat", racing)
+    monkeypatch.setattr(generation_module, "complete_chat", racing)
     result = answers_generate(prompt_set=prompt_set, contestants=[normal])
 
     assert (result.stored, result.present, result.failed) == (0, 3, 0)
@@ -228,7 +230,7 @@ def test_an_answer_stored_meanwhile_by_another_run_is_kept_and_never_doubled(
 @pytest.mark.django_db(transaction=True)  # foreign keys are checked at commit
 def test_a_prompt_deleted_during_the_run_is_one_failure_not_a_crash(prompt_set, model, monkeypatch):
     normal = model("Heron Seven", "normal")
-    real = generation.complete_chat
+    real = complete_chat
 
     async def deleting(endpoint, messages, **kwargs):
         finished = await real(endpoint, messages, **kwargs)
@@ -236,7 +238,7 @@ def test_a_prompt_deleted_during_the_run_is_one_failure_not_a_crash(prompt_set, 
             await sync_to_async(PromptItem.objects.filter(text="Prompt 1?").delete)()
         return finished
 
-    monkeypatch.setattr(generation, "complete_chat", deleting)
+    monkeypatch.setattr(generation_module, "complete_chat", deleting)
     result = answers_generate(prompt_set=prompt_set, contestants=[normal])
 
     assert (result.stored, result.failed) == (2, 1)
@@ -292,9 +294,9 @@ def test_the_task_is_queued_after_commit_and_fails_the_run_when_its_set_is_gone(
 
 def test_recorded_models_cannot_generate(prompt_set):
     recorded = Contestant.objects.create(name="Replay", kind=Contestant.Kind.RECORDED)
-    with pytest.raises(generation.GenerationError, match="Replay only replays recorded answers"):
+    with pytest.raises(GenerationError, match="Replay only replays recorded answers"):
         generation_run_create(prompt_set=prompt_set, contestants=[recorded])
-    with pytest.raises(generation.GenerationError, match="at least one model"):
+    with pytest.raises(GenerationError, match="at least one model"):
         answers_generate(prompt_set=prompt_set, contestants=[])
     assert answers_missing(prompt_set=prompt_set, contestants=[recorded]) == [
         (item.pk, recorded.pk) for item in prompt_set.items.order_by("id")

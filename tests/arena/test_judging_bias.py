@@ -27,8 +27,9 @@ from django.db import connection
 from django.test import override_settings
 
 import ratings
-from arena.judge import judge_verdicts
-from arena.judging import JudgeStats, judge_pairs_for_set, judge_stats
+from arena.judging.runs import judge_pairs_for_set
+from arena.judging.stats import JudgeStats, judge_stats
+from arena.judging.verdicts import judge_verdicts
 from arena.models import Answer, Battle, Contestant, Judge, PromptItem, PromptSet, Run
 from ratings.agreement import (
     first_position_preference,

@@ -12,7 +12,7 @@ from tests.support import ROOT, daphne_server, manage, server_env
 
 pytestmark = pytest.mark.browser
 
-DEMO = ROOT / "arena" / "demo_data"
+DEMO = ROOT / "arena" / "demo" / "data"
 WINNER = {"left": ratings.A_WINS, "right": ratings.B_WINS, "tie": ratings.TIE}
 
 

@@ -9,8 +9,11 @@ from django.db import connection
 from django.utils import timezone
 
 import ratings
-from arena import leaderboards
-from arena.leaderboards import latest_snapshot, leaderboard_refresh, refresh_due
+from arena.battles.services import turn_record
+from arena.leaderboards.refresh import leaderboard_refresh
+from arena.leaderboards.schedule import REFRESH_QUEUED, refresh_due
+from arena.leaderboards.snapshots import latest_snapshot
+from arena.leaderboards.tasks import leaderboard_refresh_task
 from arena.models import (
     Battle,
     BattleCategory,
@@ -192,14 +195,13 @@ def test_a_counted_vote_queues_one_debounced_refresh(
 ):
     from django.core.cache import cache
 
-    from arena import tasks
-    from arena.services import vote_record
+    from arena.battles.services import vote_record
 
     settings.ARENA_REFRESH_AFTER_VOTES = True
     settings.CELERY_TASK_ALWAYS_EAGER = False
     queued = []
-    monkeypatch.setattr(tasks.leaderboard_refresh_task, "delay", lambda: queued.append(1))
-    cache.delete(leaderboards.REFRESH_QUEUED)
+    monkeypatch.setattr(leaderboard_refresh_task, "delay", lambda: queued.append(1))
+    cache.delete(REFRESH_QUEUED)
     alice = get_user_model().objects.create_user("alice")
     models = arena_votes
     for _ in range(2):
@@ -212,7 +214,7 @@ def test_a_counted_vote_queues_one_debounced_refresh(
         with django_capture_on_commit_callbacks(execute=True):
             vote_record(battle_id=battle.pk, user=alice, outcome="a")
     assert queued == [1]  # the second vote found a refresh already queued
-    cache.delete(leaderboards.REFRESH_QUEUED)
+    cache.delete(REFRESH_QUEUED)
 
 
 @pytest.fixture
@@ -284,7 +286,7 @@ def test_a_bad_choice_on_the_page_is_explained_with_a_400(arena_votes, signed_in
 
 
 def test_contestant_stats_use_stored_tokens_and_estimate_the_rest():
-    from arena.leaderboards import contestant_stats
+    from arena.leaderboards.data import contestant_stats
     from arena.models import Answer, PromptItem, PromptSet, Turn
 
     a = Contestant.objects.create(name="Live A")
@@ -326,8 +328,7 @@ def test_contestant_stats_use_stored_tokens_and_estimate_the_rest():
 
 
 def test_style_features_are_stored_once_and_add_up_over_a_sides_rounds():
-    from arena import services
-    from arena.leaderboards import battle_style
+    from arena.battles.style import battle_style
     from arena.models import Answer, PromptItem, PromptSet, Turn
 
     a = Contestant.objects.create(name="A", kind="recorded")
@@ -339,10 +340,8 @@ def test_style_features_are_stored_once_and_add_up_over_a_sides_rounds():
     }
     for side, texts in rounds.items():
         for index, text in enumerate(texts):
-            services.turn_record(
-                battle_id=live.pk, index=index, side=side, attempt=0, prompt="q", text=text
-            )
-    services.turn_record(  # a failed round does not count
+            turn_record(battle_id=live.pk, index=index, side=side, attempt=0, prompt="q", text=text)
+    turn_record(  # a failed round does not count
         battle_id=live.pk, index=2, side="a", attempt=0, prompt="q", text="- x", error="cut"
     )
     item = PromptItem.objects.create(prompt_set=PromptSet.objects.create(name="s"), text="q")

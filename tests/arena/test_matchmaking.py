@@ -6,7 +6,7 @@ from collections import Counter
 import pytest
 from channels.db import database_sync_to_async
 
-from arena.matchmaking import (
+from arena.battles.matchmaking import (
     Candidate,
     NotEnoughContestants,
     Roster,

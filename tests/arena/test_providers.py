@@ -9,9 +9,9 @@ import httpx
 import pytest
 
 import ratings
-from arena import providers
 from arena.models import Answer, Contestant, PromptItem, PromptSet
 from arena.providers import (
+    ANTHROPIC_VERSION,
     Delta,
     Endpoint,
     Finished,
@@ -21,6 +21,9 @@ from arena.providers import (
     complete_chat,
     stream_chat,
 )
+from arena.providers import client as providers_module
+from arena.providers.client import _clients
+from arena.providers.sse import sse_events
 from tests.support import free_port
 from tests.upstream import NORMAL_TEXT, upstream_fixture  # noqa: F401
 
@@ -37,7 +40,7 @@ async def _shared_client_closed():
 
 @pytest.fixture(autouse=True)
 def _quick_retries(monkeypatch):
-    monkeypatch.setattr(providers, "RETRY_BACKOFF", 0.01)
+    monkeypatch.setattr(providers_module, "RETRY_BACKOFF", 0.01)
 
 
 def endpoint(upstream, model_id="normal", kind="openai", **fields) -> Endpoint:
@@ -128,7 +131,7 @@ async def test_it_sends_anthropic_headers_a_top_level_system_and_a_default_max_t
     (sent,) = upstream.requests
     assert sent.path == "/v1/messages"
     assert sent.headers["x-api-key"] == KEY
-    assert sent.headers["anthropic-version"] == providers.ANTHROPIC_VERSION
+    assert sent.headers["anthropic-version"] == ANTHROPIC_VERSION
     assert "authorization" not in sent.headers
     assert sent.body == {
         "model": "normal",
@@ -232,9 +235,7 @@ async def test_it_retries_a_connect_timeout():
         attempts.append(request)
         raise httpx.ConnectTimeout("timed out", request=request)
 
-    providers._clients[asyncio.get_running_loop()] = httpx.AsyncClient(
-        transport=httpx.MockTransport(refuse)
-    )
+    _clients[asyncio.get_running_loop()] = httpx.AsyncClient(transport=httpx.MockTransport(refuse))
     _, error = await deltas_then_error(Endpoint(name="X", kind="openai", base_url="http://x/v1"))
     assert str(error) == "timed out connecting"
     assert len(attempts) == 3
@@ -521,7 +522,7 @@ async def _events(*chunks: bytes) -> list[tuple[str, str, bool]]:
         for chunk in chunks:
             yield chunk
 
-    return [event async for event in providers._sse_events(body())]
+    return [event async for event in sse_events(body())]
 
 
 async def test_server_sent_events_are_parsed_from_bytes_split_anywhere():

@@ -5,8 +5,8 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from arena.battles.services import AlreadyVoted, VoteRejected, vote_record
 from arena.models import Battle, Contestant, Vote
-from arena.services import AlreadyVoted, VoteRejected, vote_record
 
 pytestmark = pytest.mark.django_db
 

@@ -7,7 +7,7 @@ from celery import Celery
 from channels.testing import WebsocketCommunicator
 
 from arena.asgi import application
-from arena.tasks import ping
+from arena.core.tasks import ping
 
 ORIGIN = (b"origin", b"http://localhost")
 

@@ -7,7 +7,7 @@ import uuid
 import pytest
 from celery import Celery
 
-from arena.generation import generation_run_create
+from arena.evalsets.generation import generation_run_create
 from arena.models import Answer, Contestant, PromptItem, PromptSet, Run
 from tests.upstream import upstream_fixture  # noqa: F401
 

@@ -58,7 +58,7 @@ def run_one(path: Path) -> None:
     from django.core.management import call_command
     from django.db import connection
 
-    from arena.exchange import battles_import
+    from arena.exchange.service import battles_import
     from arena.models import Battle, Vote
 
     call_command("migrate", verbosity=0, interactive=False)

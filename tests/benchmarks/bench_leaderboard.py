@@ -141,7 +141,7 @@ def main():
     from django.core.management import call_command
     from django.test import Client
 
-    from arena.leaderboards import leaderboard_refresh
+    from arena.leaderboards.refresh import leaderboard_refresh
 
     try:
         call_command("migrate", verbosity=0)

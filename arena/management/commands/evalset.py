@@ -32,7 +32,9 @@ from django.utils.text import slugify
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from arena.exchange import ImportFailed
+from arena.evalsets.generation import GenerationError, generation_run_create, generation_run_execute
+from arena.evalsets.tasks import generate_answers_task, generation_run_enqueue
+from arena.exchange.service import ImportFailed
 from arena.exchange.sources import (
     InvalidRecord,
     Problem,
@@ -40,13 +42,6 @@ from arena.exchange.sources import (
     iter_csv_rows,
     iter_json_records,
     open_text,
-)
-from arena.generation import (
-    GenerationError,
-    generate_answers_task,
-    generation_run_create,
-    generation_run_enqueue,
-    generation_run_execute,
 )
 from arena.models import Answer, Category, Contestant, PromptItem, PromptSet, Run
 

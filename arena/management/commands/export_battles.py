@@ -4,7 +4,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from arena.exchange import EXPORT_FORMATS, battles_export
+from arena.exchange.service import EXPORT_FORMATS, battles_export
 
 
 class _Unended:

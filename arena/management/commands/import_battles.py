@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from arena.exchange import IMPORT_FORMATS, ImportFailed, battles_import
+from arena.exchange.service import IMPORT_FORMATS, ImportFailed, battles_import
 
 
 class Command(BaseCommand):

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from arena.judge import TEMPLATE_VERSION, judge_prompt
-from arena.judging import (
+from arena.judging.prompts import TEMPLATE_VERSION, judge_prompt
+from arena.judging.runs import (
     MAX_RETRIES,
     JudgingError,
     judge_pairs_for_set,
@@ -27,9 +27,9 @@ from arena.judging import (
     judge_pairs_voted,
     judge_run_create,
     judge_run_execute,
-    judge_stats,
     retry_delay,
 )
+from arena.judging.stats import judge_stats
 from arena.models import Contestant, Judge, PromptSet, Run
 
 

@@ -6,7 +6,7 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from arena.leaderboards import leaderboard_refresh
+from arena.leaderboards.refresh import leaderboard_refresh
 from arena.models import Judge
 
 PHASES = ["reading votes", "fitting boards", "style control", "storing snapshots"]

@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand
 
-from arena.demo import demo_load
+from arena.demo.load import demo_load
 
 
 class Command(BaseCommand):

@@ -10,16 +10,9 @@ import dataclasses
 
 from django.core.management.base import BaseCommand, CommandError
 
-from arena.contestants import ModelsFileError, contestants_sync, parse_models_file
 from arena.models import Answer, Contestant
-from arena.providers import (
-    Endpoint,
-    Finished,
-    ProviderError,
-    Timeouts,
-    aclose_client,
-    stream_chat,
-)
+from arena.providers import Endpoint, Finished, ProviderError, Timeouts, aclose_client, stream_chat
+from arena.providers.contestants import ModelsFileError, contestants_sync, parse_models_file
 
 CHECK_PROMPT = [{"role": "user", "content": "Reply with one word: hello."}]
 CHECK_MAX_TOKENS = 16

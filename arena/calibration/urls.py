@@ -1,0 +1,8 @@
+from django.urls import path
+
+from arena.calibration.views import calibration_api, calibration_page
+
+urlpatterns = [
+    path("calibration/", calibration_page, name="calibration"),
+    path("api/calibration/", calibration_api, name="calibration_api"),
+]

@@ -1,0 +1,58 @@
+"""Recorded contestants replay a stored ``Answer`` to the eval-set prompt that is the first
+user message, in word-sized chunks so the page fills visibly."""
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+
+from arena.models import Answer
+from arena.providers.call import Call
+from arena.providers.errors import ProviderError
+
+RECORDED_CHUNK_DELAY_MS = 10  # default for settings.ARENA_RECORDED_CHUNK_DELAY_MS
+
+
+_CHUNK = re.compile(r"\s*\S+\s*|\s+")
+
+
+def recorded_answer_for(*, contestant_ids, prompt: str) -> dict[int, Answer]:
+    """Stored answers whose prompt is exactly ``prompt`` (surrounding spaces aside), by
+    contestant: what a recorded contestant can replay."""
+    prompt = prompt.strip()
+    found = {}
+    if not prompt:
+        return found
+    # contains() narrows in the database; the exact match is checked here.
+    candidates = Answer.objects.filter(
+        contestant_id__in=list(contestant_ids), item__text__contains=prompt
+    ).select_related("item")
+    for answer in candidates.order_by("id"):
+        if answer.item.text.strip() == prompt:
+            found.setdefault(answer.contestant_id, answer)
+    return found
+
+
+@database_sync_to_async
+def _recorded_answer(contestant_id: int | None, prompt: str):
+    if contestant_id is None:
+        return None
+    return recorded_answer_for(contestant_ids=[contestant_id], prompt=prompt).get(contestant_id)
+
+
+async def recorded_stream(call: Call) -> AsyncIterator[str]:
+    users = [m for m in call.messages if m.get("role") == "user"]
+    if len(call.messages) != 1 or len(users) != 1:
+        raise ProviderError("has no recorded answer for follow-up messages")
+    answer = await _recorded_answer(call.endpoint.contestant_id, str(users[0]["content"]).strip())
+    if answer is None:
+        raise ProviderError("has no recorded answer for this prompt")
+    delay = getattr(settings, "ARENA_RECORDED_CHUNK_DELAY_MS", RECORDED_CHUNK_DELAY_MS) / 1000
+    for i, chunk in enumerate(_CHUNK.findall(answer.text)):
+        if i and delay:
+            await asyncio.sleep(delay)
+        yield chunk
+    call.finish_reason = "stop"
+    call.tokens_out = answer.tokens_out  # stored count when there is one, else estimated
