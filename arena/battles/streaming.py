@@ -1,4 +1,5 @@
-"""TODO docstring."""
+"""A live round on its way to the socket: chunks held until ``start`` and coalesced per side
+(``ChunkGate``), and new battles stored in batches while both sides stream (``BattleStore``)."""
 
 import asyncio
 import json

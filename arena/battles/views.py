@@ -1,4 +1,5 @@
-"""TODO docstring."""
+"""Battle pages: the live battle (its socket is ``consumers.BattleConsumer``) and the result
+shown after the vote."""
 
 import logging
 
@@ -33,7 +34,7 @@ def battle(request):
     return render(request, "arena/battle.html", context)
 
 
-def _get_battle_for_user(request, battle_id: int) -> Battle:
+def battle_for_user(request, battle_id: int) -> Battle:
     """The battle if it belongs to the signed-in user; 404 / 403 otherwise."""
     battle = get_object_or_404(
         Battle.objects.select_related(
@@ -49,7 +50,7 @@ def _get_battle_for_user(request, battle_id: int) -> Battle:
 @login_required
 @require_GET
 def battle_result(request, battle_id: int):
-    battle = _get_battle_for_user(request, battle_id)
+    battle = battle_for_user(request, battle_id)
     vote = Vote.objects.filter(battle=battle).first()
     if vote is None:
         raise PermissionDenied("The names are shown only after the vote.")

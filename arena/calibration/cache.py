@@ -1,4 +1,4 @@
-"""TODO docstring."""
+"""Calibration reports kept in memory for a few minutes, keyed by what they were computed from."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""TODO docstring."""
+"""The pairs a calibration report compares: each judged battle with its human votes,
+answer lengths and categories, read once."""
 
 from __future__ import annotations
 

@@ -15,6 +15,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from arena.calibration.cache import cached_calibration_report
+from arena.core.access import api_view
 from arena.models import Judge
 
 
@@ -35,15 +36,11 @@ def _reports(judges: list[Judge] | None) -> list[dict]:
     return [cached_calibration_report(judge=judge) for judge in judges]
 
 
+@api_view
 @never_cache
 @require_GET
 def calibration_api(request):
-    if not request.user.is_authenticated:
-        return JsonResponse({"error": "Sign in to see the calibration."}, status=403)
-    try:
-        judges = _get_judges(request)
-    except Http404 as exc:
-        return JsonResponse({"error": str(exc)}, status=404)
+    judges = _get_judges(request)
     return JsonResponse({"judges": _reports(judges)}, json_dumps_params={"ensure_ascii": False})
 
 

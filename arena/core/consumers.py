@@ -1,4 +1,4 @@
-"""TODO docstring."""
+"""A WebSocket wiring check: a token echoed through the channel layer in use."""
 
 import json
 import uuid

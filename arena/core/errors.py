@@ -1,4 +1,4 @@
-"""TODO docstring."""
+"""The error every domain raises for a failure whose message can be shown to the user as is."""
 
 
 class ArenaError(Exception):

@@ -1,4 +1,4 @@
-"""TODO docstring."""
+"""Site-wide pages: the home page and the health check."""
 
 import logging
 

@@ -23,7 +23,6 @@ in its own thread while every database query runs in the calling thread.
 
 import asyncio
 import logging
-import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -35,6 +34,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from arena.core.errors import ArenaError
+from arena.core.retry import backoff
 from arena.models import Answer, Contestant, PromptItem, PromptSet, Run
 from arena.providers import (
     Endpoint,
@@ -44,6 +44,7 @@ from arena.providers import (
     aclose_client,
     complete_chat,
 )
+from arena.providers.slots import EndpointSlots
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
@@ -298,11 +299,6 @@ def _endpoint_key(endpoint: Endpoint) -> tuple[str, str, str]:
     return (endpoint.kind, endpoint.base_url.rstrip("/"), endpoint.model_id)
 
 
-def _backoff(attempt: int) -> float:
-    """Seconds before retry ``attempt + 1``: exponential, capped, with jitter."""
-    return min(RETRY_CAP, RETRY_BASE * 2**attempt) * random.uniform(0.5, 1.0)
-
-
 def _fresh_connection() -> None:
     """After a long await the connection may have gone stale; replace it before writing."""
     if not connection.in_atomic_block:
@@ -310,10 +306,10 @@ def _fresh_connection() -> None:
 
 
 class _Gate:
-    """One endpoint: a semaphore of ``limit`` calls and a count of pairs failed in a row."""
+    """One endpoint: its concurrency slots and a count of pairs failed in a row."""
 
-    def __init__(self, limit: int):
-        self.slots = asyncio.Semaphore(limit)
+    def __init__(self, endpoint: Endpoint, limit: int):
+        self.slots = EndpointSlots(endpoint, limit)
         self.failing = 0
 
 
@@ -350,17 +346,22 @@ class _Filler:
         try:
             async with asyncio.TaskGroup() as group:
                 for pair in pairs:
-                    gate = gates.setdefault(_endpoint_key(pair.endpoint), _Gate(self.limit))
+                    key = _endpoint_key(pair.endpoint)
+                    if key not in gates:
+                        gates[key] = _Gate(pair.endpoint, self.limit)
+                    gate = gates[key]
                     group.create_task(self._fill_one(pair, gate))
         except ExceptionGroup as errors:
             raise errors.exceptions[0] from None
         finally:
+            for gate in gates.values():
+                await gate.slots.aclose()
             await aclose_client()
 
     async def _fill_one(self, pair: _Pair, gate: _Gate) -> None:
         # The slot is held through the backoff: a struggling endpoint gets no new calls
         # meanwhile, and a pair's retries go before pairs not yet tried.
-        async with gate.slots:
+        async with gate.slots.hold():
             if gate.failing >= GIVE_UP_AFTER:
                 reason = f"not tried: its endpoint failed {gate.failing} times in a row"
                 return await self._failed(pair, reason)
@@ -390,7 +391,7 @@ class _Filler:
             if attempt == RETRIES:
                 gate.failing += 1
                 return f"{error}{tries}"
-            delay = _backoff(attempt)
+            delay = backoff(attempt, RETRY_BASE, RETRY_CAP)
             attempt += 1
             logger.info("Retrying %s in %.1fs (retry %d): %s", pair.label, delay, attempt, error)
             await asyncio.sleep(delay)

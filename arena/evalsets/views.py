@@ -2,13 +2,14 @@
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import JsonResponse
+from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
 from arena.battles.services import battle_identity_leak, vote_record
-from arena.battles.views import _get_battle_for_user
+from arena.battles.views import battle_for_user
+from arena.core.access import api_view, is_staff
 from arena.core.errors import ArenaError
 from arena.evalsets.generation import generation_runs_recent
 from arena.evalsets.voting import NoPairLeft, evalset_next_battle, evalset_progress
@@ -30,11 +31,14 @@ def run_progress_data(run: Run) -> dict:
     }
 
 
-@login_required
+@api_view
 @never_cache
 @require_GET
 def run_progress(request, run_id: int):
-    return JsonResponse(run_progress_data(get_object_or_404(Run, pk=run_id)))
+    run = get_object_or_404(Run, pk=run_id)
+    if run.kind == Run.Kind.JUDGE and not is_staff(request.user):
+        raise Http404("No such run.")  # judge runs are staff-only (judging.views)
+    return JsonResponse(run_progress_data(run))
 
 
 @login_required
@@ -54,7 +58,7 @@ def evalset_list(request):
 def evalset_vote(request, set_id: int):
     prompt_set = get_object_or_404(PromptSet, pk=set_id)
     if request.method == "POST":
-        battle = _get_battle_for_user(request, int(request.POST.get("battle", 0) or 0))
+        battle = battle_for_user(request, int(request.POST.get("battle", 0) or 0))
         try:
             vote_record(
                 battle_id=battle.pk, user=request.user, outcome=request.POST.get("outcome", "")

@@ -47,18 +47,18 @@ import random
 from dataclasses import dataclass
 
 from asgiref.sync import async_to_sync, sync_to_async
-from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from arena.core.errors import ArenaError
+from arena.core.retry import backoff
 from arena.judging.prompts import judge_prompt
-from arena.judging.slots import _EndpointSlots
 from arena.judging.verdicts import VerdictParseError, parse_verdict
 from arena.models import Answer, Battle, BattleCategory, Judge, Judgement, PromptSet, Run
 from arena.providers import Endpoint, ProviderError, Timeouts, aclose_client, complete_chat
+from arena.providers.slots import EndpointSlots
 
 logger = logging.getLogger(__name__)
 
@@ -407,15 +407,9 @@ def _run_finish(run: Run, status: str, message: str) -> None:
 
 
 def retry_delay(retries: int) -> float:
-    """Seconds before retry number ``retries + 1``: exponential, full jitter, capped."""
+    """Seconds before retry number ``retries + 1`` of a judge task."""
     factor = float(getattr(settings, "ARENA_JUDGE_RETRY_BACKOFF", RETRY_BACKOFF))
-    if factor <= 0:
-        return 0.0
-    return float(
-        get_exponential_backoff_interval(
-            factor=factor, retries=retries, maximum=RETRY_BACKOFF_MAX, full_jitter=True
-        )
-    )
+    return backoff(retries, factor, RETRY_BACKOFF_MAX)
 
 
 def judge_concurrency() -> int:
@@ -450,7 +444,7 @@ async def _judge_pairs(spec: _Spec, todo, run_id, final_attempt, load_texts, on_
     battle_ids = iter(list(todo))
     outcomes: list[_PairOutcome] = []
     limit = judge_concurrency()
-    slots = _EndpointSlots(spec.endpoint, limit)
+    slots = EndpointSlots(spec.endpoint, limit)
 
     async def worker():
         for battle_id in battle_ids:  # one shared iterator: each pair goes to one worker

@@ -1,4 +1,4 @@
-"""TODO docstring."""
+"""How a judge behaves: agreement with itself across orders, first-position preference."""
 
 from dataclasses import dataclass
 from decimal import Decimal

@@ -1,4 +1,5 @@
-"""TODO docstring."""
+"""A judge's output -> a verdict label -> a score; a judge's stored verdicts combined over
+both orders."""
 
 import re
 from dataclasses import dataclass

@@ -1,17 +1,15 @@
 """Staff pages to start a judge run and watch it: ``/judge/``, ``/judge/runs/<id>/`` and its
 JSON (polled by the run page). Include with ``path("", include("arena.judging_views"))``."""
 
-import functools
 
 from django import forms
 from django.contrib import messages
-from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import PermissionDenied
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
+from arena.core.access import api_view, staff_page
 from arena.judging.runs import JudgingError, judge_pairs_for_set, judge_pairs_voted
 from arena.judging.stats import JudgeStats, judge_stats
 from arena.judging.tasks import judge_run_start
@@ -20,21 +18,8 @@ from arena.models import Judge, PromptSet, Run
 RUNS_SHOWN = 20
 
 
+STAFF_ONLY = "Only staff can start and watch judge runs."
 PAGE_RESAMPLES = 200  # bootstrap resamples for the intervals shown on the pages
-
-
-def staff_only(view):
-    """Staff only: the sign-in page for visitors, a 403 page saying why for other accounts."""
-
-    @functools.wraps(view)
-    def wrapped(request, *args, **kwargs):
-        if not request.user.is_authenticated:
-            return redirect_to_login(request.get_full_path())
-        if not (request.user.is_active and request.user.is_staff):
-            raise PermissionDenied("Only staff can start and watch judge runs.")
-        return view(request, *args, **kwargs)
-
-    return wrapped
 
 
 class JudgeRunForm(forms.Form):
@@ -113,7 +98,7 @@ def _run_dict(run: Run) -> dict:
     }
 
 
-@staff_only
+@staff_page(STAFF_ONLY)
 @never_cache
 @require_http_methods(["GET", "POST"])
 def judge_index(request):
@@ -140,7 +125,7 @@ def judge_index(request):
     return render(request, "arena/judge_index.html", {"form": form, "judges": judges, "runs": runs})
 
 
-@staff_only
+@staff_page(STAFF_ONLY)
 @never_cache
 @require_GET
 def judge_run(request, run_id: int):
@@ -149,7 +134,7 @@ def judge_run(request, run_id: int):
     return render(request, "arena/judge_run.html", context)
 
 
-@staff_only
+@api_view(staff=True)
 @never_cache
 @require_GET
 def judge_run_json(request, run_id: int):

@@ -1,4 +1,5 @@
-"""TODO docstring."""
+"""Reads for a refresh: counted votes (or a judge's verdicts) as packed integer columns,
+contestants mapped to ``0..n-1`` at the boundary, per-contestant statistics."""
 
 import datetime as dt
 from dataclasses import dataclass

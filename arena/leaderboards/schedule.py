@@ -1,4 +1,4 @@
-"""TODO docstring."""
+"""When a refresh of the human boards is due (after N new votes, or T minutes)."""
 
 import datetime as dt
 

@@ -1,4 +1,4 @@
-"""TODO docstring."""
+"""Stored snapshots: the latest complete one of a scope, and the code version it records."""
 
 import subprocess
 from functools import cache

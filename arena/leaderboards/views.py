@@ -13,6 +13,7 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
+from arena.core.access import api_view, json_error
 from arena.leaderboards.snapshots import latest_snapshot
 from arena.models import Category, Judge, LeaderboardSnapshot
 
@@ -81,31 +82,18 @@ def snapshot_meta(snapshot: LeaderboardSnapshot) -> dict:
     }
 
 
-def _json_error(message: str, status: int) -> JsonResponse:
-    return JsonResponse({"error": message}, status=status)
-
-
-def _api_login_required(view):
-    def wrapped(request, *args, **kwargs):
-        if not request.user.is_authenticated:
-            return _json_error("Sign in first.", 403)
-        return view(request, *args, **kwargs)
-
-    return wrapped
-
-
 @require_GET
-@_api_login_required
+@api_view
 def api_leaderboard(request):
     try:
         judge, category, style = _scope(request.GET)
     except BadQuery as exc:
-        return _json_error(str(exc), 400)
+        return json_error(str(exc), 400)
     snapshot = latest_snapshot(
         judge=judge, category=category, style_control=style, with_pictures=True
     )
     if snapshot is None:
-        return _json_error("No complete snapshot for this scope yet.", 404)
+        return json_error("No complete snapshot for this scope yet.", 404)
     return JsonResponse(_snapshot_json(snapshot))
 
 
@@ -118,7 +106,7 @@ def _snapshot_json(snapshot) -> dict:
 
 
 @require_GET
-@_api_login_required
+@api_view
 def api_snapshots(request):
     snapshots = LeaderboardSnapshot.objects.filter(
         status=LeaderboardSnapshot.Status.COMPLETE

@@ -5,7 +5,6 @@ import asyncio
 import contextlib
 import functools
 import logging
-import random
 import time
 import weakref
 from collections.abc import AsyncIterator
@@ -13,6 +12,7 @@ from collections.abc import AsyncIterator
 import httpcore
 import httpx
 
+from arena.core.retry import backoff
 from arena.providers.anthropic import AnthropicProtocol
 from arena.providers.call import END, Call
 from arena.providers.endpoint import Delta, Endpoint, Finished, Timeouts
@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 MAX_RETRIES = 2
 
 
-RETRY_BACKOFF = 0.25  # seconds before the first retry; doubled for the next, with jitter
+RETRY_BACKOFF = 0.25  # seconds before the first retry (core.retry.backoff)
 
 
 _DRAIN_SECONDS = 0.5  # after the end event, read on briefly so the connection can be reused
@@ -201,18 +201,18 @@ async def _with_retries(call: Call, protocol) -> AsyncIterator[str]:
                 yield text
             return
         except ProviderError as exc:
-            backoff = RETRY_BACKOFF * 2**attempt * random.uniform(0.8, 1.2)
+            delay = backoff(attempt, RETRY_BACKOFF)
             if (
                 call.first_token_at is not None
                 or not exc.retryable
                 or attempt >= MAX_RETRIES
-                or call.loop.time() + backoff >= call.first_token_deadline
+                or call.loop.time() + delay >= call.first_token_deadline
             ):
                 raise
             attempt += 1
             logger.info("Retrying %s (attempt %d) after: %s", call.endpoint.name, attempt, exc)
         call.reset_attempt()
-        await asyncio.sleep(backoff)
+        await asyncio.sleep(delay)
 
 
 async def _http_attempt(call: Call, protocol) -> AsyncIterator[str]:

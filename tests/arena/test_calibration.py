@@ -298,7 +298,7 @@ def alice(django_user_model):
 def test_the_api_answers_403_in_json_without_a_session(client, arena):
     response = client.get("/api/calibration/")
     assert response.status_code == 403
-    assert response.json() == {"error": "Sign in to see the calibration."}
+    assert response.json() == {"error": "Sign in first."}
 
 
 def test_the_api_gives_every_judge_or_one_and_404_for_an_unknown_name(client, alice, arena):

@@ -463,7 +463,8 @@ def test_the_admin_action_says_when_there_is_nothing_to_do(
 @THESE_URLS
 def test_the_progress_json_needs_a_login_and_shows_the_counts(client, users):
     run = Run.objects.create(kind="generate", status="running", total=10, done=4, failed=1)
-    assert client.get(f"/runs/{run.pk}.json").status_code == 302
+    anonymous = client.get(f"/runs/{run.pk}.json")
+    assert (anonymous.status_code, anonymous.json()) == (403, {"error": "Sign in first."})
     client.force_login(users["alice"])
     data = json.loads(client.get(f"/runs/{run.pk}.json").content)
     assert data == {
@@ -509,3 +510,11 @@ def test_the_page_shows_runs_under_way_and_those_finished_within_the_hour():
     stale = Run.objects.create(kind="generate", status="running")
     Run.objects.filter(pk=stale.pk).update(created_at=now - timedelta(days=2))
     assert {run.pk for run in generation_runs_recent()} == {running.pk, recent.pk}
+
+
+def test_a_judge_runs_progress_is_for_staff_only(client, users):
+    run = Run.objects.create(kind="judge", status="running", total=3)
+    client.force_login(users["alice"])
+    assert client.get(f"/runs/{run.pk}.json").status_code == 404
+    client.force_login(users["bob"])
+    assert client.get(f"/runs/{run.pk}.json").json()["kind"] == "judge"

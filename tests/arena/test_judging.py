@@ -22,7 +22,6 @@ from arena.judging.runs import (
     judge_run_create,
     judge_run_execute,
 )
-from arena.judging.slots import _EndpointSlots
 from arena.judging.stats import judge_stats
 from arena.judging.tasks import judge_run_task
 from arena.models import (
@@ -39,6 +38,7 @@ from arena.models import (
 )
 from arena.providers import Endpoint
 from arena.providers import client as providers_module
+from arena.providers.slots import EndpointSlots
 from tests.upstream import fenced, upstream_fixture  # noqa: F401
 
 urlpatterns = [path("", include("arena.urls")), path("", include("arena.judging.urls"))]
@@ -300,7 +300,7 @@ async def test_the_redis_semaphore_holds_the_limit_across_processes(redis_url, s
     """Two slot sets on one endpoint, as two worker processes would have, share the limit."""
     settings.REDIS_URL = redis_url
     endpoint = Endpoint(name="j", kind="openai", base_url="http://judge.test/v1", model_id="j")
-    workers = [_EndpointSlots(endpoint, 2), _EndpointSlots(endpoint, 2)]
+    workers = [EndpointSlots(endpoint, 2), EndpointSlots(endpoint, 2)]
     held, most = 0, 0
 
     async def call(slots):

@@ -1,4 +1,5 @@
-"""TODO docstring."""
+"""The one concurrency limit per endpoint, for every batch caller (judging, answer generation):
+an asyncio semaphore in this process and, with ``REDIS_URL``, a lease shared by every process."""
 
 import asyncio
 import contextlib
@@ -9,12 +10,12 @@ import time
 
 from django.conf import settings
 
-from arena.providers import Endpoint, Timeouts
+from arena.providers.endpoint import Endpoint, Timeouts
 
 LEASE_MARGIN = 60.0  # seconds a Redis slot outlives the call's total timeout
 
 
-class _EndpointSlots:
+class EndpointSlots:
     """At most ``limit`` calls in flight to one endpoint: an asyncio semaphore for this run,
     plus, with ``REDIS_URL``, a lease in a Redis sorted set shared by every process."""
 
@@ -33,7 +34,7 @@ class _EndpointSlots:
         self.limit = limit
         self.local = asyncio.Semaphore(limit)
         identity = f"{endpoint.base_url.rstrip('/')}|{endpoint.model_id}".encode()
-        self.key = "arena:judge-slots:" + hashlib.sha256(identity).hexdigest()[:24]
+        self.key = "arena:endpoint-slots:" + hashlib.sha256(identity).hexdigest()[:24]
         self.lease = Timeouts.from_settings().total + LEASE_MARGIN
         self.redis = None
         if getattr(settings, "REDIS_URL", ""):

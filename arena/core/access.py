@@ -1,0 +1,59 @@
+"""Who may see what: one decorator for pages that need staff, one for every JSON endpoint.
+
+JSON endpoints answer ``{"error": "..."}`` with 403 or 404 instead of redirecting to the sign-in
+page, so scripts get a status they can act on.
+"""
+
+import functools
+
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, JsonResponse
+
+
+def json_error(message: str, status: int) -> JsonResponse:
+    return JsonResponse({"error": message}, status=status)
+
+
+def is_staff(user) -> bool:
+    return bool(user.is_authenticated and user.is_active and user.is_staff)
+
+
+def staff_page(reason: str):
+    """Staff only: the sign-in page for visitors, a 403 page saying ``reason`` for others."""
+
+    def decorate(view):
+        @functools.wraps(view)
+        def wrapped(request, *args, **kwargs):
+            if not request.user.is_authenticated:
+                return redirect_to_login(request.get_full_path())
+            if not is_staff(request.user):
+                raise PermissionDenied(reason)
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorate
+
+
+def api_view(view=None, *, staff: bool = False):
+    """A JSON endpoint for signed-in accounts (staff only with ``staff=True``); ``Http404`` and
+    ``PermissionDenied`` raised by the view become JSON errors."""
+
+    def decorate(view):
+        @functools.wraps(view)
+        def wrapped(request, *args, **kwargs):
+            if not request.user.is_authenticated:
+                return json_error("Sign in first.", 403)
+            if staff and not is_staff(request.user):
+                return json_error("Only staff can see this.", 403)
+            try:
+                return view(request, *args, **kwargs)
+            except Http404 as exc:
+                return json_error(str(exc) or "Not found.", 404)
+            except PermissionDenied as exc:
+                return json_error(str(exc) or "Not allowed.", 403)
+
+        return wrapped
+
+    return decorate(view) if view is not None else decorate
