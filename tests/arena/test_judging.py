@@ -448,16 +448,20 @@ def staff_client(client, settings):
 
 
 def test_only_staff_see_the_judge_pages(client):
-    for url in ("/judge/", "/judge/runs/1/", "/judge/runs/1.json"):
+    for url in ("/judge/", "/judge/runs/1/"):
         response = client.get(url)  # a visitor is asked to sign in on the site's own page
         assert response.status_code == 302
         assert response["Location"].startswith("/accounts/login/?next=")
+    response = client.get("/judge/runs/1.json")  # JSON says so in JSON
+    assert (response.status_code, response.json()) == (403, {"error": "Sign in first."})
     carol = get_user_model().objects.create_user("carol")
     client.force_login(carol)
-    for url in ("/judge/", "/judge/runs/1/", "/judge/runs/1.json"):
+    for url in ("/judge/", "/judge/runs/1/"):
         response = client.get(url)  # an account without staff rights is told why
         assert response.status_code == 403
         assert "Only staff can start and watch judge runs." in response.content.decode()
+    response = client.get("/judge/runs/1.json")
+    assert (response.status_code, response.json()) == (403, {"error": "Only staff can see this."})
 
 
 def test_a_run_is_started_from_the_page_and_watched(
