@@ -1,6 +1,7 @@
 """The arena's domain. See ../shared/DESIGN.md for the picture these rows make together."""
 
 import re
+from typing import NamedTuple
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -189,6 +190,18 @@ class Battle(models.Model):
     def __str__(self) -> str:
         return f"Battle {self.pk}"
 
+    def rounds(self) -> "list[Round]":
+        """The rounds of a live battle in order, each with its sides' current answers."""
+        by_index: dict[int, dict[str, Turn]] = {}
+        for turn in self.turns.current().order_by("index", "side", "attempt"):
+            by_index.setdefault(turn.index, {})[turn.side] = turn
+        rounds = []
+        for index in sorted(by_index):
+            sides = by_index[index]
+            prompt = next(iter(sides.values())).prompt
+            rounds.append(Round(index, prompt, sides.get("a"), sides.get("b")))
+        return rounds
+
 
 class BattleCategory(models.Model):
     class Assigner(models.TextChoices):
@@ -208,6 +221,21 @@ class BattleCategory(models.Model):
 
     def __str__(self) -> str:
         return f"{self.battle} in {self.category}"
+
+
+class TurnQuerySet(models.QuerySet):
+    def current(self):
+        """The answers as they stand: those replaced by a regenerate left out."""
+        return self.filter(superseded=False)
+
+
+class Round(NamedTuple):
+    """One round of a battle: its prompt and each side's current answer (None if missing)."""
+
+    index: int
+    prompt: str
+    a: "Turn | None"
+    b: "Turn | None"
 
 
 class Turn(models.Model):
@@ -239,6 +267,8 @@ class Turn(models.Model):
         help_text="Style features of the text (ratings.FEATURES); filled when first needed.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TurnQuerySet.as_manager()
 
     class Meta:
         ordering = ["battle", "index", "side", "attempt"]

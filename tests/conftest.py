@@ -8,6 +8,7 @@ import pytest
 from channels.db import database_sync_to_async
 from django.conf import settings as django_settings
 
+from tests.factories import make_user
 from tests.support import (
     CHROMIUM,
     REQUIRE_SERVICES,
@@ -209,3 +210,21 @@ def _plain_static_storage(settings):
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+
+
+# --- named users: alice votes, bob is staff, carol is signed in with no rights -------------
+
+
+@pytest.fixture
+def alice(db):
+    return make_user("alice")
+
+
+@pytest.fixture
+def bob(db):
+    return make_user("bob", is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def carol(db):
+    return make_user("carol")

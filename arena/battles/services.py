@@ -175,7 +175,7 @@ def battle_start(
 def battle_history(*, battle: Battle) -> dict[str, list[dict]]:
     """Each side's own conversation so far (answers that were regenerated are left out)."""
     history: dict[str, list[dict]] = {"a": [], "b": []}
-    for turn in battle.turns.filter(superseded=False).order_by("index", "side"):
+    for turn in battle.turns.current().order_by("index", "side"):
         history[turn.side] += [
             {"role": "user", "content": turn.prompt},
             {"role": "assistant", "content": turn.text},
@@ -184,7 +184,7 @@ def battle_history(*, battle: Battle) -> dict[str, list[dict]]:
 
 
 def battle_rounds(*, battle: Battle) -> int:
-    return battle.turns.filter(superseded=False, side=Turn.Side.A).count()
+    return battle.turns.current().filter(side=Turn.Side.A).count()
 
 
 def turn_record(
@@ -229,7 +229,7 @@ def battle_round_finish(*, battle_id: int) -> Battle:
         battle = Battle.objects.select_for_update().get(pk=battle_id)
         if battle.status != Battle.Status.STREAMING:
             return battle
-        failed = battle.turns.filter(superseded=False).exclude(error="").exists()
+        failed = battle.turns.current().exclude(error="").exists()
         if failed:
             battle.status = Battle.Status.ERRORED
             battle.save(update_fields=["status"])
@@ -251,10 +251,10 @@ def battle_regenerate(*, battle_id: int, user) -> tuple[int, int, str]:
             raise ArenaError("Only the person who started this battle can regenerate it.")
         if battle.status not in (Battle.Status.READY, Battle.Status.ERRORED):
             raise ArenaError("Answers can be regenerated only before the vote, once both finished.")
-        last = battle.turns.filter(superseded=False).order_by("-index", "-attempt").first()
+        last = battle.turns.current().order_by("-index", "-attempt").first()
         if last is None:
             raise ArenaError("There is nothing to regenerate yet.")
-        battle.turns.filter(index=last.index, superseded=False).update(superseded=True)
+        battle.turns.current().filter(index=last.index).update(superseded=True)
         battle.status = Battle.Status.STREAMING
         battle.ready_at = None
         battle.save(update_fields=["status", "ready_at"])
@@ -277,7 +277,7 @@ def identity_terms(contestant: Contestant) -> list[str]:
 
 def battle_identity_leak(*, battle: Battle) -> str:
     """The reason this battle cannot count because an answer named a model or maker, or ''."""
-    texts = [t.text for t in battle.turns.filter(superseded=False)]
+    texts = [t.text for t in battle.turns.current()]
     texts += [answer.text for answer in (battle.answer_a, battle.answer_b) if answer is not None]
     for contestant in (battle.contestant_a, battle.contestant_b):
         for term in identity_terms(contestant):
@@ -289,7 +289,7 @@ def battle_identity_leak(*, battle: Battle) -> str:
 
 def battle_reveal(*, battle: Battle) -> dict:
     """Names and per-side statistics, shown only once the battle has its vote."""
-    turns = list(battle.turns.filter(superseded=False))
+    turns = list(battle.turns.current())
     sides = {}
     for side, contestant in (("a", battle.contestant_a), ("b", battle.contestant_b)):
         own = [t for t in turns if t.side == side]
@@ -314,8 +314,10 @@ def battle_transcript(*, battle: Battle) -> list[dict]:
     if battle.answer_a_id and battle.answer_b_id:
         prompt = battle.prompt_item.text if battle.prompt_item_id else ""
         return [{"prompt": prompt, "a": battle.answer_a.text, "b": battle.answer_b.text}]
-    rounds: dict[int, dict] = {}
-    for turn in battle.turns.filter(superseded=False).order_by("index", "side"):
-        entry = rounds.setdefault(turn.index, {"prompt": turn.prompt, "a": "", "b": ""})
-        entry[turn.side] = turn.text or turn.error
-    return [rounds[k] for k in sorted(rounds)]
+    return [
+        {"prompt": prompt, "a": _shown(a), "b": _shown(b)} for _, prompt, a, b in battle.rounds()
+    ]
+
+
+def _shown(turn: Turn | None) -> str:
+    return "" if turn is None else turn.text or turn.error

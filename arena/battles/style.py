@@ -66,7 +66,7 @@ def battle_style(battle_ids) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         )
         for battle_id, a, b in pairs:
             sides[battle_id] = {"a": answers[a][0], "b": answers[b][0]}
-    turns = _stored_style(Turn.objects.filter(superseded=False, error=""), "battle_id", "side")
+    turns = _stored_style(Turn.objects.current().filter(error=""), "battle_id", "side")
     for battle_id, side, style in turns.values():
         own = sides.setdefault(battle_id, {"a": None, "b": None})
         own[side] = style if own[side] is None else own[side] + style

@@ -45,7 +45,7 @@ def _fingerprint(judge: Judge) -> tuple:
     verdicts = summary(Judgement.objects.filter(judge=judge), ~Q(verdict=""))
     others = (
         summary(Answer.objects.all()),
-        summary(Turn.objects.filter(superseded=False)),
+        summary(Turn.objects.current()),
         tuple(BattleCategory.objects.aggregate(last_id=Max("id"), n=Count("id")).values()),
     )
     return (

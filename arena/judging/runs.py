@@ -109,12 +109,8 @@ def battle_texts(battle: Battle) -> PairTexts:
     if battle.answer_a_id and battle.answer_b_id:
         prompt = battle.prompt_item.text if battle.prompt_item_id else ""
         return PairTexts(prompt, battle.answer_a.text, battle.answer_b.text)
-    rounds: dict[int, dict[str, object]] = {}
-    for turn in battle.turns.filter(superseded=False).order_by("index", "side", "attempt"):
-        rounds.setdefault(turn.index, {})[turn.side] = turn
     complete = []
-    for index in sorted(rounds):
-        a, b = rounds[index].get("a"), rounds[index].get("b")
+    for _, _, a, b in battle.rounds():
         if a is None or b is None or a.error or b.error or not a.text or not b.text:
             break  # judge the rounds both sides finished, up to the first that is not
         complete.append((a, b))

@@ -221,7 +221,7 @@ def contestant_stats() -> dict[int, dict]:
             yield (*row, ratings.estimate_tokens(text))
 
     turn_fields = ["side", "battle__contestant_a_id", "battle__contestant_b_id", "ttft_ms", "cost"]
-    turns = Turn.objects.filter(superseded=False, error="")
+    turns = Turn.objects.current().filter(error="")
     for side, ca, cb, ttft, cost, n_tokens in tokens(
         turns, [*turn_fields, "tokens_out"], [*turn_fields, "text"]
     ):

@@ -13,7 +13,8 @@ from django.test import Client
 from arena.asgi import application
 from arena.battles import streaming as services_module
 from arena.battles.services import battle_open_many
-from arena.models import Battle, BattleCategory, Category, Contestant, Turn, Vote
+from arena.models import Battle, BattleCategory, Category, Turn, Vote
+from tests.factories import make_contestant
 from tests.upstream import upstream_fixture  # noqa: F401
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("_db_thread_closed")]
@@ -35,7 +36,7 @@ def _contestants(upstream, spec_a: str, spec_b: str, kind: str = "openai"):
         model_id = name.lower().replace(" ", "-") + "-0612"
         upstream.set_behaviour(model_id, spec)
         made.append(
-            Contestant.objects.create(
+            make_contestant(
                 name=name,
                 organisation=f"{name} Labs",
                 kind=kind,
@@ -351,7 +352,7 @@ def _recorded_pair(settings):
         prompt_set=PromptSet.objects.create(name="Demo"), text="Name a colour."
     )
     for name in NAMES:
-        contestant = Contestant.objects.create(name=name, kind="recorded")
+        contestant = make_contestant(name=name, kind="recorded")
         Answer.objects.create(item=item, contestant=contestant, text=f"Blue, says {len(name)}.")
 
 
@@ -469,7 +470,7 @@ async def test_an_unknown_category_is_refused_before_anything_streams(upstream):
 
 async def test_a_contestant_deactivated_here_is_no_longer_drawn(upstream):
     made = await _contestants(upstream, "normal", "normal")
-    third = await database_sync_to_async(Contestant.objects.create)(
+    third = await database_sync_to_async(make_contestant)(
         name="Heron Mid", kind="openai", base_url=upstream.url, model_id="heron-mid"
     )
     ws = await _socket()

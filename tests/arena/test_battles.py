@@ -17,7 +17,8 @@ from arena.battles.services import (
     vote_record,
 )
 from arena.core.errors import ArenaError
-from arena.models import Battle, BattleCategory, Category, Contestant, Turn
+from arena.models import Battle, BattleCategory, Category, Turn
+from tests.factories import make_contestant
 
 pytestmark = pytest.mark.django_db
 
@@ -30,8 +31,8 @@ def alice():
 @pytest.fixture
 def pair():
     return [
-        Contestant.objects.create(name="Falcon Mini", organisation="Acme AI", model_id="falcon-m"),
-        Contestant.objects.create(name="Otter Large", organisation="Otterworks"),
+        make_contestant(name="Falcon Mini", organisation="Acme AI", model_id="falcon-m"),
+        make_contestant(name="Otter Large", organisation="Otterworks"),
     ]
 
 
@@ -48,7 +49,7 @@ def _answer(battle, index, side, text, attempt=0, error=""):
 
 
 def test_a_battle_draws_two_distinct_active_contestants(alice, pair):
-    Contestant.objects.create(name="Retired", active=False)
+    make_contestant(name="Retired", active=False)
     coding = Category.objects.create(slug="coding", name="Coding")
     battle = battle_start(user=alice, category_slug="coding", rng=random.Random(1))
     assert {battle.contestant_a, battle.contestant_b} == set(pair)
@@ -59,7 +60,7 @@ def test_a_battle_draws_two_distinct_active_contestants(alice, pair):
 
 
 def test_a_battle_needs_two_active_models(alice):
-    Contestant.objects.create(name="Alone")
+    make_contestant(name="Alone")
     with pytest.raises(ArenaError, match="at least two active models"):
         battle_start(user=alice)
 
@@ -173,7 +174,7 @@ def test_recorded_models_are_drawn_only_for_prompts_they_can_replay(alice):
 
     prompt_set = PromptSet.objects.create(name="Demo")
     item = PromptItem.objects.create(prompt_set=prompt_set, text="  Name three rivers.\n")
-    replayers = [Contestant.objects.create(name=f"Rec {k}", kind="recorded") for k in range(3)]
+    replayers = [make_contestant(name=f"Rec {k}", kind="recorded") for k in range(3)]
     for c in replayers[:2]:
         Answer.objects.create(item=item, contestant=c, text="Nile, Amazon, Danube.")
     for _ in range(20):

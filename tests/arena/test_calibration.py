@@ -29,6 +29,7 @@ from arena.models import (
     Turn,
     Vote,
 )
+from tests.factories import make_contestant
 
 # Until arena/urls.py includes arena.calibration_views, the tests route through this module.
 urlpatterns = [path("", include("arena.urls")), path("", include("arena.calibration.urls"))]
@@ -52,7 +53,7 @@ class Arena:
 
     def __init__(self):
         self.x, self.y, self.z = (
-            Contestant.objects.create(name=name, kind=Contestant.Kind.RECORDED)
+            make_contestant(name=name, kind=Contestant.Kind.RECORDED)
             for name in ("Xenon", "Yarrow", "Zircon")
         )
         self.prompt_set = PromptSet.objects.create(name="Small set")
@@ -251,7 +252,7 @@ def test_a_judge_without_verdicts_on_voted_pairs_is_not_measured(arena):
 
 
 def test_it_pairs_live_battles_by_their_first_prompt():
-    x, y = (Contestant.objects.create(name=n) for n in ("Xenon", "Yarrow"))
+    x, y = (make_contestant(name=n) for n in ("Xenon", "Yarrow"))
     judge = Judge.objects.create(name="Live judge")
 
     def live(a, b, prompt, outcome, answers=("short", "a much longer answer here")):
@@ -288,11 +289,6 @@ def test_the_cache_sees_new_votes_and_voided_ones(arena):
 
 # --------------------------------------------------------------------------------------------
 # API and page
-
-
-@pytest.fixture
-def alice(django_user_model):
-    return django_user_model.objects.create_user("alice", password="pw-alice")
 
 
 def test_the_api_answers_403_in_json_without_a_session(client, arena):

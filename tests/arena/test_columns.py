@@ -10,15 +10,16 @@ from django.utils import timezone
 
 from arena.core.columns import DATE, INT, read_columns
 from arena.leaderboards.data import human_battles
-from arena.models import Battle, Contestant, Vote
+from arena.models import Battle, Vote
+from tests.factories import make_contestant
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def battles():
-    a = Contestant.objects.create(name="A", kind="recorded")
-    b = Contestant.objects.create(name="B", kind="recorded")
+    a = make_contestant(name="A", kind="recorded")
+    b = make_contestant(name="B", kind="recorded")
     made = []
     for k in range(5):
         made.append(

@@ -12,6 +12,7 @@ from arena.management.commands.models import CHECK_MAX_TOKENS
 from arena.models import Answer, Contestant, PromptItem, PromptSet
 from arena.providers import client as providers_module
 from arena.providers.contestants import ModelsFileError, parse_models_toml
+from tests.factories import make_contestant
 from tests.upstream import upstream_fixture  # noqa: F401
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "data" / "models.example.toml"
@@ -186,7 +187,7 @@ def test_sync_makes_the_row_match_the_entry_and_removed_fields_go_back_to_defaul
 
 @pytest.mark.django_db
 def test_sync_of_an_invalid_file_changes_nothing_and_names_the_problems(tmp_path):
-    Contestant.objects.create(name="Alpha", kind="recorded")
+    make_contestant(name="Alpha", kind="recorded")
     path = tmp_path / "models.toml"
     path.write_text(GOOD + entry(name='"Gamma"', temperature="3"))
     with pytest.raises(CommandError) as caught:
@@ -205,8 +206,8 @@ def test_sync_of_a_missing_file_says_so(tmp_path):
 
 @pytest.mark.django_db
 def test_sync_can_deactivate_contestants_missing_from_the_file(tmp_path):
-    Contestant.objects.create(name="Old", kind="recorded")
-    Contestant.objects.create(name="Retired", kind="recorded", active=False)
+    make_contestant(name="Old", kind="recorded")
+    make_contestant(name="Retired", kind="recorded", active=False)
     path = tmp_path / "models.toml"
     path.write_text(GOOD)
     run("sync", str(path))
@@ -232,10 +233,10 @@ def test_sync_loads_the_example_file():
 def test_check_prints_a_table_and_fails_when_an_endpoint_fails(upstream, monkeypatch):
     monkeypatch.setattr(providers_module, "RETRY_BACKOFF", 0.01)
     for name, model_id in [("Good", "normal"), ("Broken", "error"), ("Silent", "hang")]:
-        Contestant.objects.create(name=name, base_url=upstream.url, model_id=model_id)
-    Contestant.objects.create(name="Off", base_url=upstream.url, model_id="error", active=False)
-    replayed = Contestant.objects.create(name="Replayed", kind="recorded")
-    Contestant.objects.create(name="Unrecorded", kind="recorded")
+        make_contestant(name=name, base_url=upstream.url, model_id=model_id)
+    make_contestant(name="Off", base_url=upstream.url, model_id="error", active=False)
+    replayed = make_contestant(name="Replayed", kind="recorded")
+    make_contestant(name="Unrecorded", kind="recorded")
     item = PromptItem.objects.create(prompt_set=PromptSet.objects.create(name="S"), text="Hi")
     Answer.objects.create(item=item, contestant=replayed, text="Hello")
 
@@ -262,10 +263,8 @@ def test_check_prints_a_table_and_fails_when_an_endpoint_fails(upstream, monkeyp
 
 @pytest.mark.django_db
 def test_check_succeeds_when_every_endpoint_answers(upstream):
-    Contestant.objects.create(name="Good", base_url=upstream.url, model_id="normal")
-    Contestant.objects.create(
-        name="Claude-ish", kind="anthropic", base_url=upstream.url, model_id="normal"
-    )
+    make_contestant(name="Good", base_url=upstream.url, model_id="normal")
+    make_contestant(name="Claude-ish", kind="anthropic", base_url=upstream.url, model_id="normal")
     out = run("check")
     assert [line.split()[2] for line in out.splitlines()[1:]] == ["yes", "yes"]
 

@@ -19,6 +19,7 @@ from arena.models import (
     PromptSet,
     Vote,
 )
+from tests.factories import make_contestant
 
 pytestmark = pytest.mark.django_db
 
@@ -107,7 +108,7 @@ def test_it_loads_the_llmfao_files_and_a_second_run_changes_nothing():
 
 
 def test_the_command_prints_counts_then_says_it_is_already_loaded():
-    Contestant.objects.create(name="Claude v2", kind=Contestant.Kind.ANTHROPIC)
+    make_contestant(name="Claude v2", kind=Contestant.Kind.ANTHROPIC)
     out = io.StringIO()
     call_command("load_demo", stdout=out)
     text = out.getvalue()

@@ -8,7 +8,8 @@ import sys
 import pytest
 from django.core.management import CommandError, call_command
 
-from arena.models import Answer, Category, Contestant, PromptItem, PromptSet
+from arena.models import Answer, Category, PromptItem, PromptSet
+from tests.factories import make_contestant
 from tests.support import ROOT
 
 pytestmark = pytest.mark.django_db
@@ -87,7 +88,7 @@ def test_importing_the_same_file_again_changes_nothing(categories):
 def test_a_reimport_updates_prompts_by_their_id(categories, tmp_path):
     run_import(DATA / "support.jsonl")
     sql = items()["sql-top"]
-    Answer.objects.create(item=sql, contestant=Contestant.objects.create(name="M"), text="x")
+    Answer.objects.create(item=sql, contestant=make_contestant(name="M"), text="x")
     changed = tmp_path / "support.jsonl"
     rows = [
         {"id": "sql-top", "text": sql.text, "category": "writing", "reference": "SELECT ..."},
@@ -104,9 +105,7 @@ def test_a_reimport_updates_prompts_by_their_id(categories, tmp_path):
 
 def test_changing_the_text_of_a_prompt_that_has_answers_is_refused(categories, tmp_path):
     run_import(DATA / "support.jsonl")
-    Answer.objects.create(
-        item=items()["3"], contestant=Contestant.objects.create(name="M"), text="391"
-    )
+    Answer.objects.create(item=items()["3"], contestant=make_contestant(name="M"), text="391")
     changed = tmp_path / "edited.jsonl"
     changed.write_text('{"id": "ok"}\n{"id": 3, "text": "What is 17 * 24?"}\n')
     err = io.StringIO()
@@ -192,9 +191,9 @@ def test_the_import_shows_a_progress_bar_on_a_terminal(monkeypatch):
 
 def test_list_shows_each_set_with_the_answers_missing_per_model(categories):
     run_import(DATA / "support.jsonl")
-    heron = Contestant.objects.create(name="Heron Seven")
-    Contestant.objects.create(name="Marten Pro")
-    Contestant.objects.create(name="Retired", active=False)
+    heron = make_contestant(name="Heron Seven")
+    make_contestant(name="Marten Pro")
+    make_contestant(name="Retired", active=False)
     for item in list(items().values())[:3]:
         Answer.objects.create(item=item, contestant=heron, text="answer")
     PromptSet.objects.create(name="Empty set")

@@ -5,7 +5,8 @@ from django.contrib.auth import get_user_model
 
 from arena.battles.services import vote_record
 from arena.evalsets.voting import NoPairLeft, evalset_next_battle
-from arena.models import Answer, Battle, Category, Contestant, PromptItem, PromptSet, Vote
+from arena.models import Answer, Battle, Category, PromptItem, PromptSet, Vote
+from tests.factories import make_contestant
 
 pytestmark = pytest.mark.django_db
 
@@ -20,7 +21,7 @@ def users():
 
 @pytest.fixture
 def prompt_set():
-    contestants = [Contestant.objects.create(name=n, kind="recorded") for n in NAMES]
+    contestants = [make_contestant(name=n, kind="recorded") for n in NAMES]
     writing = Category.objects.create(slug="writing", name="Writing")
     prompt_set = PromptSet.objects.create(name="Support replies")
     for i in range(2):

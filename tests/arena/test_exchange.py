@@ -25,6 +25,7 @@ from arena.models import (
     Turn,
     Vote,
 )
+from tests.factories import make_contestant
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "exchange"
 CROWD = Path(__file__).resolve().parents[2] / "arena" / "demo" / "data" / "crowd-comparisons.csv"
@@ -225,7 +226,7 @@ def test_it_reads_fastchat_as_json_lines_too(tmp_path):
 
 @pytest.mark.django_db
 def test_it_reuses_existing_contestants_by_name():
-    live = Contestant.objects.create(name="vicuna-13b", kind=Contestant.Kind.OPENAI)
+    live = make_contestant(name="vicuna-13b", kind=Contestant.Kind.OPENAI)
     result = battles_import(path=DATA / "fastchat_clean_battle.json", fmt="fastchat")
     assert result.contestants_created == 2
     live.refresh_from_db()
@@ -418,7 +419,7 @@ def rich_data():
     users = get_user_model().objects
     alice = users.create_user("alice", password="pw-alice-123")
     t0 = datetime(2024, 5, 1, 12, 0, 0, 123456, UTC)
-    gpt = Contestant.objects.create(
+    gpt = make_contestant(
         name="GPT Ünïcode",
         organisation="OpenAI",
         kind=Contestant.Kind.OPENAI,
@@ -434,8 +435,8 @@ def rich_data():
         sampling_weight=0.3333333333333333,
         identity_patterns="gpt\nopenai",
     )
-    claude = Contestant.objects.create(name="Claude", kind=Contestant.Kind.ANTHROPIC)
-    old = Contestant.objects.create(name="Old", kind=Contestant.Kind.RECORDED, active=False)
+    claude = make_contestant(name="Claude", kind=Contestant.Kind.ANTHROPIC)
+    old = make_contestant(name="Old", kind=Contestant.Kind.RECORDED, active=False)
     coding = Category.objects.create(slug="coding", name="Coding", description="Code")
     math = Category.objects.create(slug="math", name="Math")
     judge = Judge.objects.create(name="Judge v2", contestant=gpt, template="$a vs $b")

@@ -7,7 +7,6 @@ from datetime import timedelta
 import pytest
 from asgiref.sync import sync_to_async
 from django.contrib import admin
-from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.template.loader import render_to_string
 from django.urls import include, path
@@ -28,6 +27,7 @@ from arena.evalsets.tasks import generate_answers_task, generation_run_enqueue
 from arena.models import Answer, Contestant, PromptItem, PromptSet, Run
 from arena.providers import client as providers_module
 from arena.providers import complete_chat
+from tests.factories import make_contestant
 from tests.upstream import NORMAL_TEXT, upstream_fixture  # noqa: F401
 
 # The JSON endpoint and the admin as arena/urls.py includes them (tests here use these URLs
@@ -70,9 +70,7 @@ def model(upstream):
 
     def make(name: str, model_id: str, **fields) -> Contestant:
         fields.setdefault("kind", Contestant.Kind.OPENAI)
-        return Contestant.objects.create(
-            name=name, base_url=upstream.url, model_id=model_id, **fields
-        )
+        return make_contestant(name=name, base_url=upstream.url, model_id=model_id, **fields)
 
     return make
 
@@ -293,7 +291,7 @@ def test_the_task_is_queued_after_commit_and_fails_the_run_when_its_set_is_gone(
 
 
 def test_recorded_models_cannot_generate(prompt_set):
-    recorded = Contestant.objects.create(name="Replay", kind=Contestant.Kind.RECORDED)
+    recorded = make_contestant(name="Replay", kind=Contestant.Kind.RECORDED)
     with pytest.raises(GenerationError, match="Replay only replays recorded answers"):
         generation_run_create(prompt_set=prompt_set, contestants=[recorded])
     with pytest.raises(GenerationError, match="at least one model"):
@@ -316,7 +314,7 @@ def test_the_command_fills_missing_answers_with_a_progress_bar(prompt_set, model
     model("Heron Seven", "normal")
     model("Marten Pro", "echo")
     model("Retired", "normal", active=False)
-    Contestant.objects.create(name="Replay", kind=Contestant.Kind.RECORDED)  # cannot generate
+    make_contestant(name="Replay", kind=Contestant.Kind.RECORDED)  # cannot generate
 
     out, err = generate("Support replies", "--all-active", stderr=TTY())
 
@@ -351,7 +349,7 @@ def test_the_command_lists_failures_and_exits_with_an_error(prompt_set, model):
 )
 def test_the_command_refuses_bad_arguments(prompt_set, model, args, message):
     model("Heron Seven", "normal")
-    Contestant.objects.create(name="Replay", kind=Contestant.Kind.RECORDED)
+    make_contestant(name="Replay", kind=Contestant.Kind.RECORDED)
     with pytest.raises(CommandError, match=message):
         generate(*args)
     assert not Run.objects.exists()
@@ -395,12 +393,6 @@ def test_with_a_worker_the_command_follows_the_runs_progress(prompt_set, model, 
 
 
 @pytest.fixture
-def users():
-    make = get_user_model().objects.create_user  # no password: tests sign in with force_login
-    return {"alice": make("alice"), "bob": make("bob", is_staff=True, is_superuser=True)}
-
-
-@pytest.fixture
 def action_attached(monkeypatch):
     """The PromptSet admin with the action, whether or not arena/admin.py attaches it yet."""
     from arena.models import PromptSet as Model
@@ -414,11 +406,11 @@ def action_attached(monkeypatch):
 
 @THESE_URLS
 def test_the_admin_action_creates_a_run_and_fills_it_after_commit(
-    client, users, prompt_set, model, action_attached, django_capture_on_commit_callbacks
+    client, alice, bob, prompt_set, model, action_attached, django_capture_on_commit_callbacks
 ):
     model("Heron Seven", "normal")
     model("Marten Pro", "echo")
-    client.force_login(users["bob"])
+    client.force_login(bob)
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(
             "/admin/arena/promptset/",
@@ -427,7 +419,7 @@ def test_the_admin_action_creates_a_run_and_fills_it_after_commit(
         )
     assert response.status_code == 200
     run = Run.objects.get()
-    assert (run.kind, run.started_by, run.total) == ("generate", users["bob"], 6)
+    assert (run.kind, run.started_by, run.total) == ("generate", bob, 6)
     text = response.content.decode()
     assert f'href="/admin/arena/run/{run.pk}/change/"' in text
     assert "Support replies: 6 missing answers, queued." in text
@@ -446,9 +438,9 @@ def test_the_admin_action_creates_a_run_and_fills_it_after_commit(
 
 @THESE_URLS
 def test_the_admin_action_says_when_there_is_nothing_to_do(
-    client, users, prompt_set, model, action_attached
+    client, alice, bob, prompt_set, model, action_attached
 ):
-    client.force_login(users["bob"])
+    client.force_login(bob)
     form = {"action": "generate_missing_answers", "_selected_action": [prompt_set.pk]}
     response = client.post("/admin/arena/promptset/", form, follow=True)
     assert b"No active model can generate answers" in response.content
@@ -461,11 +453,11 @@ def test_the_admin_action_says_when_there_is_nothing_to_do(
 
 
 @THESE_URLS
-def test_the_progress_json_needs_a_login_and_shows_the_counts(client, users):
+def test_the_progress_json_needs_a_login_and_shows_the_counts(client, alice, bob):
     run = Run.objects.create(kind="generate", status="running", total=10, done=4, failed=1)
     anonymous = client.get(f"/runs/{run.pk}.json")
     assert (anonymous.status_code, anonymous.json()) == (403, {"error": "Sign in first."})
-    client.force_login(users["alice"])
+    client.force_login(alice)
     data = json.loads(client.get(f"/runs/{run.pk}.json").content)
     assert data == {
         "id": run.pk,
@@ -512,9 +504,9 @@ def test_the_page_shows_runs_under_way_and_those_finished_within_the_hour():
     assert {run.pk for run in generation_runs_recent()} == {running.pk, recent.pk}
 
 
-def test_a_judge_runs_progress_is_for_staff_only(client, users):
+def test_a_judge_runs_progress_is_for_staff_only(client, alice, bob):
     run = Run.objects.create(kind="judge", status="running", total=3)
-    client.force_login(users["alice"])
+    client.force_login(alice)
     assert client.get(f"/runs/{run.pk}.json").status_code == 404
-    client.force_login(users["bob"])
+    client.force_login(bob)
     assert client.get(f"/runs/{run.pk}.json").json()["kind"] == "judge"

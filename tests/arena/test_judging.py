@@ -5,7 +5,6 @@ import io
 from decimal import Decimal
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.urls import include, path
 
@@ -27,7 +26,6 @@ from arena.judging.tasks import judge_run_task
 from arena.models import (
     Answer,
     Battle,
-    Contestant,
     Judge,
     Judgement,
     PromptItem,
@@ -39,6 +37,7 @@ from arena.models import (
 from arena.providers import Endpoint
 from arena.providers import client as providers_module
 from arena.providers.slots import EndpointSlots
+from tests.factories import make_contestant
 from tests.upstream import fenced, upstream_fixture  # noqa: F401
 
 urlpatterns = [path("", include("arena.urls")), path("", include("arena.judging.urls"))]
@@ -55,7 +54,7 @@ def _quick_retries(monkeypatch, settings):
 @pytest.fixture
 def make_judge(upstream):
     def make(model_id: str, name: str = "Judge", **fields) -> Judge:
-        contestant = Contestant.objects.create(
+        contestant = make_contestant(
             name=f"{name} model",
             kind="openai",
             base_url=upstream.url,
@@ -72,7 +71,7 @@ def make_judge(upstream):
 def prompt_set():
     """Three models on two prompts; a better model has a higher hidden quality."""
     prompt_set = PromptSet.objects.create(name="Support")
-    models = [Contestant.objects.create(name=n, kind="recorded") for n in ("Low", "Mid", "High")]
+    models = [make_contestant(name=n, kind="recorded") for n in ("Low", "Mid", "High")]
     for i in range(2):
         item = PromptItem.objects.create(prompt_set=prompt_set, text=f"Question {i}?")
         for quality, model in zip((-2, 0, 2), models, strict=True):
@@ -173,8 +172,8 @@ def test_a_large_run_reads_its_pairs_in_chunks(make_judge, upstream, prompt_set,
     assert chunked.judgements == 12 and chunked.pairs_both == 6
 
 
-def test_a_set_reuses_the_battle_people_voted_on(make_judge, prompt_set):
-    user = get_user_model().objects.create_user("alice")
+def test_a_set_reuses_the_battle_people_voted_on(make_judge, prompt_set, alice):
+    user = alice
     voted = _evalset_battle(prompt_set, "High", "Mid")
     voted.user = user
     voted.save()
@@ -319,7 +318,7 @@ async def test_the_redis_semaphore_holds_the_limit_across_processes(redis_url, s
 
 
 def test_a_multi_turn_battle_is_judged_on_the_whole_conversation():
-    a, b = (Contestant.objects.create(name=n) for n in ("A", "B"))
+    a, b = (make_contestant(name=n) for n in ("A", "B"))
     battle = Battle.objects.create(contestant_a=a, contestant_b=b, status="voted")
     rows = [
         (0, "a", 0, True, "Hi", "old"),
@@ -389,9 +388,9 @@ def _ids():
     return Battle.objects.order_by("id").values_list("id", flat=True)
 
 
-def test_the_command_judges_voted_battles_and_refuses_bad_input(make_judge, prompt_set):
+def test_the_command_judges_voted_battles_and_refuses_bad_input(make_judge, prompt_set, alice):
     make_judge("judge", name="J")
-    user = get_user_model().objects.create_user("alice")
+    user = alice
     battle = _evalset_battle(prompt_set, "High", "Low")
     Vote.objects.create(battle=battle, voter=user, outcome="a")
     out, _ = _call("run", "--judge", "J", "--voted")
@@ -408,8 +407,8 @@ def test_the_command_judges_voted_battles_and_refuses_bad_input(make_judge, prom
 
 
 def test_the_command_creates_a_judge_with_its_own_template(tmp_path, upstream):
-    Contestant.objects.create(name="Grader", kind="openai", base_url=upstream.url, model_id="g")
-    Contestant.objects.create(name="Replay", kind="recorded")
+    make_contestant(name="Grader", kind="openai", base_url=upstream.url, model_id="g")
+    make_contestant(name="Replay", kind="recorded")
     out, _ = _call("create", "--name", "J", "--contestant", "Grader", "--format", "three")
     judge = Judge.objects.get(name="J")
     assert (judge.verdict_format, judge.template, judge.template_version) == (
@@ -440,21 +439,19 @@ def test_the_command_creates_a_judge_with_its_own_template(tmp_path, upstream):
 
 
 @pytest.fixture
-def staff_client(client, settings):
+def staff_client(client, settings, bob):
     settings.ROOT_URLCONF = __name__
-    bob = get_user_model().objects.create_user("bob", is_staff=True)
     client.force_login(bob)
     return client
 
 
-def test_only_staff_see_the_judge_pages(client):
+def test_only_staff_see_the_judge_pages(client, carol):
     for url in ("/judge/", "/judge/runs/1/"):
         response = client.get(url)  # a visitor is asked to sign in on the site's own page
         assert response.status_code == 302
         assert response["Location"].startswith("/accounts/login/?next=")
     response = client.get("/judge/runs/1.json")  # JSON says so in JSON
     assert (response.status_code, response.json()) == (403, {"error": "Sign in first."})
-    carol = get_user_model().objects.create_user("carol")
     client.force_login(carol)
     for url in ("/judge/", "/judge/runs/1/"):
         response = client.get(url)  # an account without staff rights is told why

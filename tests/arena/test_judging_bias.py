@@ -36,6 +36,7 @@ from ratings.agreement import (
     rank_correlation,
     score_outcomes,
 )
+from tests.factories import make_contestant
 from tests.upstream import FakeUpstream
 
 # name, true strength (log-odds), typical answer length in words
@@ -96,7 +97,7 @@ def simulation(django_db_setup, django_db_blocker) -> Simulation:
 def _simulate(upstream) -> Simulation:
     rng = np.random.default_rng(SEED)
     prompt_set = PromptSet.objects.create(name="Simulated")
-    contestants = [Contestant.objects.create(name=name, kind="recorded") for name, _, _ in MODELS]
+    contestants = [make_contestant(name=name, kind="recorded") for name, _, _ in MODELS]
     for p in range(N_PROMPTS):
         item = PromptItem.objects.create(prompt_set=prompt_set, text=f"Simulated prompt {p}")
         for contestant, (_, strength, words) in zip(contestants, MODELS, strict=True):
@@ -106,7 +107,7 @@ def _simulate(upstream) -> Simulation:
     judge_pairs_for_set(prompt_set=prompt_set, rng=random.Random(SEED))  # seeded sides
     judge = Judge.objects.create(
         name="Biased",
-        contestant=Contestant.objects.create(
+        contestant=make_contestant(
             name="Biased judge model", kind="openai", base_url=upstream.url, model_id=JUDGE_MODEL
         ),
     )

@@ -24,6 +24,7 @@ from arena.models import (
     LeaderboardSnapshot,
     Vote,
 )
+from tests.factories import make_contestant
 
 pytestmark = pytest.mark.django_db
 
@@ -46,7 +47,7 @@ def arena_votes(settings):
     settings.ARENA_MIN_VOTES = 10
     settings.ARENA_LEADERBOARD_ROUNDS = 200
     rng = np.random.default_rng(4)
-    models = {n: Contestant.objects.create(name=n, kind="recorded") for n in STRENGTH}
+    models = {n: make_contestant(name=n, kind="recorded") for n in STRENGTH}
     coding = Category.objects.create(slug="coding", name="Coding")
     names = list(STRENGTH)
     for k in range(400):
@@ -191,7 +192,7 @@ def test_a_refresh_is_due_after_enough_new_votes(arena_votes, settings):
 
 
 def test_a_counted_vote_queues_one_debounced_refresh(
-    arena_votes, settings, monkeypatch, django_capture_on_commit_callbacks
+    arena_votes, settings, monkeypatch, django_capture_on_commit_callbacks, alice
 ):
     from django.core.cache import cache
 
@@ -202,7 +203,6 @@ def test_a_counted_vote_queues_one_debounced_refresh(
     queued = []
     monkeypatch.setattr(leaderboard_refresh_task, "delay", lambda: queued.append(1))
     cache.delete(REFRESH_QUEUED)
-    alice = get_user_model().objects.create_user("alice")
     models = arena_votes
     for _ in range(2):
         battle = Battle.objects.create(
@@ -289,8 +289,8 @@ def test_contestant_stats_use_stored_tokens_and_estimate_the_rest():
     from arena.leaderboards.data import contestant_stats
     from arena.models import Answer, PromptItem, PromptSet, Turn
 
-    a = Contestant.objects.create(name="Live A")
-    b = Contestant.objects.create(name="Live B")
+    a = make_contestant(name="Live A")
+    b = make_contestant(name="Live B")
     battle = Battle.objects.create(contestant_a=a, contestant_b=b)
     Turn.objects.create(
         battle=battle,
@@ -331,8 +331,8 @@ def test_style_features_are_stored_once_and_add_up_over_a_sides_rounds():
     from arena.battles.style import battle_style
     from arena.models import Answer, PromptItem, PromptSet, Turn
 
-    a = Contestant.objects.create(name="A", kind="recorded")
-    b = Contestant.objects.create(name="B", kind="recorded")
+    a = make_contestant(name="A", kind="recorded")
+    b = make_contestant(name="B", kind="recorded")
     live = Battle.objects.create(contestant_a=a, contestant_b=b, status=Battle.Status.VOTED)
     rounds = {
         "a": ["# Plan\n- one\n- two", "**Bold** answer, then:\n```\n# not a header\n```"],

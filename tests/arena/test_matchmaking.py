@@ -17,6 +17,7 @@ from arena.battles.matchmaking import (
 )
 from arena.models import Category, Contestant
 from arena.providers import Endpoint
+from tests.factories import make_contestant
 
 WEIGHTS = [1.0, 2.0, 0.5, 0.0, 3.0]
 
@@ -73,7 +74,7 @@ def test_it_needs_two_positive_weights():
 
 
 def _make(name: str, **fields) -> Contestant:
-    return Contestant.objects.create(name=name, kind="openai", model_id=name.lower(), **fields)
+    return make_contestant(name=name, kind="openai", model_id=name.lower(), **fields)
 
 
 @pytest.mark.django_db(transaction=True)

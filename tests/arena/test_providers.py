@@ -24,6 +24,7 @@ from arena.providers import (
 from arena.providers import client as providers_module
 from arena.providers.client import _clients
 from arena.providers.sse import sse_events
+from tests.factories import make_contestant
 from tests.support import free_port
 from tests.upstream import NORMAL_TEXT, upstream_fixture  # noqa: F401
 
@@ -430,7 +431,7 @@ def test_timeouts_default_to_the_settings(settings):
 
 @pytest.mark.django_db
 def test_an_endpoint_is_made_from_a_contestant():
-    contestant = Contestant.objects.create(
+    contestant = make_contestant(
         name="GPT-x",
         kind=Contestant.Kind.OPENAI,
         base_url="https://api.example.com/v1",
@@ -465,8 +466,8 @@ def test_an_endpoint_is_made_from_a_contestant():
 @pytest.fixture
 def recorded(settings, _db_thread_closed):
     settings.ARENA_RECORDED_CHUNK_DELAY_MS = 0
-    contestant = Contestant.objects.create(name="Recorded one", kind=Contestant.Kind.RECORDED)
-    other = Contestant.objects.create(name="Recorded two", kind=Contestant.Kind.RECORDED)
+    contestant = make_contestant(name="Recorded one", kind=Contestant.Kind.RECORDED)
+    other = make_contestant(name="Recorded two", kind=Contestant.Kind.RECORDED)
     prompts = PromptSet.objects.create(name="Demo")
     item = PromptItem.objects.create(prompt_set=prompts, text="  What is 2 + 2?\n")
     Answer.objects.create(item=item, contestant=contestant, text="It is 4.\n\nFour, that is.")

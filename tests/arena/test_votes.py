@@ -1,30 +1,20 @@
 import threading
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from arena.battles.services import AlreadyVoted, VoteRejected, vote_record
 from arena.models import Battle, Contestant, Vote
+from tests.factories import make_contestant
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def alice():
-    return get_user_model().objects.create_user("alice", password="pw-alice-123")
-
-
-@pytest.fixture
-def bob():
-    return get_user_model().objects.create_user("bob", password="pw-bob-123")
-
-
-@pytest.fixture
 def battle(alice):
-    a = Contestant.objects.create(name="Model One", kind=Contestant.Kind.RECORDED)
-    b = Contestant.objects.create(name="Model Two", kind=Contestant.Kind.RECORDED)
+    a = make_contestant(name="Model One", kind=Contestant.Kind.RECORDED)
+    b = make_contestant(name="Model Two", kind=Contestant.Kind.RECORDED)
     return Battle.objects.create(
         contestant_a=a,
         contestant_b=b,

@@ -8,7 +8,8 @@ import pytest
 from celery import Celery
 
 from arena.evalsets.generation import generation_run_create
-from arena.models import Answer, Contestant, PromptItem, PromptSet, Run
+from arena.models import Answer, PromptItem, PromptSet, Run
+from tests.factories import make_contestant
 from tests.upstream import upstream_fixture  # noqa: F401
 
 pytestmark = [
@@ -29,7 +30,7 @@ def _wait_for(predicate, timeout=60):
 
 def test_a_worker_fills_missing_answers_through_the_broker(redis_url, celery_worker_pid, upstream):
     upstream.set_behaviour("wren-small-1", "echo")
-    wren = Contestant.objects.create(
+    wren = make_contestant(
         name="Wren Small", kind="openai", base_url=upstream.url, model_id="wren-small-1"
     )
     prompt_set = PromptSet.objects.create(name=f"set-{uuid.uuid4().hex[:6]}")
