@@ -2,7 +2,6 @@
 
 from decimal import Decimal
 from io import StringIO
-from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -13,9 +12,10 @@ from arena.models import Answer, Contestant, PromptItem, PromptSet
 from arena.providers import client as providers_module
 from arena.providers.contestants import ModelsFileError, parse_models_toml
 from tests.factories import make_contestant
+from tests.support import ROOT
 from tests.upstream import upstream_fixture  # noqa: F401
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "data" / "models.example.toml"
+EXAMPLE = ROOT / "tests" / "data" / "models.example.toml"
 
 GOOD = """
 [[model]]

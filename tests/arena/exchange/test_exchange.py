@@ -26,9 +26,10 @@ from arena.models import (
     Vote,
 )
 from tests.factories import make_contestant
+from tests.support import ROOT
 
-DATA = Path(__file__).resolve().parent.parent / "data" / "exchange"
-CROWD = Path(__file__).resolve().parents[2] / "arena" / "demo" / "data" / "crowd-comparisons.csv"
+DATA = ROOT / "tests" / "data" / "exchange"
+CROWD = ROOT / "arena" / "demo" / "data" / "crowd-comparisons.csv"
 
 
 def _export(fmt: str = "arena") -> str:
