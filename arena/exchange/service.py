@@ -32,11 +32,11 @@ from arena.exchange.bulk import (
     larger_page_cache,
 )
 from arena.exchange.sources import (
+    MAX_PROBLEMS_KEPT,
     InvalidRecord,
     Problem,
     UnreadableFile,
-    iter_csv_rows,
-    iter_json_records,
+    iter_records,
     open_text,
 )
 from arena.models import (
@@ -63,7 +63,6 @@ __all__ = [
 
 IMPORT_FORMATS = ("fastchat", "arena-rank", "llmfao", "openwebui", "arena")
 EXPORT_FORMATS = ("arena", "fastchat")
-MAX_PROBLEMS_KEPT = 1000
 
 
 @dataclass(frozen=True)
@@ -130,16 +129,11 @@ def _gc_paused():
 
 def _records(fmt: str, stream) -> Iterator[tuple[int, object]]:
     if fmt in ("fastchat", "openwebui", "arena"):
-        yield from iter_json_records(stream)
-        return
-    rows = iter_csv_rows(stream)
+        return iter_records(stream, csv=False)
     required = formats.ARENA_RANK_COLUMNS if fmt == "arena-rank" else formats.LLMFAO_COLUMNS
-    first = next(rows, None)
-    if first is None:
-        return
-    formats.check_columns(list(first[1].keys()), required)
-    yield first
-    yield from rows
+    return iter_records(
+        stream, csv=True, check_columns=lambda columns: formats.check_columns(columns, required)
+    )
 
 
 _ROWS = {

@@ -19,6 +19,9 @@ from tqdm import tqdm
 CHUNK_CHARS = 1 << 20
 
 
+MAX_PROBLEMS_KEPT = 1000  # problems listed in an import's report; the count stays exact
+
+
 class InvalidRecord(Exception):
     """One record is wrong; the rest of the file can still be read."""
 
@@ -261,3 +264,19 @@ def iter_csv_rows(stream: io.TextIOBase) -> Iterator[tuple[int, dict[str, str]]]
     for row in reader:
         yield line, row
         line = reader.line_num + 1
+
+
+def iter_records(stream: io.TextIOBase, *, csv: bool, check_columns=None):
+    """Numbered records of a JSON (lines or array) or, with ``csv``, a CSV file. A CSV header
+    goes to ``check_columns(columns)`` before the first row, to refuse a file that lacks one."""
+    if not csv:
+        yield from iter_json_records(stream)
+        return
+    rows = iter_csv_rows(stream)
+    first = next(rows, None)
+    if first is None:
+        return
+    if check_columns is not None:
+        check_columns([column for column in first[1] if column is not None])
+    yield first
+    yield from rows

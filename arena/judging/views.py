@@ -1,7 +1,6 @@
 """Staff pages to start a judge run and watch it: ``/judge/``, ``/judge/runs/<id>/`` and its
 JSON (polled by the run page). Include with ``path("", include("arena.judging_views"))``."""
 
-
 from django import forms
 from django.contrib import messages
 from django.http import JsonResponse
