@@ -109,6 +109,13 @@ class ImportFailed(Exception):
             f"Nothing was imported: {total} invalid record{'s' * (total != 1)}.\n{shown}{more}"
         )
 
+    def lines(self) -> list[str]:
+        """Every kept problem, one per line, and how many more there were."""
+        lines = [str(problem) for problem in self.problems]
+        if self.total > len(self.problems):
+            lines.append(f"... and {self.total - len(self.problems)} more")
+        return lines
+
 
 @contextmanager
 def _gc_paused():

@@ -35,10 +35,8 @@ class Command(BaseCommand):
         except FileNotFoundError as exc:
             raise CommandError(str(exc)) from None
         except ImportFailed as exc:
-            for problem in exc.problems:
-                self.stderr.write(str(problem))
-            if exc.total > len(exc.problems):
-                self.stderr.write(f"... and {exc.total - len(exc.problems)} more")
+            for line in exc.lines():
+                self.stderr.write(line)
             raise CommandError(
                 f"Nothing was imported: {exc.total} invalid record{'s' * (exc.total != 1)}. "
                 "Fix them, or pass --skip-invalid to import the valid ones."
