@@ -97,17 +97,27 @@ DATABASE_URL = (
     or f"sqlite:///{DATA_DIR / 'arena.sqlite3'}"
 )
 try:
-    # Connections are kept between requests: opening one (and, for SQLite, checkpointing
-    # its log on close) costs more than most of the arena's queries.
-    DATABASES = {
-        "default": dj_database_url.parse(
-            DATABASE_URL,
-            conn_max_age=env_int("ARENA_DB_CONN_MAX_AGE", 60, minimum=0),
-            conn_health_checks=True,
-        )
-    }
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL)}
 except ValueError as exc:
     raise ImproperlyConfigured(f"DATABASE_URL is malformed: {exc}") from None
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # One bounded pool per process (psycopg_pool): under ASGI every thread of the sync pool
+    # would otherwise keep a connection of its own, and bursts ran PostgreSQL out of them. A
+    # request borrows a connection and gives it back at its end; when all are in use it waits
+    # up to ARENA_DB_POOL_TIMEOUT seconds for one.
+    DATABASES["default"]["OPTIONS"] = {
+        "pool": {
+            "min_size": 1,
+            "max_size": env_int("ARENA_DB_POOL_SIZE", 8, minimum=1),
+            "timeout": env_float("ARENA_DB_POOL_TIMEOUT", 10.0, minimum=0.1),
+            "max_idle": 60.0,
+        }
+    }
+else:
+    # Connections are kept between requests: opening one (and checkpointing SQLite's log on
+    # close) costs more than most of the arena's queries.
+    DATABASES["default"]["CONN_MAX_AGE"] = env_int("ARENA_DB_CONN_MAX_AGE", 60, minimum=0)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Wait for a writer instead of failing at once; WAL lets readers run beside one writer.
     DATABASES["default"]["OPTIONS"] = {
