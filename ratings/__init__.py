@@ -13,18 +13,19 @@ or step by step: :func:`aggregate` -> :func:`fit_bt` / :func:`fit_davidson` ->
 :func:`bootstrap` / :func:`sandwich` -> :func:`rank_stats`, :func:`pairwise`.
 """
 
+from . import agreement
+from ._aggregate import A_WINS, B_WINS, BOTH_BAD, OUTCOMES, TIE, PairCounts, aggregate
+from ._bradley_terry import bradley_terry, fit_bt
+from ._categories import CategoryLeaderboards, leaderboards_by_category
+from ._davidson import fit_davidson
+from ._elo import online_elo
 from ._fit import CENTER, SCALE, RatingFit
+from ._intervals import Intervals, bootstrap, sandwich
+from ._leaderboard import Leaderboard, leaderboard, leaderboard_from_counts
+from ._pairwise import Pairwise, pairwise
+from ._ranks import Ranks, rank_stats
 from ._solver import DEFAULT_PRIOR, DegenerateDataError
-from .aggregate import A_WINS, B_WINS, BOTH_BAD, OUTCOMES, TIE, PairCounts, aggregate
-from .bradley_terry import bradley_terry, fit_bt
-from .categories import CategoryLeaderboards, leaderboards_by_category
-from .davidson import fit_davidson
-from .elo import online_elo
-from .intervals import Intervals, bootstrap, sandwich
-from .leaderboard import Leaderboard, leaderboard, leaderboard_from_counts
-from .pairwise import Pairwise, pairwise
-from .ranks import Ranks, rank_stats
-from .style import (
+from ._style import (
     FEATURES,
     StyleFeatures,
     StyleFit,
@@ -70,4 +71,5 @@ __all__ = [
     "leaderboard_from_counts",
     "CategoryLeaderboards",
     "leaderboards_by_category",
+    "agreement",
 ]

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._aggregate import PairCounts
 from ._solver import DEFAULT_PRIOR, DegenerateDataError, PairData, degeneracy_notes, newton_fit
 from ._validation import _anchor_iv, _choice_iv
-from .aggregate import PairCounts
 
 __all__ = ["RatingFit", "SCALE", "CENTER"]
 

@@ -16,11 +16,10 @@ from dataclasses import replace
 
 import numpy as np
 
-from ._solver import DegenerateDataError
-from .aggregate import A_WINS, B_WINS, BOTH_BAD, TIE, aggregate
-from .bradley_terry import fit_bt
-from .davidson import fit_davidson
-from .leaderboard import (
+from ._aggregate import A_WINS, B_WINS, BOTH_BAD, TIE, aggregate
+from ._bradley_terry import fit_bt
+from ._davidson import fit_davidson
+from ._leaderboard import (
     Leaderboard,
     _assemble,
     _elo_board,
@@ -28,7 +27,8 @@ from .leaderboard import (
     _present,
     _rename_notes,
 )
-from .style import FEATURES, answer_features, battle_features, fit_style
+from ._solver import DegenerateDataError
+from ._style import FEATURES, answer_features, battle_features, fit_style
 
 __all__ = ["main"]
 

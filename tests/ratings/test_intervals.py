@@ -8,8 +8,8 @@ from scipy.special import expit
 
 import ratings
 from ratings import A_WINS, B_WINS, TIE, aggregate, bootstrap, fit_bt, sandwich
+from ratings._intervals import _Chord
 from ratings._resample import MultinomialSampler, PoissonTables, _support
-from ratings.intervals import _Chord
 from tests.ratings.helpers import GOLDEN, LLMFAO, arena_theta, load_pairs, simulate_counts
 
 SEEDS = [0, 1, 2, 3]
@@ -242,7 +242,7 @@ def test_batched_refits_equal_separate_exact_fits_and_count_the_degenerate_round
 
 
 def test_small_boards_fit_their_hard_rounds_in_batches_not_one_by_one(monkeypatch):
-    from ratings import intervals
+    from ratings import _intervals as intervals
 
     calls = []
     single = intervals.newton_fit

@@ -8,7 +8,7 @@ from scipy.special import expit, log_expit
 
 import ratings
 from ratings import answer_features, battle_features, bootstrap, fit_style, sandwich
-from ratings.style import _StyleProblem
+from ratings._style import _StyleProblem
 from tests.ratings.helpers import outcome_probs
 
 FEATURE_CASES = [

@@ -14,9 +14,9 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from ._leaderboard import Leaderboard, leaderboard
+from ._style import StyleFeatures
 from ._validation import _battles_iv
-from .leaderboard import Leaderboard, leaderboard
-from .style import StyleFeatures
 
 __all__ = ["CategoryLeaderboards", "leaderboards_by_category"]
 

@@ -22,7 +22,7 @@ import numpy as np
 from scipy.special import expit, ndtri
 
 from ._fit import RatingFit
-from .intervals import Intervals
+from ._intervals import Intervals
 
 __all__ = ["Pairwise", "pairwise"]
 

@@ -34,11 +34,11 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.special import expit
 
+from ._aggregate import aggregate
 from ._fit import RatingFit, _fit_cells, _prior_value
 from ._linalg import dot, solve_spd, xt_dot
 from ._solver import PairData, degeneracy_notes, prior_terms
 from ._validation import _anchor_iv, _battles_iv, _choice_iv
-from .aggregate import aggregate
 
 __all__ = [
     "FEATURES",

@@ -23,8 +23,8 @@ Typical use::
 
 from __future__ import annotations
 
+from ._aggregate import PairCounts, aggregate
 from ._fit import RatingFit, fit_pair_model
-from .aggregate import PairCounts, aggregate
 
 __all__ = ["fit_bt", "bradley_terry"]
 

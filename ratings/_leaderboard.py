@@ -20,16 +20,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._aggregate import PairCounts, aggregate
+from ._bradley_terry import fit_bt
+from ._davidson import fit_davidson
+from ._elo import online_elo
 from ._fit import SCALE, RatingFit
+from ._intervals import Intervals, bootstrap, sandwich
 from ._linalg import cho_factor, matmul
+from ._ranks import rank_stats
+from ._style import StyleFeatures, fit_style
 from ._validation import _alpha_iv, _battles_iv, _choice_iv, _positive_int_iv
-from .aggregate import PairCounts, aggregate
-from .bradley_terry import fit_bt
-from .davidson import fit_davidson
-from .elo import online_elo
-from .intervals import Intervals, bootstrap, sandwich
-from .ranks import rank_stats
-from .style import StyleFeatures, fit_style
 
 __all__ = ["Leaderboard", "leaderboard", "leaderboard_from_counts"]
 

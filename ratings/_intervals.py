@@ -56,8 +56,8 @@ from ._solver import (
     pair_terms,
     prior_terms,
 )
+from ._style import StyleFit, _StyleProblem
 from ._validation import _alpha_iv, _positive_int_iv
-from .style import StyleFit, _StyleProblem
 
 __all__ = ["Intervals", "bootstrap", "sandwich"]
 
