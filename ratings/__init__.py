@@ -14,7 +14,7 @@ or step by step: :func:`aggregate` -> :func:`fit_bt` / :func:`fit_davidson` ->
 """
 
 from . import agreement
-from ._aggregate import A_WINS, B_WINS, BOTH_BAD, OUTCOMES, TIE, PairCounts, aggregate
+from ._aggregate import PairCounts, aggregate
 from ._bradley_terry import bradley_terry, fit_bt
 from ._categories import CategoryLeaderboards, leaderboards_by_category
 from ._davidson import fit_davidson
@@ -22,6 +22,7 @@ from ._elo import online_elo
 from ._fit import CENTER, SCALE, RatingFit
 from ._intervals import Intervals, bootstrap, sandwich
 from ._leaderboard import Leaderboard, leaderboard, leaderboard_from_counts
+from ._outcomes import A_WINS, B_WINS, BOTH_BAD, OUTCOMES, TIE
 from ._pairwise import Pairwise, pairwise
 from ._ranks import Ranks, rank_stats
 from ._solver import DEFAULT_PRIOR, DegenerateDataError

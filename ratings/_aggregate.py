@@ -1,7 +1,8 @@
 """Reduce raw battles to counts per (pair, outcome) in one O(n_battles) pass.
 
 Models are integer ids ``0 .. n_models - 1``. A battle is ``(model_a, model_b, outcome)`` with
-the outcome codes below, seen from model A's side. Every fit in this package works on the
+the outcome codes :data:`ratings.A_WINS`, :data:`ratings.B_WINS`, :data:`ratings.TIE` and
+:data:`ratings.BOTH_BAD`, seen from model A's side. Every fit in this package works on the
 aggregated :class:`PairCounts`, so a refit costs O(pairs), not O(battles).
 
 Pairs are canonical: ``pair_i < pair_j``, and the four outcome columns are seen from
@@ -16,14 +17,7 @@ import numpy as np
 
 from ._validation import _battles_iv, _n_models_iv
 
-__all__ = ["A_WINS", "B_WINS", "TIE", "BOTH_BAD", "OUTCOMES", "PairCounts", "aggregate"]
-
-A_WINS = 0
-B_WINS = 1
-TIE = 2
-BOTH_BAD = 3
-#: Outcome names by code, as used by the CLI and the arena's ``Vote.outcome``.
-OUTCOMES = ("a", "b", "tie", "both_bad")
+__all__ = ["PairCounts", "aggregate"]
 
 # A dense bincount over n_models**2 * 4 bins is used when that many bins are cheap.
 _DENSE_MAX_BINS = 1 << 22

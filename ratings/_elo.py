@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._outcomes import BOTH_BAD, SCORE_OF_A
 from ._validation import _battles_iv, _choice_iv
 
 __all__ = ["online_elo"]
@@ -55,8 +56,8 @@ def online_elo(
             raise ValueError(f"`{name}` must be finite")
     if scale <= 0 or base <= 1:
         raise ValueError("`scale` must be positive and `base` greater than 1")
-    score = np.array([1.0, 0.0, 0.5, 0.5])[o]
-    keep = np.ones(a.size, dtype=bool) if both_bad == "tie" else o != 3
+    score = np.array(SCORE_OF_A)[o]
+    keep = np.ones(a.size, dtype=bool) if both_bad == "tie" else o != BOTH_BAD
     step = np.full(a.size, float(k)) if w is None else float(k) * w
     ratings = [float(initial)] * n
     log_base = float(np.log(base)) / float(scale)

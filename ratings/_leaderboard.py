@@ -27,6 +27,7 @@ from ._elo import online_elo
 from ._fit import SCALE, RatingFit
 from ._intervals import Intervals, bootstrap, sandwich
 from ._linalg import cho_factor, matmul
+from ._outcomes import BOTH_BAD
 from ._ranks import rank_stats
 from ._style import StyleFeatures, fit_style
 from ._validation import _alpha_iv, _battles_iv, _choice_iv, _positive_int_iv
@@ -497,7 +498,7 @@ def leaderboard(
         return _elo_board(n, a, b, o, w, ci, rounds, rng, alpha, anchor, min_votes, both_bad, elo_k)
     if method != "bt":
         raise ValueError("style control is available for method='bt' only")
-    keep = np.ones(a.size, dtype=bool) if both_bad == "tie" else o != 3
+    keep = np.ones(a.size, dtype=bool) if both_bad == "tie" else o != BOTH_BAD
     counts = aggregate(n, a[keep], b[keep], o[keep], None if w is None else w[keep])
     ids, new_id, sub_anchor = _present(counts.votes(), anchor)
     if ids.size < 2:
@@ -544,7 +545,7 @@ def leaderboard(
 def _elo_board(n, a, b, o, w, ci, rounds, rng, alpha, anchor, min_votes, both_bad, k):
     if ci == "sandwich":
         raise ValueError("online Elo has no sandwich intervals; use ci='bootstrap' or 'none'")
-    keep = np.ones(a.size, dtype=bool) if both_bad == "tie" else o != 3
+    keep = np.ones(a.size, dtype=bool) if both_bad == "tie" else o != BOTH_BAD
     counts = aggregate(n, a[keep], b[keep], o[keep])
     ids, new_id, sub_anchor = _present(counts.votes(), anchor)
     if ids.size < 2:

@@ -37,6 +37,7 @@ from scipy.special import expit
 from ._aggregate import aggregate
 from ._fit import RatingFit, _fit_cells, _prior_value
 from ._linalg import dot, solve_spd, xt_dot
+from ._outcomes import BOTH_BAD, SCORE_OF_A
 from ._solver import PairData, degeneracy_notes, prior_terms
 from ._validation import _anchor_iv, _battles_iv, _choice_iv
 
@@ -303,8 +304,8 @@ class _StyleProblem:
 
 def _scores(outcome: np.ndarray, both_bad: str):
     """Score of A per battle (1, 0, 1/2) and which battles are used."""
-    y = np.array([1.0, 0.0, 0.5, 0.5])[outcome]
-    keep = np.ones(outcome.size, dtype=bool) if both_bad == "tie" else outcome != 3
+    y = np.array(SCORE_OF_A)[outcome]
+    keep = np.ones(outcome.size, dtype=bool) if both_bad == "tie" else outcome != BOTH_BAD
     return y, keep
 
 

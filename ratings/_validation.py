@@ -6,9 +6,9 @@ import numbers
 
 import numpy as np
 
-__all__: list[str] = []
+from ._outcomes import N_OUTCOMES
 
-N_OUTCOMES = 4
+__all__: list[str] = []
 
 
 def _n_models_iv(n_models) -> int:

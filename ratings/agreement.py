@@ -2,8 +2,9 @@
 
 Two levels are covered.
 
-Pair level: verdicts on single comparisons, coded as integers ``A_WINS`` (0), ``B_WINS`` (1) and
-``TIE`` (2), where A is the answer shown first (left) and B the answer shown second (right).
+Pair level: verdicts on single comparisons, coded with ratings' outcome codes
+:data:`ratings.A_WINS` (0), :data:`ratings.B_WINS` (1) and :data:`ratings.TIE` (2), where A is the
+answer shown first (left) and B the answer shown second (right); ``BOTH_BAD`` is not a verdict.
 Items (compared pairs) are integers ``0..n_items-1``. Human votes come as two parallel arrays
 ``items`` and ``votes``; a judge gives one verdict per item. Every statistic comes with a
 percentile bootstrap interval that resamples *items*, so the several votes on one item move
@@ -33,10 +34,9 @@ from typing import Literal
 import numpy as np
 from scipy import special, stats
 
+from ._outcomes import A_WINS, B_WINS, N_VERDICTS, SCORE_OF_A, TIE
+
 __all__ = [
-    "A_WINS",
-    "B_WINS",
-    "TIE",
     "NO_MAJORITY",
     "VERDICT_LABELS",
     "Estimate",
@@ -63,16 +63,8 @@ __all__ = [
     "brier_score",
 ]
 
-A_WINS = 0
-"""The answer shown first (A, left) wins."""
-B_WINS = 1
-"""The answer shown second (B, right) wins."""
-TIE = 2
-"""Neither answer is better."""
 NO_MAJORITY = -1
 """Marks an item without a usable majority (no votes, or excluded by ``no_majority="exclude"``)."""
-
-_N_OUTCOMES = 3
 
 VERDICT_LABELS = ("A>>B", "A>B", "A=B", "B>A", "B>>A")
 """The five-level judge scale (as in arena-hard-auto), from "A much better" to "B much better"."""
@@ -81,7 +73,6 @@ VERDICT_LABELS = ("A>>B", "A>B", "A=B", "B>A", "B>>A")
 # evenly spaced. arena-hard-auto instead counts a strong verdict as three battles of weight one
 # (A>>B = three wins of A); that is a weighting of battles, not a score, and is not used here.
 _LABEL_SCORES = {"A>>B": 1.0, "A>B": 0.75, "A=B": 0.5, "B>A": 0.25, "B>>A": 0.0}
-_OUTCOME_SCORES = np.array([1.0, 0.0, 0.5])  # indexed by A_WINS, B_WINS, TIE
 
 
 @dataclass(frozen=True)
@@ -259,7 +250,7 @@ def outcome_scores(outcomes):
     scores : ndarray of shape (n_verdicts,)
     """
     outcomes = _outcomes_iv(outcomes, "outcomes")
-    return _OUTCOME_SCORES[outcomes]
+    return np.asarray(SCORE_OF_A)[outcomes]
 
 
 def score_outcomes(scores):
@@ -373,8 +364,8 @@ def judge_agreement(
     used = (counts.sum(axis=1) >= min_votes) & (majority != NO_MAJORITY)
     if not used.any():
         raise ValueError("no item has enough human votes and a majority; check `min_votes`")
-    cells = majority[used] * _N_OUTCOMES + judge[used]
-    tables = np.zeros((cells.size, _N_OUTCOMES**2))
+    cells = majority[used] * N_VERDICTS + judge[used]
+    tables = np.zeros((cells.size, N_VERDICTS**2))
     tables[np.arange(cells.size), cells] = 1.0
     return _agreement_from_tables(tables, n_resamples, confidence_level, rng)
 
@@ -430,14 +421,14 @@ def human_agreement(
     if counts.shape[0] == 0:
         raise ValueError("`items` has no item with at least two votes")
     # others[i, k] = vote counts on item i without one vote of outcome k.
-    others = counts[:, None, :] - np.eye(_N_OUTCOMES, dtype=counts.dtype)[None, :, :]
+    others = counts[:, None, :] - np.eye(N_VERDICTS, dtype=counts.dtype)[None, :, :]
     others_majority = _plurality(others, no_majority)  # (n_items, 3), held-out vote k
-    held_out = np.broadcast_to(np.arange(_N_OUTCOMES), others_majority.shape)
+    held_out = np.broadcast_to(np.arange(N_VERDICTS), others_majority.shape)
     keep = (counts > 0) & (others_majority != NO_MAJORITY)
     n = counts.shape[0]
-    tables = np.zeros((n, _N_OUTCOMES**2))
+    tables = np.zeros((n, N_VERDICTS**2))
     rows = np.broadcast_to(np.arange(n)[:, None], keep.shape)[keep]
-    np.add.at(tables, (rows, others_majority[keep] * _N_OUTCOMES + held_out[keep]), counts[keep])
+    np.add.at(tables, (rows, others_majority[keep] * N_VERDICTS + held_out[keep]), counts[keep])
     tables = tables[tables.sum(axis=1) > 0]
     if tables.shape[0] == 0:
         raise ValueError("no vote has a majority among the other votes on its item")
@@ -868,8 +859,8 @@ def _win_probabilities(mean, var):
 
 def _vote_counts(n_items, items, votes):
     """Votes per item and outcome, shape (n_items, 3)."""
-    flat = np.bincount(items * _N_OUTCOMES + votes, minlength=n_items * _N_OUTCOMES)
-    return flat.reshape(n_items, _N_OUTCOMES)
+    flat = np.bincount(items * N_VERDICTS + votes, minlength=n_items * N_VERDICTS)
+    return flat.reshape(n_items, N_VERDICTS)
 
 
 def _plurality(counts, no_majority):
@@ -924,7 +915,7 @@ def _ratio_estimate(sums, n_resamples, confidence_level, rng):
 
 def _table_statistics(tables):
     """Agreement, no-tie agreement and kappa of confusion tables, shape (..., 9)."""
-    t = tables.reshape(*tables.shape[:-1], _N_OUTCOMES, _N_OUTCOMES)
+    t = tables.reshape(*tables.shape[:-1], N_VERDICTS, N_VERDICTS)
     total = t.sum(axis=(-2, -1))
     diagonal = np.trace(t, axis1=-2, axis2=-1)
     decided = t[..., :2, :2]
@@ -944,7 +935,7 @@ def _agreement_from_tables(tables, n_resamples, confidence_level, rng):
     agreement, no_ties, kappa = (
         _estimate(p, b, confidence_level) for p, b in zip(point, boot, strict=True)
     )
-    confusion = total.reshape(_N_OUTCOMES, _N_OUTCOMES).round().astype(int)
+    confusion = total.reshape(N_VERDICTS, N_VERDICTS).round().astype(int)
     return Agreement(agreement, no_ties, kappa, confusion, tables.shape[0], int(confusion.sum()))
 
 
@@ -991,7 +982,7 @@ def _outcomes_iv(x, name):
         raise ValueError(f"`{name}` must be one-dimensional")
     if x.size and not np.issubdtype(x.dtype, np.integer):
         raise ValueError(f"`{name}` must hold integer outcome codes")
-    if x.size and (x.min() < 0 or x.max() >= _N_OUTCOMES):
+    if x.size and (x.min() < 0 or x.max() >= N_VERDICTS):
         raise ValueError(f"`{name}` must hold A_WINS (0), B_WINS (1) or TIE (2)")
     return x.astype(np.intp)
 

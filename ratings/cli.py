@@ -16,7 +16,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from ._aggregate import A_WINS, B_WINS, BOTH_BAD, TIE, aggregate
+from ._aggregate import aggregate
 from ._bradley_terry import fit_bt
 from ._davidson import fit_davidson
 from ._leaderboard import (
@@ -27,6 +27,7 @@ from ._leaderboard import (
     _present,
     _rename_notes,
 )
+from ._outcomes import A_WINS, B_WINS, BOTH_BAD, TIE
 from ._solver import DegenerateDataError
 from ._style import FEATURES, answer_features, battle_features, fit_style
 

@@ -15,11 +15,9 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy import optimize, special
 
+from ratings import A_WINS, B_WINS, TIE
 from ratings.agreement import (
-    A_WINS,
-    B_WINS,
     NO_MAJORITY,
-    TIE,
     VERDICT_LABELS,
     agreement_with_ci,
     brier_score,
