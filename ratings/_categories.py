@@ -102,8 +102,9 @@ def leaderboards_by_category(
         Style covariates for style-controlled boards (rows are subset per category).
     rng : None, int or numpy.random.Generator
     **kwargs
-        Passed to :func:`ratings.leaderboard` (``method``, ``ci``, ``rounds``, ``alpha``,
-        ``anchor``, ``min_votes``, ``both_bad``, ``prior``, ``l2``, ``workers``).
+        Passed to :func:`ratings.leaderboard` (``method``, ``ci``, ``n_resamples``,
+        ``confidence_level``, ``anchor``, ``min_votes``, ``both_bad``, ``prior``, ``l2``,
+        ``workers``).
 
     Returns
     -------

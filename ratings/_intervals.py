@@ -6,14 +6,14 @@ model's rating is fixed and the others' intervals are for their gap to it).
 
 **Bootstrap** (:func:`bootstrap`): battles are resampled with replacement, which for aggregated
 counts means one exact ``Multinomial(N, cells / N)`` draw of the (pair, outcome) cells per
-round (see :mod:`ratings._resample`). All rounds are solved together: starting from the point
-estimate, each round takes Newton steps with the point estimate's Hessian (a chord method),
+resample (see :mod:`ratings._resample`). All resamples are solved together: starting from the
+point estimate, each resample takes Newton steps with the point estimate's Hessian (a chord method),
 which converges linearly at a rate given by the small difference between the resampled and
-the original information. A round that does not converge, or whose resample has no finite
+the original information. A resample that does not converge, or that has no finite
 maximum-likelihood estimate (a model that happens to win or lose every resampled battle), is
-refitted on its own by full Newton, with the small prior if its MLE does not exist; such rounds
-are counted in ``n_degenerate``. Intervals are percentile intervals. Rounds are drawn in
-fixed-size chunks from generators spawned from ``rng``, so results depend only on ``rng``,
+refitted on its own by full Newton, with the small prior if its MLE does not exist; such
+resamples are counted in ``n_degenerate``. Intervals are percentile intervals. Resamples are
+drawn in fixed-size chunks from generators spawned from ``rng``, so results depend only on ``rng``,
 not on ``workers``.
 
 Weighted battles: the resampled counts are multiplied by each cell's mean weight, which is
@@ -23,7 +23,8 @@ probabilities.
 **Sandwich** (:func:`sandwich`): ``V = H^+ M H^+`` with ``H`` the observed information and ``M``
 the sum over battles of the outer products of the per-battle scores (with squared weights),
 restricted to mean-zero strengths. It is robust to the model's variance being wrong, which is
-the case for ties counted as half a win. Intervals are ``rating +/- z * se``.
+the case for ties counted as half a win. Intervals are ``rating +/- z * se`` with
+``z = Phi^-1((1 + confidence_level) / 2)``.
 
 References
 ----------
@@ -36,7 +37,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.special import expit, ndtri
@@ -57,13 +58,13 @@ from ._solver import (
     prior_terms,
 )
 from ._style import StyleFit, _StyleProblem
-from ._validation import _alpha_iv, _positive_int_iv
+from ._validation import _confidence_level_iv, _positive_int_iv, _tail
 
 __all__ = ["Intervals", "bootstrap", "sandwich"]
 
-_CHUNK = 50  # bootstrap rounds per chunk (one spawned generator each)
+_CHUNK = 50  # bootstrap resamples per chunk (one spawned generator each)
 _MAX_CHORD = 40
-_STYLE_CHUNK = 10  # style bootstrap rounds per chunk
+_STYLE_CHUNK = 10  # style bootstrap resamples per chunk
 
 
 @dataclass(frozen=True, eq=False)
@@ -73,8 +74,8 @@ class Intervals:
     Attributes
     ----------
     method : {"bootstrap", "sandwich"}
-    alpha : float
-        Intervals have coverage ``1 - alpha``.
+    confidence_level : float
+        Intervals have coverage ``confidence_level``.
     lower, upper : ndarray of shape (n_models,)
         Interval bounds on the Elo scale.
     se : ndarray of shape (n_models,)
@@ -82,23 +83,23 @@ class Intervals:
     cov : ndarray of shape (n_models, n_models)
         Covariance of :meth:`RatingFit.gaps` (log-strengths relative to the fit's origin, in
         natural-log units); ``se = SCALE * sqrt(diag(cov))``.
-    theta_samples : ndarray of shape (rounds, n_models) or None
-        Bootstrap log-strengths per round, mean zero per round (bootstrap only).
+    theta_samples : ndarray of shape (n_resamples, n_models) or None
+        Bootstrap log-strengths per resample, mean zero per resample (bootstrap only).
     tie_lower, tie_upper : float or None
         Interval for Davidson's tie parameter ``nu``.
-    tie_samples : ndarray of shape (rounds,) or None
-    rounds : int
-        Bootstrap rounds (0 for sandwich).
+    tie_samples : ndarray of shape (n_resamples,) or None
+    n_resamples : int
+        Bootstrap resamples (0 for sandwich).
     n_degenerate : int
-        Bootstrap rounds whose resample had no finite MLE and were fitted with the prior.
+        Bootstrap resamples that had no finite MLE and were fitted with the prior.
     coef_lower, coef_upper, coef_se : ndarray of shape (n_features,) or None
         Intervals and standard errors of style coefficients (style fits only), in natural-log
         odds per standard deviation of the feature.
-    coef_samples : ndarray of shape (rounds, n_features) or None
+    coef_samples : ndarray of shape (n_resamples, n_features) or None
     """
 
     method: str
-    alpha: float
+    confidence_level: float
     lower: np.ndarray
     upper: np.ndarray
     se: np.ndarray
@@ -107,7 +108,7 @@ class Intervals:
     tie_lower: float | None = None
     tie_upper: float | None = None
     tie_samples: np.ndarray | None = None
-    rounds: int = 0
+    n_resamples: int = 0
     n_degenerate: int = 0
     coef_lower: np.ndarray | None = None
     coef_upper: np.ndarray | None = None
@@ -115,7 +116,7 @@ class Intervals:
     coef_samples: np.ndarray | None = None
 
     def rating_samples(self, fit: RatingFit) -> np.ndarray | None:
-        """Bootstrap ratings per round, shape (rounds, n_models), on ``fit``'s scale."""
+        """Bootstrap ratings per resample, shape (n_resamples, n_models), on ``fit``'s scale."""
         if self.theta_samples is None:
             return None
         return fit.to_ratings(self.theta_samples)
@@ -127,9 +128,11 @@ def _fit_iv(fit) -> RatingFit:
     return fit
 
 
-def _percentile_intervals(fit: RatingFit, theta_samples, *, alpha: float = 0.05, eta_samples=None):
-    """Percentile :class:`Intervals` from log-strength samples of shape (rounds, n_models)."""
-    alpha = _alpha_iv(alpha)
+def _percentile_intervals(
+    fit: RatingFit, theta_samples, *, confidence_level: float, eta_samples=None, n_degenerate=0
+):
+    """Percentile :class:`Intervals` from log-strength samples of shape (n_resamples, n_models)."""
+    alpha = _tail(confidence_level)
     theta_samples = np.asarray(theta_samples, dtype=np.float64)
     r = fit.to_ratings(theta_samples)
     lower, upper = np.quantile(r, [alpha / 2, 1 - alpha / 2], axis=0)
@@ -146,7 +149,7 @@ def _percentile_intervals(fit: RatingFit, theta_samples, *, alpha: float = 0.05,
         tie_lo, tie_hi = (float(v) for v in np.quantile(tie_s, [alpha / 2, 1 - alpha / 2]))
     return Intervals(
         method="bootstrap",
-        alpha=alpha,
+        confidence_level=confidence_level,
         lower=lower,
         upper=upper,
         se=r.std(axis=0, ddof=1) if len(r) > 1 else np.zeros(r.shape[1]),
@@ -155,7 +158,8 @@ def _percentile_intervals(fit: RatingFit, theta_samples, *, alpha: float = 0.05,
         tie_lower=tie_lo,
         tie_upper=tie_hi,
         tie_samples=tie_s,
-        rounds=len(r),
+        n_resamples=len(r),
+        n_degenerate=n_degenerate,
     )
 
 
@@ -337,9 +341,9 @@ class _Chord:
 def bootstrap(
     fit: RatingFit,
     *,
-    rounds: int = 1000,
+    n_resamples: int = 1000,
     rng=None,
-    alpha: float = 0.05,
+    confidence_level: float = 0.95,
     workers: int | None = None,
     tol: float = 1e-6,
 ) -> Intervals:
@@ -349,23 +353,23 @@ def bootstrap(
     ----------
     fit : RatingFit
         A Bradley-Terry or Davidson fit.
-    rounds : int, default 1000
+    n_resamples : int, default 1000
         Number of bootstrap resamples.
     rng : None, int, numpy.random.Generator
         Seed or generator (``numpy.random.default_rng(rng)``).
-    alpha : float, default 0.05
-        Intervals have coverage ``1 - alpha``.
+    confidence_level : float, default 0.95
+        Intervals have coverage ``confidence_level``.
     workers : int, optional
-        Threads used to resample and solve chunks of rounds; default: the CPUs available to
+        Threads used to resample and solve chunks of resamples; default: the CPUs available to
         this process (at most 4). Results do not depend on it.
     tol : float, default 1e-6
-        Convergence tolerance of each round's solve, in natural-log units (1e-6 is 0.0002
+        Convergence tolerance of each resample's solve, in natural-log units (1e-6 is 0.0002
         Elo points).
 
     Returns
     -------
     Intervals
-        With ``theta_samples`` of shape (rounds, n_models).
+        With ``theta_samples`` of shape (n_resamples, n_models).
 
     Notes
     -----
@@ -373,19 +377,18 @@ def bootstrap(
     decisive battle, spread over the pairs; it is counted in ``n_degenerate``.
     """
     fit = _fit_iv(fit)
-    rounds = _positive_int_iv(rounds, "rounds")
-    alpha = _alpha_iv(alpha)
+    rounds = _positive_int_iv(n_resamples, "n_resamples")
+    confidence_level = _confidence_level_iv(confidence_level)
     rng = np.random.default_rng(rng)
     workers = _workers_iv(workers)
     if isinstance(fit, StyleFit):
-        return _style_bootstrap(fit, rounds, rng, alpha, workers, tol)
+        return _style_bootstrap(fit, rounds, rng, confidence_level, workers, tol)
     n = fit.n_models
     cells = fit._cells  # (P, 3) raw counts
     n_pairs = cells.shape[0]
     if n_pairs == 0:
         zeros = np.zeros((rounds, n))
-        out = _percentile_intervals(fit, zeros, alpha=alpha)
-        return out
+        return _percentile_intervals(fit, zeros, confidence_level=confidence_level)
     # Pairs sorted by battle count, cells laid out outcome-major: close counts sit together
     # (for the sampler's tables) and each round's draw reshapes to (3, n_pairs) without copies.
     perm = np.argsort(cells.sum(axis=1), kind="stable")
@@ -411,9 +414,13 @@ def bootstrap(
     results = _run(work, len(sizes), workers)
     theta = np.concatenate([r[0] for r in results])
     eta = np.concatenate([r[1] for r in results]) if fit.method == "davidson" else None
-    out = _percentile_intervals(fit, theta, alpha=alpha, eta_samples=eta)
-    object.__setattr__(out, "n_degenerate", sum(r[2] for r in results))
-    return out
+    return _percentile_intervals(
+        fit,
+        theta,
+        confidence_level=confidence_level,
+        eta_samples=eta,
+        n_degenerate=sum(r[2] for r in results),
+    )
 
 
 def _workers_iv(workers) -> int:
@@ -433,7 +440,7 @@ def _run(work, n_jobs: int, workers: int) -> list:
     return [work(k) for k in range(n_jobs)]
 
 
-def _style_bootstrap(fit: StyleFit, rounds, rng, alpha, workers, tol) -> Intervals:
+def _style_bootstrap(fit: StyleFit, rounds, rng, confidence_level, workers, tol) -> Intervals:
     """Bootstrap of a style fit: battles resampled with replacement (exact multinomial)."""
     prob: _StyleProblem = fit._battles["problem"]
     n, k = fit.n_models, prob.k
@@ -482,17 +489,21 @@ def _style_bootstrap(fit: StyleFit, rounds, rng, alpha, workers, tol) -> Interva
     results = _run(work, len(sizes), workers)
     theta = np.concatenate([r[0] for r in results])
     beta = np.concatenate([r[1] for r in results])
-    out = _percentile_intervals(fit, theta, alpha=alpha)
+    out = _percentile_intervals(
+        fit, theta, confidence_level=confidence_level, n_degenerate=sum(r[2] for r in results)
+    )
+    alpha = _tail(confidence_level)
     lo, hi = np.quantile(beta, [alpha / 2, 1 - alpha / 2], axis=0)
-    object.__setattr__(out, "n_degenerate", sum(r[2] for r in results))
-    object.__setattr__(out, "coef_lower", lo)
-    object.__setattr__(out, "coef_upper", hi)
-    object.__setattr__(out, "coef_se", beta.std(axis=0, ddof=1) if rounds > 1 else np.zeros(k))
-    object.__setattr__(out, "coef_samples", beta)
-    return out
+    return replace(
+        out,
+        coef_lower=lo,
+        coef_upper=hi,
+        coef_se=beta.std(axis=0, ddof=1) if rounds > 1 else np.zeros(k),
+        coef_samples=beta,
+    )
 
 
-def _style_sandwich(fit: StyleFit, alpha: float) -> Intervals:
+def _style_sandwich(fit: StyleFit, confidence_level: float) -> Intervals:
     prob: _StyleProblem = fit._battles["problem"]
     n = fit.n_models
     theta, beta = np.asarray(fit.theta), np.asarray(fit.coef)
@@ -503,11 +514,11 @@ def _style_sandwich(fit: StyleFit, alpha: float) -> Intervals:
     v = matmul(matmul(kmat, meat), kmat)
     cov = fit.transform_cov(v[:n, :n])
     se = SCALE * np.sqrt(np.clip(np.diag(cov), 0, None))
-    z = float(ndtri(1 - alpha / 2))
+    z = float(ndtri(1 - _tail(confidence_level) / 2))
     coef_se = np.sqrt(np.clip(np.diag(v)[n:], 0, None))
     return Intervals(
         method="sandwich",
-        alpha=alpha,
+        confidence_level=confidence_level,
         lower=fit.ratings - z * se,
         upper=fit.ratings + z * se,
         se=se,
@@ -542,15 +553,15 @@ def _score_outer(kind: str, data: PairData, theta, eta, w2):
     return m
 
 
-def sandwich(fit: RatingFit, *, alpha: float = 0.05) -> Intervals:
+def sandwich(fit: RatingFit, *, confidence_level: float = 0.95) -> Intervals:
     """Sandwich (robust) intervals ``rating +/- z * se`` with ``V = H^+ M H^+``.
 
     Parameters
     ----------
     fit : RatingFit
         A Bradley-Terry or Davidson fit.
-    alpha : float, default 0.05
-        Intervals have coverage ``1 - alpha``.
+    confidence_level : float, default 0.95
+        Intervals have coverage ``confidence_level``.
 
     Returns
     -------
@@ -562,9 +573,9 @@ def sandwich(fit: RatingFit, *, alpha: float = 0.05) -> Intervals:
     (1980); W.-L. Chiang et al., "Chatbot Arena", ICML 2024.
     """
     fit = _fit_iv(fit)
-    alpha = _alpha_iv(alpha)
+    confidence_level = _confidence_level_iv(confidence_level)
     if isinstance(fit, StyleFit):
-        return _style_sandwich(fit, alpha)
+        return _style_sandwich(fit, confidence_level)
     n = fit.n_models
     data = fit._data
     kind = fit.method
@@ -575,14 +586,14 @@ def sandwich(fit: RatingFit, *, alpha: float = 0.05) -> Intervals:
     v = matmul(matmul(k, _score_outer(kind, data, np.asarray(fit.theta), eta, w2)), k)
     cov = fit.transform_cov(v[:n, :n])
     se = SCALE * np.sqrt(np.clip(np.diag(cov), 0, None))
-    z = float(ndtri(1 - alpha / 2))
+    z = float(ndtri(1 - _tail(confidence_level) / 2))
     tie_lo = tie_hi = None
     if kind == "davidson":
         se_eta = float(np.sqrt(max(v[n, n], 0.0)))
         tie_lo, tie_hi = float(np.exp(eta - z * se_eta)), float(np.exp(eta + z * se_eta))
     return Intervals(
         method="sandwich",
-        alpha=alpha,
+        confidence_level=confidence_level,
         lower=fit.ratings - z * se,
         upper=fit.ratings + z * se,
         se=se,

@@ -9,8 +9,8 @@ not ranked (rank fields 0 in the arrays, ``None`` in :meth:`Leaderboard.rows`).
 
 Ranks: ``rank`` by rating among ranked models; ``rank_ub`` = 1 + number of ranked models whose
 lower bound is above this model's upper bound; ``rank_lower``/``rank_upper`` = the
-``1 - alpha`` range of the rank over bootstrap rounds (for sandwich intervals: over draws from
-the estimated normal distribution of the ratings, seeded by ``rng``).
+``confidence_level`` range of the rank over the bootstrap resamples (for sandwich intervals: over
+draws from the estimated normal distribution of the ratings, seeded by ``rng``).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from ._linalg import cho_factor, matmul
 from ._outcomes import BOTH_BAD
 from ._ranks import rank_stats
 from ._style import StyleFeatures, fit_style
-from ._validation import _alpha_iv, _battles_iv, _choice_iv, _positive_int_iv
+from ._validation import _battles_iv, _choice_iv, _confidence_level_iv, _positive_int_iv, _tail
 
 __all__ = ["Leaderboard", "leaderboard", "leaderboard_from_counts"]
 
@@ -47,19 +47,19 @@ class Leaderboard:
     model : ndarray of int, shape (n_rows,)
         Model ids (as passed in; the caller maps them to names).
     rating, lower, upper : ndarray of float, shape (n_rows,)
-        Rating and its ``1 - alpha`` interval (equal to the rating when ``ci == "none"``).
+        Rating and its ``confidence_level`` interval (equal to the rating when ``ci == "none"``).
     rank, rank_lower, rank_upper, rank_ub : ndarray of int, shape (n_rows,)
         0 for models that are not ranked (fewer than ``min_votes`` battles).
     rank_median : ndarray of int, shape (n_rows,)
-        Median rank over the bootstrap rounds (or normal draws); 0 if not ranked.
+        Median rank over the bootstrap resamples (or normal draws); 0 if not ranked.
     ranked : ndarray of bool, shape (n_rows,)
     votes, wins, losses, ties : ndarray of int, shape (n_rows,)
         Battles, wins, losses and ties (``both_bad`` counts as a tie unless dropped, then it
         is not counted at all).
     method, ci : str
-    rounds : int
-        Bootstrap rounds (or normal draws for sandwich rank ranges); 0 for ``ci == "none"``.
-    alpha : float
+    n_resamples : int
+        Bootstrap resamples (or normal draws for sandwich rank ranges); 0 for ``ci == "none"``.
+    confidence_level : float
     min_votes : int
     anchor : tuple (model, rating) or None
     tie, tie_lower, tie_upper : float or None
@@ -91,8 +91,8 @@ class Leaderboard:
     ties: np.ndarray
     method: str
     ci: str
-    rounds: int
-    alpha: float
+    n_resamples: int
+    confidence_level: float
     min_votes: int
     anchor: tuple[int, float] | None = None
     tie: float | None = None
@@ -158,8 +158,8 @@ class Leaderboard:
         return {
             "method": self.method,
             "ci": self.ci,
-            "rounds": self.rounds,
-            "alpha": self.alpha,
+            "n_resamples": self.n_resamples,
+            "confidence_level": self.confidence_level,
             "min_votes": self.min_votes,
             "anchor": None if self.anchor is None else list(self.anchor),
             "tie": self.tie,
@@ -171,14 +171,14 @@ class Leaderboard:
         }
 
 
-def _common_iv(method, ci, rounds, alpha, min_votes, both_bad):
+def _common_iv(method, ci, n_resamples, confidence_level, min_votes, both_bad):
     method = _choice_iv(method, "method", METHODS)
     ci = _choice_iv(ci, "ci", CIS)
-    rounds = _positive_int_iv(rounds, "rounds")
-    alpha = _alpha_iv(alpha)
+    n_resamples = _positive_int_iv(n_resamples, "n_resamples")
+    confidence_level = _confidence_level_iv(confidence_level)
     min_votes = _positive_int_iv(min_votes, "min_votes", minimum=0)
     both_bad = _choice_iv(both_bad, "both_bad", ("tie", "drop"))
-    return method, ci, rounds, alpha, min_votes, both_bad
+    return method, ci, n_resamples, confidence_level, min_votes, both_bad
 
 
 def _present(votes: np.ndarray, anchor):
@@ -226,8 +226,8 @@ def _assemble(
     both_bad: str,
     method: str,
     ci: str,
-    rounds: int,
-    alpha: float,
+    n_resamples: int,
+    confidence_level: float,
     min_votes: int,
     anchor,
 ) -> Leaderboard:
@@ -239,7 +239,9 @@ def _assemble(
     lower = ratings if iv is None else iv.lower
     upper = ratings if iv is None else iv.upper
     ranked = votes >= max(min_votes, 1)
-    rk = rank_stats(ratings, lower, upper, samples=samples, alpha=alpha, ranked=ranked)
+    rk = rank_stats(
+        ratings, lower, upper, samples=samples, confidence_level=confidence_level, ranked=ranked
+    )
     order = np.lexsort((ids, -ratings))
     tie = tie_lo = tie_hi = None
     style_names: tuple[str, ...] = ()
@@ -260,7 +262,7 @@ def _assemble(
                 coef_lo, coef_hi = coef.copy(), coef.copy()
     if iv is not None and iv.n_degenerate:
         notes = notes + (
-            f"{iv.n_degenerate} bootstrap rounds had no finite MLE and used the small prior",
+            f"{iv.n_degenerate} bootstrap resamples had no finite MLE and used the small prior",
         )
     if anchor is not None:
         ((a_model, a_rating),) = dict(anchor).items() if not isinstance(anchor, tuple) else [anchor]
@@ -282,8 +284,8 @@ def _assemble(
         ties=ties[order],
         method=method,
         ci=ci,
-        rounds=0 if ci == "none" else rounds,
-        alpha=alpha,
+        n_resamples=0 if ci == "none" else n_resamples,
+        confidence_level=confidence_level,
         min_votes=min_votes,
         anchor=anchor,
         tie=tie,
@@ -299,13 +301,19 @@ def _assemble(
     )
 
 
-def _intervals(fit, ci, rounds, rng, alpha, workers):
+def _intervals(fit, ci, n_resamples, rng, confidence_level, workers):
     if ci == "none":
         return None, None
     if ci == "bootstrap":
-        iv = bootstrap(fit, rounds=rounds, rng=rng, alpha=alpha, workers=workers)
+        iv = bootstrap(
+            fit,
+            n_resamples=n_resamples,
+            rng=rng,
+            confidence_level=confidence_level,
+            workers=workers,
+        )
         return iv, iv.rating_samples(fit)
-    iv = sandwich(fit, alpha=alpha)
+    iv = sandwich(fit, confidence_level=confidence_level)
     # Rank ranges from draws of the asymptotic normal distribution of the ratings. The
     # covariance is singular (centred or anchored); a tiny ridge makes it factorable.
     cov = SCALE**2 * iv.cov
@@ -317,12 +325,12 @@ def _intervals(fit, ci, rounds, rng, alpha, workers):
         root = vecs * np.sqrt(np.clip(vals, 0, None))
     else:
         root = np.tril(factor[0])
-    z = np.random.default_rng(rng).standard_normal((rounds, n))
+    z = np.random.default_rng(rng).standard_normal((n_resamples, n))
     draws = np.asarray(fit.ratings) + matmul(z, root.T)
     return iv, draws
 
 
-def _empty_board(method, ci, rounds, alpha, min_votes) -> Leaderboard:
+def _empty_board(method, ci, n_resamples, confidence_level, min_votes) -> Leaderboard:
     """A board with no battles to rate (no rows)."""
     z = np.zeros(0)
     zi = np.zeros(0, dtype=np.int64)
@@ -343,8 +351,8 @@ def _empty_board(method, ci, rounds, alpha, min_votes) -> Leaderboard:
         ties=zi,
         method=method,
         ci=ci,
-        rounds=0 if ci == "none" else rounds,
-        alpha=alpha,
+        n_resamples=0 if ci == "none" else n_resamples,
+        confidence_level=confidence_level,
         min_votes=min_votes,
         anchor=None,
         notes=("no battles to rate",),
@@ -356,9 +364,9 @@ def leaderboard_from_counts(
     *,
     method: str = "bt",
     ci: str = "bootstrap",
-    rounds: int = 1000,
+    n_resamples: int = 1000,
     rng=None,
-    alpha: float = 0.05,
+    confidence_level: float = 0.95,
     anchor=None,
     min_votes: int = 0,
     both_bad: str = "tie",
@@ -372,10 +380,11 @@ def leaderboard_from_counts(
     counts : PairCounts
     method : {"bt", "davidson"}, default "bt"
     ci : {"bootstrap", "sandwich", "none"}, default "bootstrap"
-    rounds : int, default 1000
-        Bootstrap rounds (or normal draws for sandwich rank ranges).
+    n_resamples : int, default 1000
+        Bootstrap resamples (or normal draws for sandwich rank ranges).
     rng : None, int or numpy.random.Generator
-    alpha : float, default 0.05
+    confidence_level : float, default 0.95
+        Level of the rating intervals and of the rank ranges.
     anchor : mapping {model: rating}, optional
     min_votes : int, default 0
         Models with fewer battles are listed but not ranked.
@@ -391,8 +400,8 @@ def leaderboard_from_counts(
     """
     if not isinstance(counts, PairCounts):
         raise TypeError("`counts` must be a PairCounts (see ratings.aggregate)")
-    method, ci, rounds, alpha, min_votes, both_bad = _common_iv(
-        method, ci, rounds, alpha, min_votes, both_bad
+    method, ci, n_resamples, confidence_level, min_votes, both_bad = _common_iv(
+        method, ci, n_resamples, confidence_level, min_votes, both_bad
     )
     if method == "elo":
         raise ValueError("`method='elo'` needs the battles in order; use ratings.leaderboard")
@@ -406,11 +415,11 @@ def leaderboard_from_counts(
         )
     ids, _, sub_anchor = _present(tmp.votes(), anchor)
     if ids.size < 2:
-        return _empty_board(method, ci, rounds, alpha, min_votes)
+        return _empty_board(method, ci, n_resamples, confidence_level, min_votes)
     sub = counts.subset(ids)
     fitter = fit_bt if method == "bt" else fit_davidson
     fit = fitter(sub, both_bad=both_bad, prior=prior, anchor=sub_anchor)
-    iv, samples = _intervals(fit, ci, rounds, rng, alpha, workers)
+    iv, samples = _intervals(fit, ci, n_resamples, rng, confidence_level, workers)
     return _assemble(
         ids=ids,
         fit=fit,
@@ -421,8 +430,8 @@ def leaderboard_from_counts(
         both_bad=both_bad,
         method=method,
         ci=ci,
-        rounds=rounds,
-        alpha=alpha,
+        n_resamples=n_resamples,
+        confidence_level=confidence_level,
         min_votes=min_votes,
         anchor=anchor,
     )
@@ -437,9 +446,9 @@ def leaderboard(
     *,
     method: str = "bt",
     ci: str = "bootstrap",
-    rounds: int = 1000,
+    n_resamples: int = 1000,
     rng=None,
-    alpha: float = 0.05,
+    confidence_level: float = 0.95,
     anchor=None,
     min_votes: int = 0,
     both_bad: str = "tie",
@@ -459,10 +468,10 @@ def leaderboard(
         ``A_WINS``, ``B_WINS``, ``TIE`` or ``BOTH_BAD``.
     weights : array-like of float, shape (n_battles,), optional
     method : {"bt", "davidson", "elo"}, default "bt"
-        ``"elo"`` is online Elo (order-dependent; bootstrap rounds resample and shuffle the
-        battles and cost O(rounds * n_battles) in Python).
+        ``"elo"`` is online Elo (order-dependent; each bootstrap resample draws and reorders the
+        battles, at a cost of O(n_resamples * n_battles) in Python).
     ci : {"bootstrap", "sandwich", "none"}, default "bootstrap"
-    rounds, rng, alpha, anchor, min_votes, both_bad, prior, workers
+    n_resamples, rng, confidence_level, anchor, min_votes, both_bad, prior, workers
         See :func:`leaderboard_from_counts`.
     style : StyleFeatures or array-like of shape (n_battles, n_features), optional
         Style covariates: fit style-controlled Bradley-Terry (:func:`ratings.fit_style`).
@@ -476,8 +485,8 @@ def leaderboard(
     Leaderboard
     """
     n, a, b, o, w, _ = _battles_iv(n_models, model_a, model_b, outcome, weights)
-    method, ci, rounds, alpha, min_votes, both_bad = _common_iv(
-        method, ci, rounds, alpha, min_votes, both_bad
+    method, ci, n_resamples, confidence_level, min_votes, both_bad = _common_iv(
+        method, ci, n_resamples, confidence_level, min_votes, both_bad
     )
     rng = np.random.default_rng(rng)
     if style is None:
@@ -486,23 +495,37 @@ def leaderboard(
                 aggregate(n, a, b, o, w),
                 method=method,
                 ci=ci,
-                rounds=rounds,
+                n_resamples=n_resamples,
                 rng=rng,
-                alpha=alpha,
+                confidence_level=confidence_level,
                 anchor=anchor,
                 min_votes=min_votes,
                 both_bad=both_bad,
                 prior=prior,
                 workers=workers,
             )
-        return _elo_board(n, a, b, o, w, ci, rounds, rng, alpha, anchor, min_votes, both_bad, elo_k)
+        return _elo_board(
+            n,
+            a,
+            b,
+            o,
+            w,
+            ci,
+            n_resamples,
+            rng,
+            confidence_level,
+            anchor,
+            min_votes,
+            both_bad,
+            elo_k,
+        )
     if method != "bt":
         raise ValueError("style control is available for method='bt' only")
     keep = np.ones(a.size, dtype=bool) if both_bad == "tie" else o != BOTH_BAD
     counts = aggregate(n, a[keep], b[keep], o[keep], None if w is None else w[keep])
     ids, new_id, sub_anchor = _present(counts.votes(), anchor)
     if ids.size < 2:
-        return _empty_board(method, ci, rounds, alpha, min_votes)
+        return _empty_board(method, ci, n_resamples, confidence_level, min_votes)
     if isinstance(style, StyleFeatures):
         x, names = style.values, style.names
     else:
@@ -524,7 +547,7 @@ def leaderboard(
         prior=prior,
         anchor=sub_anchor,
     )
-    iv, samples = _intervals(fit, ci, rounds, rng, alpha, workers)
+    iv, samples = _intervals(fit, ci, n_resamples, rng, confidence_level, workers)
     return _assemble(
         ids=ids,
         fit=fit,
@@ -535,21 +558,23 @@ def leaderboard(
         both_bad=both_bad,
         method=method,
         ci=ci,
-        rounds=rounds,
-        alpha=alpha,
+        n_resamples=n_resamples,
+        confidence_level=confidence_level,
         min_votes=min_votes,
         anchor=anchor,
     )
 
 
-def _elo_board(n, a, b, o, w, ci, rounds, rng, alpha, anchor, min_votes, both_bad, k):
+def _elo_board(
+    n, a, b, o, w, ci, n_resamples, rng, confidence_level, anchor, min_votes, both_bad, k
+):
     if ci == "sandwich":
         raise ValueError("online Elo has no sandwich intervals; use ci='bootstrap' or 'none'")
     keep = np.ones(a.size, dtype=bool) if both_bad == "tie" else o != BOTH_BAD
     counts = aggregate(n, a[keep], b[keep], o[keep])
     ids, new_id, sub_anchor = _present(counts.votes(), anchor)
     if ids.size < 2:
-        return _empty_board("elo", ci, rounds, alpha, min_votes)
+        return _empty_board("elo", ci, n_resamples, confidence_level, min_votes)
     a2, b2, o2 = new_id[a[keep]], new_id[b[keep]], o[keep]
     w2 = None if w is None else w[keep]
     m = ids.size
@@ -567,16 +592,17 @@ def _elo_board(n, a, b, o, w, ci, rounds, rng, alpha, anchor, min_votes, both_ba
     ratings = elo()
     iv = samples = None
     if ci == "bootstrap":
-        samples = np.array([elo(rng.integers(0, a2.size, a2.size)) for _ in range(rounds)])
+        samples = np.array([elo(rng.integers(0, a2.size, a2.size)) for _ in range(n_resamples)])
+        alpha = _tail(confidence_level)
         lower, upper = np.quantile(samples, [alpha / 2, 1 - alpha / 2], axis=0)
         iv = Intervals(
             method="bootstrap",
-            alpha=alpha,
+            confidence_level=confidence_level,
             lower=lower,
             upper=upper,
-            se=samples.std(axis=0, ddof=1) if rounds > 1 else np.zeros(m),
+            se=samples.std(axis=0, ddof=1) if n_resamples > 1 else np.zeros(m),
             cov=np.atleast_2d(np.cov(samples / SCALE, rowvar=False)),
-            rounds=rounds,
+            n_resamples=n_resamples,
         )
     return _assemble(
         ids=ids,
@@ -588,8 +614,8 @@ def _elo_board(n, a, b, o, w, ci, rounds, rng, alpha, anchor, min_votes, both_ba
         both_bad=both_bad,
         method="elo",
         ci=ci,
-        rounds=rounds,
-        alpha=alpha,
+        n_resamples=n_resamples,
+        confidence_level=confidence_level,
         min_votes=min_votes,
         anchor=anchor,
     )

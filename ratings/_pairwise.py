@@ -2,12 +2,12 @@
 
 ``prob[i, j]`` is the predicted expected score of ``i`` against ``j`` (a tie counts half):
 ``expit(theta_i - theta_j)`` for Bradley-Terry; for Davidson, ``P(i wins) + P(tie) / 2``.
-Intervals come from the bootstrap rounds (percentiles of the per-round prediction) or, for
+Intervals come from the bootstrap resamples (percentiles of the per-resample prediction) or, for
 sandwich intervals, from ``d +/- z * se(d)`` on the log-strength gap ``d`` mapped through the
 same function. ``significant[i, j]`` says the gap's interval excludes 0.
 
 ``votes_needed[i, j]`` estimates how many more ``i``-vs-``j`` votes would make the gap
-significant at level ``alpha``, if the estimated gap ``d`` stayed what it is: one more vote on
+significant at ``confidence_level``, if the estimated gap ``d`` stayed what it is: one more vote on
 the pair adds ``v = (p (1 - p))**2 / var(y)`` to the precision of ``d`` (``p`` the predicted
 score, ``var(y) = p (1 - p) - t / 4`` the score variance with the observed tie share ``t``), so
 ``m = z**2 / (v d**2) - 1 / (v s)`` with ``s`` the current variance of ``d``. It is 0 for pairs
@@ -23,6 +23,7 @@ from scipy.special import expit, ndtri
 
 from ._fit import RatingFit
 from ._intervals import Intervals
+from ._validation import _tail
 
 __all__ = ["Pairwise", "pairwise"]
 
@@ -36,11 +37,12 @@ class Pairwise:
     prob, lower, upper : ndarray of float
         Predicted expected score of row model against column model, and its interval.
     significant : ndarray of bool
-        The two models' ratings differ significantly at level ``alpha``.
+        The two models' ratings differ significantly at ``confidence_level``.
     votes_needed : ndarray of float
         Estimated additional votes on the pair to separate them (0 if already separated,
         ``inf`` if the estimated gap is exactly 0); the diagonal is 0.
-    alpha : float
+    confidence_level : float
+        Level of the intervals (that of the :class:`Intervals` given, default 0.95).
     """
 
     prob: np.ndarray
@@ -48,7 +50,7 @@ class Pairwise:
     upper: np.ndarray
     significant: np.ndarray
     votes_needed: np.ndarray
-    alpha: float
+    confidence_level: float
 
 
 def _score(fit: RatingFit, d, eta=None):
@@ -113,7 +115,8 @@ def pairwise(fit: RatingFit, intervals: Intervals | None = None) -> Pairwise:
     n = theta.size
     d = theta[:, None] - theta[None, :]
     prob = _score(fit, d)
-    alpha = 0.05 if intervals is None else intervals.alpha
+    confidence_level = 0.95 if intervals is None else intervals.confidence_level
+    alpha = _tail(confidence_level)
     z = float(ndtri(1 - alpha / 2))
     if intervals is None:
         var_d = np.zeros((n, n))
@@ -169,4 +172,4 @@ def pairwise(fit: RatingFit, intervals: Intervals | None = None) -> Pairwise:
     need = np.where(d == 0, np.inf, np.ceil(np.clip(need, 0, None)))
     need[significant] = 0.0
     np.fill_diagonal(need, 0.0)
-    return Pairwise(prob, lower, upper, significant, need, alpha)
+    return Pairwise(prob, lower, upper, significant, need, confidence_level)

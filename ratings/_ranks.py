@@ -4,8 +4,9 @@
 * ``rank_ub``: Chatbot Arena's "rank (UB)", ``1 + #{j : lower_j > upper_i}``: the number of
   models that are better than ``i`` beyond doubt, plus one.
 * ``rank_lower`` / ``rank_upper`` / ``rank_median``: the ``alpha / 2``, ``1 - alpha / 2`` and 0.5
-  quantiles of the rank distribution over bootstrap rounds (or other rating samples); the
-  95% range ``[rank_lower, rank_upper]`` with ``rank_lower`` the better (smaller) number.
+  quantiles (``alpha = 1 - confidence_level``) of the rank distribution over bootstrap resamples
+  (or other rating samples); the range ``[rank_lower, rank_upper]`` has ``rank_lower`` the
+  better (smaller) number.
 
 Only models flagged ``ranked`` take part; the others get rank 0 in every field.
 """
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import _alpha_iv
+from ._validation import _confidence_level_iv, _tail
 
 __all__ = ["Ranks", "rank_stats", "competition_rank"]
 
@@ -53,7 +54,9 @@ def competition_rank(values) -> np.ndarray:
     return out
 
 
-def rank_stats(ratings, lower=None, upper=None, *, samples=None, alpha=0.05, ranked=None):
+def rank_stats(
+    ratings, lower=None, upper=None, *, samples=None, confidence_level=0.95, ranked=None
+):
     """Rank, rank UB and the rank distribution's range.
 
     Parameters
@@ -62,8 +65,9 @@ def rank_stats(ratings, lower=None, upper=None, *, samples=None, alpha=0.05, ran
     lower, upper : array-like of shape (n_models,), optional
         Interval bounds; without them ``rank_ub == rank``.
     samples : array-like of shape (n_samples, n_models), optional
-        Rating samples (bootstrap rounds); without them the range is ``[rank, rank]``.
-    alpha : float, default 0.05
+        Rating samples (bootstrap resamples); without them the range is ``[rank, rank]``.
+    confidence_level : float, default 0.95
+        Level of the rank range ``[rank_lower, rank_upper]``.
     ranked : array-like of bool, shape (n_models,), optional
         Models that take part in the ranking (default: all).
 
@@ -71,7 +75,7 @@ def rank_stats(ratings, lower=None, upper=None, *, samples=None, alpha=0.05, ran
     -------
     Ranks
     """
-    alpha = _alpha_iv(alpha)
+    alpha = _tail(_confidence_level_iv(confidence_level))
     ratings = np.asarray(ratings, dtype=np.float64)
     n = ratings.size
     ranked = np.ones(n, dtype=bool) if ranked is None else np.asarray(ranked, dtype=bool)

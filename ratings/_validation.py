@@ -94,11 +94,21 @@ def _choice_iv(value, name: str, choices: tuple[str, ...]) -> str:
     return value
 
 
-def _alpha_iv(alpha) -> float:
-    alpha = float(alpha)
-    if not 0.0 < alpha < 1.0:
-        raise ValueError(f"`alpha` must lie strictly between 0 and 1, got {alpha}")
-    return alpha
+def _confidence_level_iv(confidence_level) -> float:
+    confidence_level = float(confidence_level)
+    if not 0.0 < confidence_level < 1.0:
+        raise ValueError(
+            f"`confidence_level` must lie strictly between 0 and 1, got {confidence_level}"
+        )
+    return confidence_level
+
+
+def _tail(confidence_level: float) -> float:
+    """``alpha = 1 - confidence_level``: intervals run from the ``alpha / 2`` to the
+    ``1 - alpha / 2`` quantile. Rounded to 12 decimals so that a level such as 0.95 gives
+    exactly ``alpha = 0.05`` (``1 - 0.95`` is 0.050000000000000044 in binary floating point,
+    which would move the discontinuous rank quantiles off their exact order statistics)."""
+    return round(1.0 - confidence_level, 12)
 
 
 def _anchor_iv(anchor, n_models: int) -> tuple[int, float] | None:

@@ -57,13 +57,15 @@ token counts for style control (--text-a/--text-b, --tokens-a/--tokens-b).
 Output, one row per model with battles (ordered by rating): model, rating, lower, upper,
 rank, rank_lower, rank_upper, rank_ub, votes, wins, losses, ties. rating is on the Elo scale
 (400/ln 10 points per natural-log unit of strength, mean 1000 unless --anchor); lower/upper is
-the 1-alpha interval; rank counts models with a higher rating; rank_ub = 1 + the number of
-models whose lower bound exceeds this model's upper bound; rank_lower/rank_upper is the
-1-alpha range of the rank over bootstrap rounds; ties include both_bad unless dropped. Models
-with fewer than --min-votes battles are listed but not ranked (empty rank fields). With
---style, the style coefficients (Elo points per standard deviation of each feature, with
-intervals) follow the table; in CSV they are rows whose model is "style:<feature>". With --by,
-every board (overall, then each category) is printed, with a category column in CSV.
+the interval at --confidence-level; rank counts models with a higher rating; rank_ub = 1 + the
+number of models whose lower bound exceeds this model's upper bound; rank_lower/rank_upper is
+the range of the rank over the bootstrap resamples, at the same level; ties include both_bad
+unless dropped. Models with fewer than --min-votes battles are listed but not ranked (empty
+rank fields). With --style, the style coefficients (Elo points per standard deviation of each
+feature, with intervals) follow the table; in CSV they are rows whose model is
+"style:<feature>". With --by, every board (overall, then each category) is printed, with a
+category column in CSV. JSON output has the board's settings (method, ci, n_resamples,
+confidence_level, ...) beside the rows.
 
 --timings prints "timing <phase> <seconds>" to standard error for the phases read,
 aggregate, fit and intervals. A malformed file is reported with its line and column, and the
@@ -101,7 +103,9 @@ def _parser() -> argparse.ArgumentParser:
         default="bootstrap",
         help="interval method (default bootstrap)",
     )
-    p.add_argument("--rounds", type=int, default=1000, help="bootstrap rounds (default 1000)")
+    p.add_argument(
+        "--n-resamples", type=int, default=1000, help="bootstrap resamples (default 1000)"
+    )
     p.add_argument(
         "--seed",
         type=int,
@@ -109,7 +113,10 @@ def _parser() -> argparse.ArgumentParser:
         help="random seed for the bootstrap (default: fresh randomness)",
     )
     p.add_argument(
-        "--alpha", type=float, default=0.05, help="intervals have coverage 1-alpha (default 0.05)"
+        "--confidence-level",
+        type=float,
+        default=0.95,
+        help="coverage of the intervals and rank ranges (default 0.95)",
     )
     p.add_argument(
         "--anchor",
@@ -359,9 +366,9 @@ def _board(args, timer, n, a, b, o, w, style, rng, anchor) -> Leaderboard:
             o,
             w,
             args.ci,
-            args.rounds,
+            args.n_resamples,
             rng,
-            args.alpha,
+            args.confidence_level,
             anchor,
             args.min_votes,
             args.both_bad,
@@ -396,7 +403,9 @@ def _board(args, timer, n, a, b, o, w, style, rng, anchor) -> Leaderboard:
     else:
         fit = fit_bt(sub, both_bad=args.both_bad, anchor=sub_anchor)
     t = timer.add("fit", t)
-    iv, samples = _intervals(fit, args.ci, args.rounds, rng, args.alpha, args.workers)
+    iv, samples = _intervals(
+        fit, args.ci, args.n_resamples, rng, args.confidence_level, args.workers
+    )
     t = timer.add("intervals", t)
     return _assemble(
         ids=ids,
@@ -408,8 +417,8 @@ def _board(args, timer, n, a, b, o, w, style, rng, anchor) -> Leaderboard:
         both_bad=args.both_bad,
         method=args.method,
         ci=args.ci,
-        rounds=args.rounds,
-        alpha=args.alpha,
+        n_resamples=args.n_resamples,
+        confidence_level=args.confidence_level,
         min_votes=args.min_votes,
         anchor=anchor,
     )
@@ -506,10 +515,10 @@ def main(argv=None) -> int:
     """Run the command line; returns the exit status."""
     parser = _parser()
     args = parser.parse_args(argv)
-    if args.rounds < 1:
-        parser.error("--rounds must be at least 1")
-    if not 0 < args.alpha < 1:
-        parser.error("--alpha must lie strictly between 0 and 1")
+    if args.n_resamples < 1:
+        parser.error("--n-resamples must be at least 1")
+    if not 0 < args.confidence_level < 1:
+        parser.error("--confidence-level must lie strictly between 0 and 1")
     if args.min_votes < 0:
         parser.error("--min-votes must be non-negative")
     if args.style and args.method != "bt":

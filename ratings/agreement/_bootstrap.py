@@ -33,8 +33,8 @@ def percentile_estimate(value, boot, confidence_level):
     if boot.size == 0:
         return Estimate(float(value), float("nan"), float("nan"))
     alpha = (1.0 - confidence_level) / 2.0
-    low, high = np.quantile(boot, [alpha, 1.0 - alpha])
-    return Estimate(float(value), float(low), float(high))
+    lower, upper = np.quantile(boot, [alpha, 1.0 - alpha])
+    return Estimate(float(value), float(lower), float(upper))
 
 
 def ratio_estimate(sums, n_resamples, confidence_level, rng):

@@ -15,13 +15,13 @@ class Estimate:
     ----------
     value : float
         The statistic on the full data (``nan`` if undefined, e.g. no non-tie verdicts).
-    low, high : float
+    lower, upper : float
         Percentile bootstrap interval at the requested ``confidence_level``.
     """
 
     value: float
-    low: float
-    high: float
+    lower: float
+    upper: float
 
 
 @dataclass(frozen=True, eq=False)

@@ -84,7 +84,7 @@ def length_effect():
     theta, a, b, o, sf = _simulate(0)
     fit = fit_style(theta.size, a, b, o, sf)
     plain = ratings.bradley_terry(theta.size, a, b, o)
-    return theta, fit, plain, sandwich(fit), bootstrap(fit, rounds=40, rng=0)
+    return theta, fit, plain, sandwich(fit), bootstrap(fit, n_resamples=40, rng=0)
 
 
 def test_the_length_coefficients_interval_contains_the_true_effect(length_effect):
