@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import _battles_iv, _n_models_iv
+from ._validation import battles_iv, n_models_iv
 
 __all__ = ["PairCounts", "aggregate"]
 
@@ -140,7 +140,7 @@ class PairCounts:
     @classmethod
     def empty(cls, n_models: int) -> PairCounts:
         """Counts with no battles."""
-        n_models = _n_models_iv(n_models)
+        n_models = n_models_iv(n_models)
         z = np.zeros((0, 4))
         e = np.zeros(0, dtype=np.intp)
         return cls(n_models, e, e.copy(), z.astype(np.int64), z, z.copy())
@@ -179,7 +179,7 @@ def aggregate(n_models, model_a, model_b, outcome, weights=None, *, counts=None)
     (dense, when ``4 * n_models**2`` bins are few enough; otherwise ``np.unique`` on the
     canonical key), then the two orientations of each pair are folded together.
     """
-    n, a, b, o, w, c = _battles_iv(n_models, model_a, model_b, outcome, weights, counts)
+    n, a, b, o, w, c = battles_iv(n_models, model_a, model_b, outcome, weights, counts)
     if a.size == 0:
         return PairCounts.empty(n)
     cnt_w = c

@@ -16,7 +16,7 @@ import numpy as np
 
 from ._leaderboard import Leaderboard, leaderboard
 from ._style import StyleFeatures
-from ._validation import _battles_iv
+from ._validation import battles_iv
 
 __all__ = ["CategoryLeaderboards", "leaderboards_by_category"]
 
@@ -110,7 +110,7 @@ def leaderboards_by_category(
     -------
     CategoryLeaderboards
     """
-    n, a, b, o, w, _ = _battles_iv(n_models, model_a, model_b, outcome, weights)
+    n, a, b, o, w, _ = battles_iv(n_models, model_a, model_b, outcome, weights)
     m, names = _membership_iv(membership, a.size, category_names)
     x = style.values if isinstance(style, StyleFeatures) else style
     if x is not None:

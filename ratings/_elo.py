@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._outcomes import BOTH_BAD, SCORE_OF_A
-from ._validation import _battles_iv, _choice_iv
+from ._validation import battles_iv, choice_iv
 
 __all__ = ["online_elo"]
 
@@ -49,8 +49,8 @@ def online_elo(
     ndarray of shape (n_models,)
         Final ratings; models without battles keep ``initial``.
     """
-    n, a, b, o, w, _ = _battles_iv(n_models, model_a, model_b, outcome, weights)
-    both_bad = _choice_iv(both_bad, "both_bad", ("tie", "drop"))
+    n, a, b, o, w, _ = battles_iv(n_models, model_a, model_b, outcome, weights)
+    both_bad = choice_iv(both_bad, "both_bad", ("tie", "drop"))
     for name, value in (("k", k), ("scale", scale), ("base", base), ("initial", initial)):
         if not np.isfinite(value):
             raise ValueError(f"`{name}` must be finite")

@@ -42,7 +42,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy.special import expit, ndtri
 
-from ._fit import SCALE, RatingFit
+from ._fit import SCALE, RatingFit, fitted_pairs
 from ._linalg import inv_spd, matmul
 from ._resample import MultinomialSampler
 from ._solver import (
@@ -57,8 +57,8 @@ from ._solver import (
     pair_terms,
     prior_terms,
 )
-from ._style import StyleFit, _StyleProblem
-from ._validation import _confidence_level_iv, _positive_int_iv, _tail
+from ._style import StyleFit, StyleProblem
+from ._validation import alpha_of, confidence_level_iv, positive_int_iv
 
 __all__ = ["Intervals", "bootstrap", "sandwich"]
 
@@ -132,7 +132,7 @@ def _percentile_intervals(
     fit: RatingFit, theta_samples, *, confidence_level: float, eta_samples=None, n_degenerate=0
 ):
     """Percentile :class:`Intervals` from log-strength samples of shape (n_resamples, n_models)."""
-    alpha = _tail(confidence_level)
+    alpha = alpha_of(confidence_level)
     theta_samples = np.asarray(theta_samples, dtype=np.float64)
     r = fit.to_ratings(theta_samples)
     lower, upper = np.quantile(r, [alpha / 2, 1 - alpha / 2], axis=0)
@@ -180,14 +180,14 @@ class _Chord:
     def __init__(self, fit: RatingFit, tol: float, perm: np.ndarray):
         self.fit = fit
         self.kind = fit.method
-        d = fit._data
+        d, _ = fitted_pairs(fit)
         self.data = PairData(d.n, d.i[perm], d.j[perm], d.w[perm])
         self.prior = fit.prior
         self.tol = tol
         n = fit.n_models
         self.dav = self.kind == "davidson"
         self.theta0 = np.asarray(fit.theta)
-        self.eta0 = fit._eta if self.dav else 0.0
+        self.eta0 = fit.log_tie if fit.log_tie is not None else 0.0
         # Point fit's information (with the 11'/n shift that pins the mean when unpenalised).
         info = information(self.kind, self.data, self.theta0, self.eta0, self.prior)
         if self.prior <= 0:
@@ -377,14 +377,14 @@ def bootstrap(
     decisive battle, spread over the pairs; it is counted in ``n_degenerate``.
     """
     fit = _fit_iv(fit)
-    rounds = _positive_int_iv(n_resamples, "n_resamples")
-    confidence_level = _confidence_level_iv(confidence_level)
+    rounds = positive_int_iv(n_resamples, "n_resamples")
+    confidence_level = confidence_level_iv(confidence_level)
     rng = np.random.default_rng(rng)
     workers = _workers_iv(workers)
     if isinstance(fit, StyleFit):
         return _style_bootstrap(fit, rounds, rng, confidence_level, workers, tol)
     n = fit.n_models
-    cells = fit._cells  # (P, 3) raw counts
+    data, cells = fitted_pairs(fit)  # cells: (P, 3) raw counts
     n_pairs = cells.shape[0]
     if n_pairs == 0:
         zeros = np.zeros((rounds, n))
@@ -394,7 +394,6 @@ def bootstrap(
     perm = np.argsort(cells.sum(axis=1), kind="stable")
     flat = cells[perm].T.ravel()
     sampler = MultinomialSampler(flat)
-    data = fit._data
     mean_w = None
     if fit.counts.weighted:
         wsum = data.w[perm].T.ravel()
@@ -430,7 +429,7 @@ def _workers_iv(workers) -> int:
         except AttributeError:  # pragma: no cover - not Linux
             workers = os.cpu_count() or 1
         workers = min(workers, 4)
-    return _positive_int_iv(workers, "workers")
+    return positive_int_iv(workers, "workers")
 
 
 def _run(work, n_jobs: int, workers: int) -> list:
@@ -442,7 +441,7 @@ def _run(work, n_jobs: int, workers: int) -> list:
 
 def _style_bootstrap(fit: StyleFit, rounds, rng, confidence_level, workers, tol) -> Intervals:
     """Bootstrap of a style fit: battles resampled with replacement (exact multinomial)."""
-    prob: _StyleProblem = fit._battles["problem"]
+    prob: StyleProblem = fit.problem
     n, k = fit.n_models, prob.k
     n_battles = prob.a.size
     theta0, beta0 = np.asarray(fit.theta), np.asarray(fit.coef)
@@ -492,7 +491,7 @@ def _style_bootstrap(fit: StyleFit, rounds, rng, confidence_level, workers, tol)
     out = _percentile_intervals(
         fit, theta, confidence_level=confidence_level, n_degenerate=sum(r[2] for r in results)
     )
-    alpha = _tail(confidence_level)
+    alpha = alpha_of(confidence_level)
     lo, hi = np.quantile(beta, [alpha / 2, 1 - alpha / 2], axis=0)
     return replace(
         out,
@@ -504,17 +503,17 @@ def _style_bootstrap(fit: StyleFit, rounds, rng, confidence_level, workers, tol)
 
 
 def _style_sandwich(fit: StyleFit, confidence_level: float) -> Intervals:
-    prob: _StyleProblem = fit._battles["problem"]
+    prob: StyleProblem = fit.problem
     n = fit.n_models
     theta, beta = np.asarray(fit.theta), np.asarray(fit.coef)
     kmat = constrained_inverse(prob.information(theta, beta), n, fit.prior)
     e = prob.eta(theta, beta)
     resid2 = (prob.w * (prob.y - expit(e))) ** 2
-    meat = prob._assemble(resid2, with_penalty=False, theta=theta)
+    meat = prob.assemble(resid2, with_penalty=False, theta=theta)
     v = matmul(matmul(kmat, meat), kmat)
     cov = fit.transform_cov(v[:n, :n])
     se = SCALE * np.sqrt(np.clip(np.diag(cov), 0, None))
-    z = float(ndtri(1 - _tail(confidence_level) / 2))
+    z = float(ndtri(1 - alpha_of(confidence_level) / 2))
     coef_se = np.sqrt(np.clip(np.diag(v)[n:], 0, None))
     return Intervals(
         method="sandwich",
@@ -573,20 +572,20 @@ def sandwich(fit: RatingFit, *, confidence_level: float = 0.95) -> Intervals:
     (1980); W.-L. Chiang et al., "Chatbot Arena", ICML 2024.
     """
     fit = _fit_iv(fit)
-    confidence_level = _confidence_level_iv(confidence_level)
+    confidence_level = confidence_level_iv(confidence_level)
     if isinstance(fit, StyleFit):
         return _style_sandwich(fit, confidence_level)
     n = fit.n_models
-    data = fit._data
+    data, _ = fitted_pairs(fit)
     kind = fit.method
-    eta = fit._eta if kind == "davidson" else 0.0
+    eta = fit.log_tie if fit.log_tie is not None else 0.0
     w2 = _fit_w2(fit)
     info = information(kind, data, np.asarray(fit.theta), eta, fit.prior)
     k = constrained_inverse(info, n, fit.prior)
     v = matmul(matmul(k, _score_outer(kind, data, np.asarray(fit.theta), eta, w2)), k)
     cov = fit.transform_cov(v[:n, :n])
     se = SCALE * np.sqrt(np.clip(np.diag(cov), 0, None))
-    z = float(ndtri(1 - _tail(confidence_level) / 2))
+    z = float(ndtri(1 - alpha_of(confidence_level) / 2))
     tie_lo = tie_hi = None
     if kind == "davidson":
         se_eta = float(np.sqrt(max(v[n, n], 0.0)))

@@ -30,7 +30,7 @@ from ._linalg import cho_factor, matmul
 from ._outcomes import BOTH_BAD
 from ._ranks import rank_stats
 from ._style import StyleFeatures, fit_style
-from ._validation import _battles_iv, _choice_iv, _confidence_level_iv, _positive_int_iv, _tail
+from ._validation import alpha_of, battles_iv, choice_iv, confidence_level_iv, positive_int_iv
 
 __all__ = ["Leaderboard", "leaderboard", "leaderboard_from_counts"]
 
@@ -172,16 +172,16 @@ class Leaderboard:
 
 
 def _common_iv(method, ci, n_resamples, confidence_level, min_votes, both_bad):
-    method = _choice_iv(method, "method", METHODS)
-    ci = _choice_iv(ci, "ci", CIS)
-    n_resamples = _positive_int_iv(n_resamples, "n_resamples")
-    confidence_level = _confidence_level_iv(confidence_level)
-    min_votes = _positive_int_iv(min_votes, "min_votes", minimum=0)
-    both_bad = _choice_iv(both_bad, "both_bad", ("tie", "drop"))
+    method = choice_iv(method, "method", METHODS)
+    ci = choice_iv(ci, "ci", CIS)
+    n_resamples = positive_int_iv(n_resamples, "n_resamples")
+    confidence_level = confidence_level_iv(confidence_level)
+    min_votes = positive_int_iv(min_votes, "min_votes", minimum=0)
+    both_bad = choice_iv(both_bad, "both_bad", ("tie", "drop"))
     return method, ci, n_resamples, confidence_level, min_votes, both_bad
 
 
-def _present(votes: np.ndarray, anchor):
+def present_models(votes: np.ndarray, anchor):
     ids = np.flatnonzero(votes > 0)
     new_id = np.full(votes.size, -1, dtype=np.intp)
     new_id[ids] = np.arange(ids.size)
@@ -197,7 +197,7 @@ def _present(votes: np.ndarray, anchor):
     return ids, new_id, sub_anchor
 
 
-def _rename_notes(notes, labels):
+def rename_notes(notes, labels):
     """Rewrite the model-id lists ``[i, j, ...]`` in notes to ``labels[i]``, ``labels[j]``.
 
     Used to turn re-indexed ids back into the caller's ids (and, in the CLI, into names).
@@ -215,7 +215,7 @@ def _rename_notes(notes, labels):
     return tuple(re.sub(r"\[([0-9, ]*)\]", repl, note) for note in notes)
 
 
-def _assemble(
+def assemble_board(
     *,
     ids,
     fit: RatingFit | None,
@@ -248,7 +248,7 @@ def _assemble(
     coef = coef_lo = coef_hi = None
     notes: tuple[str, ...] = ()
     if fit is not None:
-        notes = _rename_notes(fit.notes, [int(i) for i in ids])
+        notes = rename_notes(fit.notes, [int(i) for i in ids])
         if fit.tie is not None:
             tie = fit.tie
             if iv is not None:
@@ -301,7 +301,7 @@ def _assemble(
     )
 
 
-def _intervals(fit, ci, n_resamples, rng, confidence_level, workers):
+def board_intervals(fit, ci, n_resamples, rng, confidence_level, workers):
     if ci == "none":
         return None, None
     if ci == "bootstrap":
@@ -413,14 +413,14 @@ def leaderboard_from_counts(
         tmp = PairCounts(
             counts.n_models, counts.pair_i, counts.pair_j, c, counts.weights, counts.weights_sq
         )
-    ids, _, sub_anchor = _present(tmp.votes(), anchor)
+    ids, _, sub_anchor = present_models(tmp.votes(), anchor)
     if ids.size < 2:
         return _empty_board(method, ci, n_resamples, confidence_level, min_votes)
     sub = counts.subset(ids)
     fitter = fit_bt if method == "bt" else fit_davidson
     fit = fitter(sub, both_bad=both_bad, prior=prior, anchor=sub_anchor)
-    iv, samples = _intervals(fit, ci, n_resamples, rng, confidence_level, workers)
-    return _assemble(
+    iv, samples = board_intervals(fit, ci, n_resamples, rng, confidence_level, workers)
+    return assemble_board(
         ids=ids,
         fit=fit,
         ratings=np.asarray(fit.ratings),
@@ -484,7 +484,7 @@ def leaderboard(
     -------
     Leaderboard
     """
-    n, a, b, o, w, _ = _battles_iv(n_models, model_a, model_b, outcome, weights)
+    n, a, b, o, w, _ = battles_iv(n_models, model_a, model_b, outcome, weights)
     method, ci, n_resamples, confidence_level, min_votes, both_bad = _common_iv(
         method, ci, n_resamples, confidence_level, min_votes, both_bad
     )
@@ -504,7 +504,7 @@ def leaderboard(
                 prior=prior,
                 workers=workers,
             )
-        return _elo_board(
+        return elo_board(
             n,
             a,
             b,
@@ -523,7 +523,7 @@ def leaderboard(
         raise ValueError("style control is available for method='bt' only")
     keep = np.ones(a.size, dtype=bool) if both_bad == "tie" else o != BOTH_BAD
     counts = aggregate(n, a[keep], b[keep], o[keep], None if w is None else w[keep])
-    ids, new_id, sub_anchor = _present(counts.votes(), anchor)
+    ids, new_id, sub_anchor = present_models(counts.votes(), anchor)
     if ids.size < 2:
         return _empty_board(method, ci, n_resamples, confidence_level, min_votes)
     if isinstance(style, StyleFeatures):
@@ -547,8 +547,8 @@ def leaderboard(
         prior=prior,
         anchor=sub_anchor,
     )
-    iv, samples = _intervals(fit, ci, n_resamples, rng, confidence_level, workers)
-    return _assemble(
+    iv, samples = board_intervals(fit, ci, n_resamples, rng, confidence_level, workers)
+    return assemble_board(
         ids=ids,
         fit=fit,
         ratings=np.asarray(fit.ratings),
@@ -565,14 +565,14 @@ def leaderboard(
     )
 
 
-def _elo_board(
+def elo_board(
     n, a, b, o, w, ci, n_resamples, rng, confidence_level, anchor, min_votes, both_bad, k
 ):
     if ci == "sandwich":
         raise ValueError("online Elo has no sandwich intervals; use ci='bootstrap' or 'none'")
     keep = np.ones(a.size, dtype=bool) if both_bad == "tie" else o != BOTH_BAD
     counts = aggregate(n, a[keep], b[keep], o[keep])
-    ids, new_id, sub_anchor = _present(counts.votes(), anchor)
+    ids, new_id, sub_anchor = present_models(counts.votes(), anchor)
     if ids.size < 2:
         return _empty_board("elo", ci, n_resamples, confidence_level, min_votes)
     a2, b2, o2 = new_id[a[keep]], new_id[b[keep]], o[keep]
@@ -593,7 +593,7 @@ def _elo_board(
     iv = samples = None
     if ci == "bootstrap":
         samples = np.array([elo(rng.integers(0, a2.size, a2.size)) for _ in range(n_resamples)])
-        alpha = _tail(confidence_level)
+        alpha = alpha_of(confidence_level)
         lower, upper = np.quantile(samples, [alpha / 2, 1 - alpha / 2], axis=0)
         iv = Intervals(
             method="bootstrap",
@@ -604,7 +604,7 @@ def _elo_board(
             cov=np.atleast_2d(np.cov(samples / SCALE, rowvar=False)),
             n_resamples=n_resamples,
         )
-    return _assemble(
+    return assemble_board(
         ids=ids,
         fit=None,
         ratings=ratings,

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import expit, ndtri
 
-from ._fit import RatingFit
+from ._fit import RatingFit, fitted_pairs
 from ._intervals import Intervals
-from ._validation import _tail
+from ._validation import alpha_of
 
 __all__ = ["Pairwise", "pairwise"]
 
@@ -56,7 +56,7 @@ class Pairwise:
 def _score(fit: RatingFit, d, eta=None):
     if fit.method != "davidson":
         return expit(d)
-    eta = fit._eta if eta is None else eta
+    eta = fit.log_tie if eta is None else eta
     a = 0.5 * d
     log_z = np.logaddexp(np.logaddexp(a, -a), eta)
     return np.exp(a - log_z) + 0.5 * np.exp(eta - log_z)
@@ -116,7 +116,7 @@ def pairwise(fit: RatingFit, intervals: Intervals | None = None) -> Pairwise:
     d = theta[:, None] - theta[None, :]
     prob = _score(fit, d)
     confidence_level = 0.95 if intervals is None else intervals.confidence_level
-    alpha = _tail(confidence_level)
+    alpha = alpha_of(confidence_level)
     z = float(ndtri(1 - alpha / 2))
     if intervals is None:
         var_d = np.zeros((n, n))
@@ -162,7 +162,7 @@ def pairwise(fit: RatingFit, intervals: Intervals | None = None) -> Pairwise:
     np.fill_diagonal(significant, False)
 
     # Per-vote information on d for the pair, from the fitted data's tie share.
-    w = fit._data.w
+    w = fitted_pairs(fit)[0].w
     tie_share = float(w[:, 2].sum() / w.sum()) if w.size else 0.0
     pq = prob * (1 - prob)
     var_y = np.clip(pq - tie_share / 4, 1e-12, None)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import _confidence_level_iv, _tail
+from ._validation import alpha_of, confidence_level_iv
 
 __all__ = ["Ranks", "rank_stats", "competition_rank"]
 
@@ -75,7 +75,7 @@ def rank_stats(
     -------
     Ranks
     """
-    alpha = _tail(_confidence_level_iv(confidence_level))
+    alpha = alpha_of(confidence_level_iv(confidence_level))
     ratings = np.asarray(ratings, dtype=np.float64)
     n = ratings.size
     ranked = np.ones(n, dtype=bool) if ranked is None else np.asarray(ranked, dtype=bool)

@@ -28,6 +28,7 @@ Chatbot Arena", LMSYS blog, 2024.
 
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import dataclass, field
 
@@ -35,11 +36,11 @@ import numpy as np
 from scipy.special import expit
 
 from ._aggregate import aggregate
-from ._fit import RatingFit, _fit_cells, _prior_value
+from ._fit import RatingFit, elo_scale, pair_data, prior_value
 from ._linalg import dot, solve_spd, xt_dot
 from ._outcomes import BOTH_BAD, SCORE_OF_A
-from ._solver import PairData, degeneracy_notes, prior_terms
-from ._validation import _anchor_iv, _battles_iv, _choice_iv
+from ._solver import degeneracy_notes, prior_terms
+from ._validation import anchor_iv, battles_iv, choice_iv
 
 __all__ = [
     "FEATURES",
@@ -171,15 +172,22 @@ class StyleFit(RatingFit):
     feature_names : tuple of str
     l2 : float
         L2 penalty on ``beta``.
+    problem : StyleProblem
+        The battles and the penalised likelihood that was maximised (what
+        :func:`ratings.bootstrap` and :func:`ratings.sandwich` resample and differentiate).
     """
 
-    coef: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    feature_names: tuple[str, ...] = ()
-    l2: float = 1.0
-    _battles: dict = field(default_factory=dict, repr=False)
+    coef: np.ndarray
+    feature_names: tuple[str, ...]
+    l2: float
+    problem: StyleProblem = field(repr=False)
+
+    def __post_init__(self):
+        super().__post_init__()
+        self.coef.flags.writeable = False
 
 
-class _StyleProblem:
+class StyleProblem:
     """Battle-level arrays and the penalised log-likelihood's derivatives.
 
     Model-level sums use one ``np.bincount`` on the ordered-pair key ``a * n + b``: with
@@ -197,9 +205,9 @@ class _StyleProblem:
         m = np.bincount(self.key, v, self.n * self.n).reshape(self.n, self.n)
         return m.sum(axis=1) - m.sum(axis=0)
 
-    def with_prior(self, prior: float) -> _StyleProblem:
-        out = object.__new__(_StyleProblem)
-        out.__dict__.update(self.__dict__)
+    def with_prior(self, prior: float) -> StyleProblem:
+        """The same problem with another prior (the arrays are shared, not copied)."""
+        out = copy.copy(self)
         out.prior = prior
         return out
 
@@ -245,9 +253,9 @@ class _StyleProblem:
         w = self.w if w is None else w
         if p is None:
             p = expit(self.eta(theta, beta))
-        return self._assemble(w * p * (1 - p), with_penalty=True, theta=theta)
+        return self.assemble(w * p * (1 - p), with_penalty=True, theta=theta)
 
-    def _assemble(self, h, *, with_penalty: bool, theta):
+    def assemble(self, h, *, with_penalty: bool, theta):
         """``sum_battles h [u; x][u; x]'`` (plus the penalty's Hessian when asked)."""
         n, k = self.n, self.k
         m = np.bincount(self.key, h, n * n).reshape(n, n)
@@ -355,9 +363,9 @@ def fit_style(
     RuntimeError
         If Newton's method does not converge.
     """
-    n, a, b, o, w, _ = _battles_iv(n_models, model_a, model_b, outcome, weights)
-    both_bad = _choice_iv(both_bad, "both_bad", ("tie", "drop"))
-    anchor = _anchor_iv(anchor, n)
+    n, a, b, o, w, _ = battles_iv(n_models, model_a, model_b, outcome, weights)
+    both_bad = choice_iv(both_bad, "both_bad", ("tie", "drop"))
+    anchor = anchor_iv(anchor, n)
     if isinstance(features, StyleFeatures):
         names = features.names
         x = features.values
@@ -384,33 +392,27 @@ def fit_style(
     a, b, y, wt, x = a[keep], b[keep], y[keep], wt[keep], np.ascontiguousarray(x[keep])
 
     counts = aggregate(n, a, b, o[keep], None if w is None else wt)
-    keep_pairs, wf, cf = _fit_cells(counts, both_bad)
-    data = PairData(n, counts.pair_i[keep_pairs], counts.pair_j[keep_pairs], wf[keep_pairs])
+    data, _ = pair_data(counts, both_bad)
     notes = degeneracy_notes(data)
-    prior_value = _prior_value(prior, notes)
-    prob = _StyleProblem(n, a, b, y, wt, x, l2, prior_value)
+    value = prior_value(prior, notes)
+    prob = StyleProblem(n, a, b, y, wt, x, l2, value)
     theta, beta, n_iter = prob.newton(np.zeros(n), np.zeros(x.shape[1]), tol=tol, max_iter=max_iter)
-    fit = StyleFit(
+    return StyleFit(
         method="bt",
         n_models=n,
         theta=theta,
-        ratings=np.empty(0),
+        ratings=elo_scale(theta, anchor),
         tie=None,
+        log_tie=None,
         loglik=prob.loglik(theta, beta),
         n_iter=n_iter,
-        prior=prior_value,
-        notes=tuple(notes) if prior_value > 0 else (),
+        prior=value,
+        notes=tuple(notes) if value > 0 else (),
         anchor=anchor,
         both_bad=both_bad,
         counts=counts,
-        _data=data,
-        _cells=cf[keep_pairs].astype(np.int64),
         coef=beta,
         feature_names=tuple(names),
         l2=l2,
-        _battles={"problem": prob, "weighted": w is not None},
+        problem=prob,
     )
-    object.__setattr__(fit, "ratings", fit.to_ratings(theta))
-    fit.ratings.flags.writeable = False
-    fit.coef.flags.writeable = False
-    return fit

@@ -11,7 +11,7 @@ from ._outcomes import N_OUTCOMES
 __all__: list[str] = []
 
 
-def _n_models_iv(n_models) -> int:
+def n_models_iv(n_models) -> int:
     if isinstance(n_models, bool) or not isinstance(n_models, numbers.Integral):
         raise TypeError(f"`n_models` must be an integer, got {type(n_models).__name__}")
     n_models = int(n_models)
@@ -20,7 +20,7 @@ def _n_models_iv(n_models) -> int:
     return n_models
 
 
-def _int_array_iv(values, name: str) -> np.ndarray:
+def int_array_iv(values, name: str) -> np.ndarray:
     arr = np.asarray(values)
     if arr.ndim != 1:
         raise ValueError(f"`{name}` must be one-dimensional, got shape {arr.shape}")
@@ -31,7 +31,7 @@ def _int_array_iv(values, name: str) -> np.ndarray:
     return arr.astype(np.intp, copy=False)
 
 
-def _float_array_iv(values, name: str, n: int, *, allow_zero: bool = True) -> np.ndarray:
+def float_array_iv(values, name: str, n: int, *, allow_zero: bool = True) -> np.ndarray:
     arr = np.asarray(values, dtype=np.float64)
     if arr.shape != (n,):
         raise ValueError(f"`{name}` must have shape ({n},), got {arr.shape}")
@@ -45,12 +45,12 @@ def _float_array_iv(values, name: str, n: int, *, allow_zero: bool = True) -> np
     return arr
 
 
-def _battles_iv(n_models, model_a, model_b, outcome, weights=None, counts=None):
+def battles_iv(n_models, model_a, model_b, outcome, weights=None, counts=None):
     """Validate raw battle arrays; return ``(n_models, a, b, outcome, weights, counts)``."""
-    n_models = _n_models_iv(n_models)
-    a = _int_array_iv(model_a, "model_a")
-    b = _int_array_iv(model_b, "model_b")
-    o = _int_array_iv(outcome, "outcome")
+    n_models = n_models_iv(n_models)
+    a = int_array_iv(model_a, "model_a")
+    b = int_array_iv(model_b, "model_b")
+    o = int_array_iv(outcome, "outcome")
     n = a.size
     if b.size != n or o.size != n:
         raise ValueError(
@@ -79,22 +79,22 @@ def _battles_iv(n_models, model_a, model_b, outcome, weights=None, counts=None):
                 f"element {k} is {int(o[k])}"
             )
     if weights is not None:
-        weights = _float_array_iv(weights, "weights", n)
+        weights = float_array_iv(weights, "weights", n)
     if counts is not None:
-        counts = _float_array_iv(counts, "counts", n)
+        counts = float_array_iv(counts, "counts", n)
         if np.any(counts != np.round(counts)):
             raise ValueError("`counts` must hold whole numbers of battles")
     return n_models, a, b, o, weights, counts
 
 
-def _choice_iv(value, name: str, choices: tuple[str, ...]) -> str:
+def choice_iv(value, name: str, choices: tuple[str, ...]) -> str:
     if value not in choices:
         allowed = ", ".join(repr(c) for c in choices)
         raise ValueError(f"`{name}` must be one of {allowed}; got {value!r}")
     return value
 
 
-def _confidence_level_iv(confidence_level) -> float:
+def confidence_level_iv(confidence_level) -> float:
     confidence_level = float(confidence_level)
     if not 0.0 < confidence_level < 1.0:
         raise ValueError(
@@ -103,7 +103,7 @@ def _confidence_level_iv(confidence_level) -> float:
     return confidence_level
 
 
-def _tail(confidence_level: float) -> float:
+def alpha_of(confidence_level: float) -> float:
     """``alpha = 1 - confidence_level``: intervals run from the ``alpha / 2`` to the
     ``1 - alpha / 2`` quantile. Rounded to 12 decimals so that a level such as 0.95 gives
     exactly ``alpha = 0.05`` (``1 - 0.95`` is 0.050000000000000044 in binary floating point,
@@ -111,7 +111,7 @@ def _tail(confidence_level: float) -> float:
     return round(1.0 - confidence_level, 12)
 
 
-def _anchor_iv(anchor, n_models: int) -> tuple[int, float] | None:
+def anchor_iv(anchor, n_models: int) -> tuple[int, float] | None:
     """``anchor`` is ``None`` or a one-entry mapping ``{model_id: rating}``."""
     if anchor is None:
         return None
@@ -135,7 +135,7 @@ def _anchor_iv(anchor, n_models: int) -> tuple[int, float] | None:
     return int(model), rating
 
 
-def _positive_int_iv(value, name: str, minimum: int = 1) -> int:
+def positive_int_iv(value, name: str, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"`{name}` must be an integer, got {value!r}")
     if value < minimum:

@@ -21,11 +21,11 @@ from ._bradley_terry import fit_bt
 from ._davidson import fit_davidson
 from ._leaderboard import (
     Leaderboard,
-    _assemble,
-    _elo_board,
-    _intervals,
-    _present,
-    _rename_notes,
+    assemble_board,
+    board_intervals,
+    elo_board,
+    present_models,
+    rename_notes,
 )
 from ._outcomes import A_WINS, B_WINS, BOTH_BAD, TIE
 from ._solver import DegenerateDataError
@@ -359,7 +359,7 @@ def _board(args, timer, n, a, b, o, w, style, rng, anchor) -> Leaderboard:
     t = time.perf_counter()
     if args.method == "elo":
         t = timer.add("aggregate", t)
-        board = _elo_board(
+        board = elo_board(
             n,
             a,
             b,
@@ -378,7 +378,7 @@ def _board(args, timer, n, a, b, o, w, style, rng, anchor) -> Leaderboard:
         return board
     keep = np.ones(a.size, dtype=bool) if args.both_bad == "tie" else o != BOTH_BAD
     counts = aggregate(n, a[keep], b[keep], o[keep], None if w is None else w[keep])
-    ids, new_id, sub_anchor = _present(counts.votes(), anchor)
+    ids, new_id, sub_anchor = present_models(counts.votes(), anchor)
     sub = counts.subset(ids)
     x = None
     if style is not None:
@@ -403,11 +403,11 @@ def _board(args, timer, n, a, b, o, w, style, rng, anchor) -> Leaderboard:
     else:
         fit = fit_bt(sub, both_bad=args.both_bad, anchor=sub_anchor)
     t = timer.add("fit", t)
-    iv, samples = _intervals(
+    iv, samples = board_intervals(
         fit, args.ci, args.n_resamples, rng, args.confidence_level, args.workers
     )
     t = timer.add("intervals", t)
-    return _assemble(
+    return assemble_board(
         ids=ids,
         fit=fit,
         ratings=np.asarray(fit.ratings),
@@ -473,7 +473,7 @@ def _table(board: Leaderboard, names: list[str], title: str | None) -> str:
             board.style_names, board.style_coef, board.style_lower, board.style_upper, strict=True
         ):
             out.append(f"  {nm:<12} {c:8.2f}  [{lo:.2f}, {hi:.2f}]")
-    for note in _rename_notes(board.notes, names):
+    for note in rename_notes(board.notes, names):
         out.append(f"note: {note}")
     return "\n".join(out)
 
@@ -481,7 +481,7 @@ def _table(board: Leaderboard, names: list[str], title: str | None) -> str:
 def _json_board(board: Leaderboard, names: list[str]) -> dict:
     d = board.to_dict()
     d["rows"] = _rows(board, names)
-    d["notes"] = list(_rename_notes(board.notes, names))
+    d["notes"] = list(rename_notes(board.notes, names))
     if d["anchor"] is not None:
         d["anchor"] = [names[d["anchor"][0]], d["anchor"][1]]
     return d

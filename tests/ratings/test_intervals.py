@@ -8,6 +8,7 @@ from scipy.special import expit
 
 import ratings
 from ratings import A_WINS, B_WINS, TIE, aggregate, bootstrap, fit_bt, sandwich
+from ratings._fit import fitted_pairs
 from ratings._intervals import _Chord
 from ratings._resample import MultinomialSampler, PoissonTables, _support
 from tests.ratings.helpers import GOLDEN, LLMFAO, arena_theta, load_pairs, simulate_counts
@@ -73,7 +74,7 @@ def test_rounds_solved_together_equal_separate_exact_refits():
     names, a, b, o = load_pairs(LLMFAO)
     n = len(names)
     fit = fit_bt(aggregate(n, a, b, o))
-    cells = fit._cells
+    data, cells = fitted_pairs(fit)
     perm = np.arange(cells.shape[0])
     sampler = MultinomialSampler(cells.T.ravel())
     x = sampler.draw(np.random.default_rng(0), 5).astype(float).reshape(3, -1, 5)
@@ -82,7 +83,7 @@ def test_rounds_solved_together_equal_separate_exact_refits():
         rows = np.repeat(np.arange(cells.shape[0]), 3)
         outcome = np.tile([A_WINS, B_WINS, TIE], cells.shape[0])
         cnt = x[:, :, r].T.ravel()
-        counts = aggregate(n, fit._data.i[rows], fit._data.j[rows], outcome, counts=cnt)
+        counts = aggregate(n, data.i[rows], data.j[rows], outcome, counts=cnt)
         assert_allclose(theta[r], fit_bt(counts).theta, atol=1e-9)
 
 
@@ -219,7 +220,7 @@ def test_batched_refits_equal_separate_exact_fits_and_count_the_degenerate_round
         o = np.where((b == drop) & (o == B_WINS), A_WINS, o)
         o = np.where((a == drop) | (b == drop), np.where(a == drop, B_WINS, A_WINS), o)
     fit = fit_bt(aggregate(n, a, b, o), prior=prior)
-    cells = fit._cells
+    data, cells = fitted_pairs(fit)
     perm = np.arange(cells.shape[0])
     rounds = 60
     x = MultinomialSampler(cells.T.ravel()).draw(np.random.default_rng(1), rounds)
@@ -229,9 +230,7 @@ def test_batched_refits_equal_separate_exact_fits_and_count_the_degenerate_round
     outcome = np.tile([A_WINS, B_WINS, TIE], cells.shape[0])
     expected_degenerate = 0
     for r in range(rounds):
-        counts = aggregate(
-            n, fit._data.i[rows], fit._data.j[rows], outcome, counts=x[:, :, r].T.ravel()
-        )
+        counts = aggregate(n, data.i[rows], data.j[rows], outcome, counts=x[:, :, r].T.ravel())
         # What a single refit does: the fit's own prior, or the default one where the
         # resample has no finite MLE (never less than the fit's).
         auto = fit_bt(counts)
@@ -263,7 +262,7 @@ def test_the_batched_newton_fit_equals_single_fits_from_any_start():
 
     n, a, b, o = _small_board(n_battles=300)
     fit = fit_bt(aggregate(n, a, b, o))
-    data = fit._data
+    data, _ = fitted_pairs(fit)
     rng = np.random.default_rng(0)
     w = [rng.poisson(data.w[:, k, None] + 0.5, (data.P, 7)).astype(float) for k in range(3)]
     for prior, start in ((1.0, None), (0.5, rng.normal(0, 1, (n, 7))), (0.0, None)):

@@ -8,6 +8,7 @@ from scipy.stats import norm
 
 import ratings
 from ratings import aggregate, bootstrap, fit_bt, pairwise, rank_stats, sandwich
+from ratings._fit import fitted_pairs
 from tests.ratings.helpers import LLMFAO, load_pairs
 
 RANK_CASES = [
@@ -93,7 +94,7 @@ def test_votes_needed_is_zero_when_separated_and_makes_the_gap_significant(llmfa
     assert 0 < m < np.inf
     # With m more votes the precision of the gap grows by m * v; then |d| / se = z.
     p = pw.prob[i, j]
-    w = llmfao_fit._data.w
+    w = fitted_pairs(llmfao_fit)[0].w
     t = w[:, 2].sum() / w.sum()
     v = (p * (1 - p)) ** 2 / (p * (1 - p) - t / 4)
     s = iv.cov[i, i] + iv.cov[j, j] - 2 * iv.cov[i, j]
