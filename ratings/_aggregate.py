@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._typing import ArrayLike, FloatArray, IntArray
 from ._validation import battles_iv, n_models_iv
 
 __all__ = ["PairCounts", "aggregate"]
@@ -42,13 +43,13 @@ class PairCounts:
     """
 
     n_models: int
-    pair_i: np.ndarray
-    pair_j: np.ndarray
-    counts: np.ndarray
-    weights: np.ndarray
-    weights_sq: np.ndarray
+    pair_i: IntArray
+    pair_j: IntArray
+    counts: IntArray
+    weights: FloatArray
+    weights_sq: FloatArray
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         for name in ("pair_i", "pair_j", "counts", "weights", "weights_sq"):
             getattr(self, name).flags.writeable = False
 
@@ -70,42 +71,41 @@ class PairCounts:
         n = self.n_models
         return np.bincount(self.pair_i, col_i, n) + np.bincount(self.pair_j, col_j, n)
 
-    def votes(self) -> np.ndarray:
+    def votes(self) -> IntArray:
         """Battles per model, shape (n_models,), int64."""
         tot = self.counts.sum(axis=1).astype(np.float64)
         return self._per_model(tot, tot).astype(np.int64)
 
-    def wins(self) -> np.ndarray:
+    def wins(self) -> IntArray:
         """Battles won per model, shape (n_models,), int64."""
         c = self.counts.astype(np.float64)
         return self._per_model(c[:, 0], c[:, 1]).astype(np.int64)
 
-    def losses(self) -> np.ndarray:
+    def losses(self) -> IntArray:
         """Battles lost per model, shape (n_models,), int64."""
         c = self.counts.astype(np.float64)
         return self._per_model(c[:, 1], c[:, 0]).astype(np.int64)
 
-    def ties(self, *, both_bad: bool = True) -> np.ndarray:
+    def ties(self, *, both_bad: bool = True) -> IntArray:
         """Tied battles per model (including ``both_bad`` unless told not to), int64."""
-        c = self.counts[:, 2] + (self.counts[:, 3] if both_bad else 0)
-        c = c.astype(np.float64)
+        c = (self.counts[:, 2] + (self.counts[:, 3] if both_bad else 0)).astype(np.float64)
         return self._per_model(c, c).astype(np.int64)
 
-    def subset(self, models) -> PairCounts:
+    def subset(self, models: ArrayLike) -> PairCounts:
         """Counts restricted to ``models`` (a sequence of ids), re-indexed ``0 .. len - 1``.
 
         Pairs with a model outside ``models`` are dropped. ``models`` must be increasing so
         that pairs stay canonical.
         """
-        models = np.asarray(models, dtype=np.intp)
-        if models.ndim != 1 or np.any(np.diff(models) <= 0):
+        ids = np.asarray(models, dtype=np.intp)
+        if ids.ndim != 1 or np.any(np.diff(ids) <= 0):
             raise ValueError("`models` must be a strictly increasing sequence of ids")
         new_id = np.full(self.n_models, -1, dtype=np.intp)
-        new_id[models] = np.arange(models.size)
+        new_id[ids] = np.arange(ids.size)
         i, j = new_id[self.pair_i], new_id[self.pair_j]
         keep = (i >= 0) & (j >= 0)
         return PairCounts(
-            int(models.size),
+            int(ids.size),
             i[keep],
             j[keep],
             self.counts[keep],
@@ -113,7 +113,7 @@ class PairCounts:
             self.weights_sq[keep],
         )
 
-    def __add__(self, other: PairCounts) -> PairCounts:
+    def __add__(self, other: object) -> PairCounts:
         """Counts of both sets of battles (for incremental aggregation)."""
         if not isinstance(other, PairCounts):
             return NotImplemented
@@ -123,7 +123,7 @@ class PairCounts:
         key = np.concatenate([self.pair_i * n + self.pair_j, other.pair_i * n + other.pair_j])
         uniq, inv = np.unique(key, return_inverse=True)
 
-        def _sum(x, y):
+        def _sum(x: np.ndarray, y: np.ndarray) -> np.ndarray:
             out = np.zeros((uniq.size, 4), dtype=x.dtype)
             np.add.at(out, inv, np.concatenate([x, y]))
             return out
@@ -146,7 +146,15 @@ class PairCounts:
         return cls(n_models, e, e.copy(), z.astype(np.int64), z, z.copy())
 
 
-def aggregate(n_models, model_a, model_b, outcome, weights=None, *, counts=None) -> PairCounts:
+def aggregate(
+    n_models: int,
+    model_a: ArrayLike,
+    model_b: ArrayLike,
+    outcome: ArrayLike,
+    weights: ArrayLike | None = None,
+    *,
+    counts: ArrayLike | None = None,
+) -> PairCounts:
     """Count battles per canonical pair and outcome.
 
     Parameters
@@ -196,7 +204,7 @@ def aggregate(n_models, model_a, model_b, outcome, weights=None, *, counts=None)
         key += o
         size = 4 * n * n
 
-        def fold(x):
+        def fold(x: np.ndarray) -> np.ndarray:
             m = x.reshape(n, n, 4)
             # (a, b, outcome) from a's side plus (b, a, swapped outcome) of the reverse order.
             return m + m.transpose(1, 0, 2)[:, :, [1, 0, 2, 3]]
@@ -225,7 +233,7 @@ def aggregate(n_models, model_a, model_b, outcome, weights=None, *, counts=None)
         pairs, pinv = np.unique(pair_key, return_inverse=True)
         pi, pj = (pairs // n).astype(np.intp), (pairs % n).astype(np.intp)
 
-        def cells_of(x):
+        def cells_of(x: FloatArray | None) -> FloatArray:
             out = np.zeros((pairs.size, 4))
             out[pinv, cell] = np.bincount(inv, x, minlength=uniq.size)
             return out

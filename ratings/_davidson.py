@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from ._aggregate import PairCounts
 from ._fit import RatingFit, fit_pair_model
+from ._typing import Anchor, Prior
 
 __all__ = ["fit_davidson"]
 
@@ -29,8 +30,8 @@ def fit_davidson(
     counts: PairCounts,
     *,
     both_bad: str = "tie",
-    prior="auto",
-    anchor=None,
+    prior: Prior = "auto",
+    anchor: Anchor = None,
     tol: float = 1e-10,
     max_iter: int = 100,
 ) -> RatingFit:

@@ -13,24 +13,25 @@ from __future__ import annotations
 import numpy as np
 
 from ._outcomes import BOTH_BAD, SCORE_OF_A
+from ._typing import ArrayLike, FloatArray
 from ._validation import battles_iv, choice_iv
 
 __all__ = ["online_elo"]
 
 
 def online_elo(
-    n_models,
-    model_a,
-    model_b,
-    outcome,
-    weights=None,
+    n_models: int,
+    model_a: ArrayLike,
+    model_b: ArrayLike,
+    outcome: ArrayLike,
+    weights: ArrayLike | None = None,
     *,
     k: float = 4.0,
     initial: float = 1000.0,
     scale: float = 400.0,
     base: float = 10.0,
     both_bad: str = "tie",
-) -> np.ndarray:
+) -> FloatArray:
     """Online (sequential) Elo ratings.
 
     Parameters

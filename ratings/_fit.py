@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ._aggregate import PairCounts
 from ._solver import DEFAULT_PRIOR, DegenerateDataError, PairData, degeneracy_notes, newton_fit
+from ._typing import Anchor, ArrayLike, BoolArray, FloatArray, IntArray, Prior
 from ._validation import anchor_iv, choice_iv
 
 __all__ = ["RatingFit", "SCALE", "CENTER"]
@@ -56,8 +58,8 @@ class RatingFit:
 
     method: str
     n_models: int
-    theta: np.ndarray
-    ratings: np.ndarray
+    theta: FloatArray
+    ratings: FloatArray
     tie: float | None
     log_tie: float | None
     loglik: float
@@ -68,56 +70,56 @@ class RatingFit:
     both_bad: str
     counts: PairCounts = field(repr=False)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         self.theta.flags.writeable = False
         self.ratings.flags.writeable = False
 
-    def to_ratings(self, theta) -> np.ndarray:
+    def to_ratings(self, theta: ArrayLike) -> FloatArray:
         """Map log-strengths of shape (..., n_models) to this fit's Elo scale and origin."""
         return elo_scale(theta, self.anchor)
 
-    def gaps(self, theta) -> np.ndarray:
+    def gaps(self, theta: ArrayLike) -> FloatArray:
         """Log-strengths of shape (..., n) relative to this fit's origin: centred, or minus
         the anchor model's (``ratings = origin + SCALE * gaps``)."""
-        theta = np.asarray(theta, dtype=np.float64)
+        t = np.asarray(theta, dtype=np.float64)
         if self.anchor is None:
-            return theta - theta.mean(axis=-1, keepdims=True)
+            return t - t.mean(axis=-1, keepdims=True)
         model = self.anchor[0]
-        return theta - theta[..., model : model + 1]
+        return t - t[..., model : model + 1]
 
-    def transform_cov(self, v: np.ndarray) -> np.ndarray:
+    def transform_cov(self, v: ArrayLike) -> FloatArray:
         """Covariance of :meth:`gaps` given the covariance ``v`` (n, n) of the strengths."""
-        v = np.asarray(v, dtype=np.float64)
+        c = np.asarray(v, dtype=np.float64)
         if self.anchor is None:
-            out = v - v.mean(axis=0)
+            out = c - c.mean(axis=0)
             return out - out.mean(axis=1, keepdims=True)
         a = self.anchor[0]
-        return v - v[:, a : a + 1] - v[a : a + 1, :] + v[a, a]
+        return c - c[:, a : a + 1] - c[a : a + 1, :] + c[a, a]
 
 
-def elo_scale(theta, anchor: tuple[int, float] | None) -> np.ndarray:
+def elo_scale(theta: ArrayLike, anchor: tuple[int, float] | None) -> FloatArray:
     """Log-strengths of shape (..., n) on the Elo scale: mean 1000, or ``anchor``'s rating."""
-    theta = np.asarray(theta, dtype=np.float64)
+    t = np.asarray(theta, dtype=np.float64)
     if anchor is None:
-        return CENTER + SCALE * (theta - theta.mean(axis=-1, keepdims=True))
+        return CENTER + SCALE * (t - t.mean(axis=-1, keepdims=True))
     model, rating = anchor
-    return rating + SCALE * (theta - theta[..., model : model + 1])
+    return rating + SCALE * (t - t[..., model : model + 1])
 
 
-def fitted_pairs(fit: RatingFit) -> tuple[PairData, np.ndarray]:
+def fitted_pairs(fit: RatingFit) -> tuple[PairData, IntArray]:
     """The pairs as ``fit`` used them (those with battles after ``both_bad``): the fit-ready
     weighted counts, and the raw battle counts of shape (n_pairs, 3): i wins, j wins, ties."""
     return pair_data(fit.counts, fit.both_bad)
 
 
-def pair_data(counts: PairCounts, both_bad: str) -> tuple[PairData, np.ndarray]:
+def pair_data(counts: PairCounts, both_bad: str) -> tuple[PairData, IntArray]:
     """:func:`fitted_pairs` of a fit to ``counts`` with ``both_bad``."""
     keep, wf, cf = fit_cells(counts, both_bad)
     data = PairData(counts.n_models, counts.pair_i[keep], counts.pair_j[keep], wf[keep])
     return data, cf[keep].astype(np.int64)
 
 
-def fit_cells(counts: PairCounts, both_bad: str):
+def fit_cells(counts: PairCounts, both_bad: str) -> tuple[BoolArray, FloatArray, IntArray]:
     """Fit-ready weighted counts and raw counts, shape (n_pairs, 3): i wins, j wins, ties."""
     w, c = counts.weights, counts.counts
     if both_bad == "tie":
@@ -134,8 +136,8 @@ def fit_pair_model(
     counts: PairCounts,
     *,
     both_bad: str = "tie",
-    prior="auto",
-    anchor=None,
+    prior: Prior = "auto",
+    anchor: Anchor = None,
     tol: float = 1e-10,
     max_iter: int = 100,
 ) -> RatingFit:
@@ -190,7 +192,7 @@ def fit_pair_model(
     )
 
 
-def prior_value(prior, notes) -> float:
+def prior_value(prior: Prior, notes: Sequence[str]) -> float:
     """The prior to fit with: ``"auto"`` adds one only when the MLE does not exist (``notes``);
     an explicit 0 on such data raises, naming the models."""
     if isinstance(prior, str):

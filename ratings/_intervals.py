@@ -36,8 +36,10 @@ the bootstrap" (1993).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
 import numpy as np
 from scipy.special import expit, ndtri
@@ -58,9 +60,12 @@ from ._solver import (
     prior_terms,
 )
 from ._style import StyleFit, StyleProblem
+from ._typing import ArrayLike, BoolArray, FloatArray, IntArray, Seed
 from ._validation import alpha_of, confidence_level_iv, positive_int_iv
 
 __all__ = ["Intervals", "bootstrap", "sandwich"]
+
+_T = TypeVar("_T")
 
 _CHUNK = 50  # bootstrap resamples per chunk (one spawned generator each)
 _MAX_CHORD = 40
@@ -100,37 +105,42 @@ class Intervals:
 
     method: str
     confidence_level: float
-    lower: np.ndarray
-    upper: np.ndarray
-    se: np.ndarray
-    cov: np.ndarray
-    theta_samples: np.ndarray | None = None
+    lower: FloatArray
+    upper: FloatArray
+    se: FloatArray
+    cov: FloatArray
+    theta_samples: FloatArray | None = None
     tie_lower: float | None = None
     tie_upper: float | None = None
-    tie_samples: np.ndarray | None = None
+    tie_samples: FloatArray | None = None
     n_resamples: int = 0
     n_degenerate: int = 0
-    coef_lower: np.ndarray | None = None
-    coef_upper: np.ndarray | None = None
-    coef_se: np.ndarray | None = None
-    coef_samples: np.ndarray | None = None
+    coef_lower: FloatArray | None = None
+    coef_upper: FloatArray | None = None
+    coef_se: FloatArray | None = None
+    coef_samples: FloatArray | None = None
 
-    def rating_samples(self, fit: RatingFit) -> np.ndarray | None:
+    def rating_samples(self, fit: RatingFit) -> FloatArray | None:
         """Bootstrap ratings per resample, shape (n_resamples, n_models), on ``fit``'s scale."""
         if self.theta_samples is None:
             return None
         return fit.to_ratings(self.theta_samples)
 
 
-def _fit_iv(fit) -> RatingFit:
+def _fit_iv(fit: object) -> RatingFit:
     if not isinstance(fit, RatingFit):
         raise TypeError("`fit` must be a RatingFit from ratings.fit_bt or ratings.fit_davidson")
     return fit
 
 
 def _percentile_intervals(
-    fit: RatingFit, theta_samples, *, confidence_level: float, eta_samples=None, n_degenerate=0
-):
+    fit: RatingFit,
+    theta_samples: ArrayLike,
+    *,
+    confidence_level: float,
+    eta_samples: ArrayLike | None = None,
+    n_degenerate: int = 0,
+) -> Intervals:
     """Percentile :class:`Intervals` from log-strength samples of shape (n_resamples, n_models)."""
     alpha = alpha_of(confidence_level)
     theta_samples = np.asarray(theta_samples, dtype=np.float64)
@@ -163,7 +173,7 @@ def _percentile_intervals(
     )
 
 
-def _round(counts, r: int) -> np.ndarray:
+def _round(counts: Sequence[FloatArray], r: int) -> FloatArray:
     """Round ``r``'s counts, (n_pairs, 3), from the three (n_pairs, R) count arrays."""
     return np.column_stack([c[:, r] for c in counts])
 
@@ -177,7 +187,7 @@ class _Chord:
     ``exp``), the last ones in double precision, so the result is accurate to ``tol``.
     """
 
-    def __init__(self, fit: RatingFit, tol: float, perm: np.ndarray):
+    def __init__(self, fit: RatingFit, tol: float, perm: IntArray) -> None:
         self.fit = fit
         self.kind = fit.method
         d, _ = fitted_pairs(fit)
@@ -200,7 +210,7 @@ class _Chord:
         self.inc32 = inc.astype(np.float32)
         self.inc32_t = self.data.inc_t.astype(np.float32)
 
-    def unscored(self, w0, w1, w2) -> np.ndarray:
+    def unscored(self, w0: FloatArray, w1: FloatArray, w2: FloatArray) -> BoolArray:
         """Rounds in which a model that has battles scored nothing or conceded nothing (so
         the round has no finite MLE)."""
         fwd, bwd = w0 + w2, w1 + w2
@@ -209,8 +219,15 @@ class _Chord:
         bad = ((scored <= 0) | (conceded <= 0)) & self.played[:, None]
         return bad.any(axis=0)
 
-    def _gradient(self, theta, eta, w, w32, single: bool):
-        if self.kind == "bt" and single:
+    def _gradient(
+        self,
+        theta: FloatArray,
+        eta: FloatArray,
+        w: tuple[FloatArray, ...],
+        w32: tuple[FloatArray, FloatArray] | None,
+        single: bool,
+    ) -> FloatArray:
+        if self.kind == "bt" and single and w32 is not None:
             # Everything in float32: about half the memory traffic; good to a few 1e-7.
             s, tot = w32
             e = self.inc32 @ theta.astype(np.float32)
@@ -234,7 +251,9 @@ class _Chord:
             g[: self.fit.n_models] += prior_terms(theta, self.prior)[1]
         return g
 
-    def solve(self, w0, w1, w2):
+    def solve(
+        self, w0: FloatArray, w1: FloatArray, w2: FloatArray
+    ) -> tuple[FloatArray, FloatArray | None, int]:
         """Return (theta (R, n), eta (R,) or None, n_degenerate) for counts of shape (P, R)."""
         n_rounds = w0.shape[1]
         n = self.fit.n_models
@@ -310,7 +329,9 @@ class _Chord:
         theta -= theta.mean(axis=0)
         return theta.T, (eta if self.dav else None), int(flagged.sum())
 
-    def _refit(self, w_round, theta0, eta0):
+    def _refit(
+        self, w_round: FloatArray, theta0: FloatArray, eta0: float
+    ) -> tuple[FloatArray, float | None, bool]:
         tie_fix = False
         if self.dav and not 0 < w_round[:, 2].sum() < w_round.sum():
             # No ties (or only ties) in this resample: add one virtual tie and one virtual
@@ -342,7 +363,7 @@ def bootstrap(
     fit: RatingFit,
     *,
     n_resamples: int = 1000,
-    rng=None,
+    rng: Seed = None,
     confidence_level: float = 0.95,
     workers: int | None = None,
     tol: float = 1e-6,
@@ -403,7 +424,7 @@ def bootstrap(
     sizes = [min(_CHUNK, rounds - s) for s in range(0, rounds, _CHUNK)]
     child = rng.spawn(len(sizes))
 
-    def work(k):
+    def work(k: int) -> tuple[FloatArray, FloatArray | None, int]:
         x = sampler.draw(child[k], sizes[k]).astype(np.float64)
         if mean_w is not None:
             x *= mean_w
@@ -422,7 +443,7 @@ def bootstrap(
     )
 
 
-def _workers_iv(workers) -> int:
+def _workers_iv(workers: int | None) -> int:
     if workers is None:
         try:
             workers = len(os.sched_getaffinity(0))
@@ -432,14 +453,21 @@ def _workers_iv(workers) -> int:
     return positive_int_iv(workers, "workers")
 
 
-def _run(work, n_jobs: int, workers: int) -> list:
+def _run(work: Callable[[int], _T], n_jobs: int, workers: int) -> list[_T]:
     if workers > 1 and n_jobs > 1:
         with ThreadPoolExecutor(max_workers=min(workers, n_jobs)) as pool:
             return list(pool.map(work, range(n_jobs)))
     return [work(k) for k in range(n_jobs)]
 
 
-def _style_bootstrap(fit: StyleFit, rounds, rng, confidence_level, workers, tol) -> Intervals:
+def _style_bootstrap(
+    fit: StyleFit,
+    rounds: int,
+    rng: np.random.Generator,
+    confidence_level: float,
+    workers: int,
+    tol: float,
+) -> Intervals:
     """Bootstrap of a style fit: battles resampled with replacement (exact multinomial)."""
     prob: StyleProblem = fit.problem
     n, k = fit.n_models, prob.k
@@ -450,7 +478,7 @@ def _style_bootstrap(fit: StyleFit, rounds, rng, confidence_level, workers, tol)
     sizes = [min(_STYLE_CHUNK, rounds - s) for s in range(0, rounds, _STYLE_CHUNK)]
     child = rng.spawn(len(sizes))
 
-    def one(g: np.random.Generator):
+    def one(g: np.random.Generator) -> tuple[FloatArray, FloatArray, int]:
         mult = np.bincount(g.integers(0, n_battles, n_battles), minlength=n_battles)
         w = prob.w * mult
         if fit.prior <= 0:
@@ -477,7 +505,7 @@ def _style_bootstrap(fit: StyleFit, rounds, rng, confidence_level, workers, tol)
         th, be, _ = prob.newton(theta, beta, w=w, tol=tol)
         return th, be, 0
 
-    def work(c):
+    def work(c: int) -> tuple[FloatArray, FloatArray, int]:
         out = [one(child[c]) for _ in range(sizes[c])]
         return (
             np.array([o[0] for o in out]),
@@ -528,7 +556,9 @@ def _style_sandwich(fit: StyleFit, confidence_level: float) -> Intervals:
     )
 
 
-def _score_outer(kind: str, data: PairData, theta, eta, w2):
+def _score_outer(
+    kind: str, data: PairData, theta: FloatArray, eta: float, w2: FloatArray
+) -> FloatArray:
     """Meat ``M = sum_battles w^2 score score'`` on (theta[, eta]) from per-cell squared weights."""
     n = data.n
     d = data.diff(theta)
@@ -602,7 +632,7 @@ def sandwich(fit: RatingFit, *, confidence_level: float = 0.95) -> Intervals:
     )
 
 
-def _fit_w2(fit: RatingFit) -> np.ndarray:
+def _fit_w2(fit: RatingFit) -> FloatArray:
     """Per-cell sums of squared weights as fitted, shape (n_pairs, 3)."""
     w2 = fit.counts.weights_sq
     cells = np.column_stack(

@@ -16,7 +16,9 @@ draws from the estimated normal distribution of the ratings, seeded by ``rng``).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -29,7 +31,8 @@ from ._intervals import Intervals, bootstrap, sandwich
 from ._linalg import cho_factor, matmul
 from ._outcomes import BOTH_BAD
 from ._ranks import rank_stats
-from ._style import StyleFeatures, fit_style
+from ._style import StyleFeatures, StyleFit, fit_style
+from ._typing import Anchor, ArrayLike, BoolArray, FloatArray, IntArray, Prior, Seed
 from ._validation import alpha_of, battles_iv, choice_iv, confidence_level_iv, positive_int_iv
 
 __all__ = ["Leaderboard", "leaderboard", "leaderboard_from_counts"]
@@ -75,20 +78,20 @@ class Leaderboard:
     intervals : Intervals or None
     """
 
-    model: np.ndarray
-    rating: np.ndarray
-    lower: np.ndarray
-    upper: np.ndarray
-    rank: np.ndarray
-    rank_lower: np.ndarray
-    rank_upper: np.ndarray
-    rank_ub: np.ndarray
-    rank_median: np.ndarray
-    ranked: np.ndarray
-    votes: np.ndarray
-    wins: np.ndarray
-    losses: np.ndarray
-    ties: np.ndarray
+    model: IntArray
+    rating: FloatArray
+    lower: FloatArray
+    upper: FloatArray
+    rank: IntArray
+    rank_lower: IntArray
+    rank_upper: IntArray
+    rank_ub: IntArray
+    rank_median: IntArray
+    ranked: BoolArray
+    votes: IntArray
+    wins: IntArray
+    losses: IntArray
+    ties: IntArray
     method: str
     ci: str
     n_resamples: int
@@ -99,9 +102,9 @@ class Leaderboard:
     tie_lower: float | None = None
     tie_upper: float | None = None
     style_names: tuple[str, ...] = ()
-    style_coef: np.ndarray | None = None
-    style_lower: np.ndarray | None = None
-    style_upper: np.ndarray | None = None
+    style_coef: FloatArray | None = None
+    style_lower: FloatArray | None = None
+    style_upper: FloatArray | None = None
     notes: tuple[str, ...] = ()
     fit: RatingFit | None = field(default=None, repr=False)
     intervals: Intervals | None = field(default=None, repr=False)
@@ -124,12 +127,12 @@ class Leaderboard:
     def __len__(self) -> int:
         return int(self.model.size)
 
-    def rows(self) -> list[dict]:
+    def rows(self) -> list[dict[str, Any]]:
         """Rows as JSON-ready dicts with the keys :attr:`COLUMNS` (ranks None if unranked)."""
         out = []
         for k in range(self.model.size):
             ranked = bool(self.ranked[k])
-            row = {}
+            row: dict[str, Any] = {}
             for col in self.COLUMNS:
                 v = getattr(self, col)[k]
                 if col.startswith("rank"):
@@ -141,10 +144,14 @@ class Leaderboard:
             out.append(row)
         return out
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """The whole board as a JSON-ready dict (settings, tie/style parameters, rows)."""
         style = None
-        if self.style_coef is not None:
+        if (
+            self.style_coef is not None
+            and self.style_lower is not None
+            and self.style_upper is not None
+        ):
             style = [
                 {"feature": name, "coef": float(c), "lower": float(lo), "upper": float(hi)}
                 for name, c, lo, hi in zip(
@@ -171,7 +178,9 @@ class Leaderboard:
         }
 
 
-def _common_iv(method, ci, n_resamples, confidence_level, min_votes, both_bad):
+def _common_iv(
+    method: str, ci: str, n_resamples: int, confidence_level: float, min_votes: int, both_bad: str
+) -> tuple[str, str, int, float, int, str]:
     method = choice_iv(method, "method", METHODS)
     ci = choice_iv(ci, "ci", CIS)
     n_resamples = positive_int_iv(n_resamples, "n_resamples")
@@ -181,7 +190,11 @@ def _common_iv(method, ci, n_resamples, confidence_level, min_votes, both_bad):
     return method, ci, n_resamples, confidence_level, min_votes, both_bad
 
 
-def present_models(votes: np.ndarray, anchor):
+def present_models(
+    votes: IntArray, anchor: Anchor
+) -> tuple[IntArray, IntArray, dict[int, float] | None]:
+    """Ids of the models with battles, the map of all ids to them (-1: none), and ``anchor``
+    in the new ids."""
     ids = np.flatnonzero(votes > 0)
     new_id = np.full(votes.size, -1, dtype=np.intp)
     new_id[ids] = np.arange(ids.size)
@@ -197,13 +210,13 @@ def present_models(votes: np.ndarray, anchor):
     return ids, new_id, sub_anchor
 
 
-def rename_notes(notes, labels):
+def rename_notes(notes: Iterable[str], labels: Sequence[object]) -> tuple[str, ...]:
     """Rewrite the model-id lists ``[i, j, ...]`` in notes to ``labels[i]``, ``labels[j]``.
 
     Used to turn re-indexed ids back into the caller's ids (and, in the CLI, into names).
     """
 
-    def repl(m):
+    def repl(m: re.Match[str]) -> str:
         inner = m.group(1)
         if not inner.strip():
             return m.group(0)
@@ -217,11 +230,11 @@ def rename_notes(notes, labels):
 
 def assemble_board(
     *,
-    ids,
+    ids: IntArray,
     fit: RatingFit | None,
-    ratings: np.ndarray,
+    ratings: FloatArray,
     iv: Intervals | None,
-    samples: np.ndarray | None,
+    samples: FloatArray | None,
     counts: PairCounts,
     both_bad: str,
     method: str,
@@ -229,8 +242,9 @@ def assemble_board(
     n_resamples: int,
     confidence_level: float,
     min_votes: int,
-    anchor,
+    anchor: Anchor,
 ) -> Leaderboard:
+    """The :class:`Leaderboard` of a fit (or Elo ratings) on the models ``ids``."""
     include_bb = both_bad == "tie"
     wins = counts.wins()
     losses = counts.losses()
@@ -253,10 +267,10 @@ def assemble_board(
             tie = fit.tie
             if iv is not None:
                 tie_lo, tie_hi = iv.tie_lower, iv.tie_upper
-        if hasattr(fit, "coef"):
+        if isinstance(fit, StyleFit):
             style_names = fit.feature_names
             coef = SCALE * np.asarray(fit.coef)
-            if iv is not None and iv.coef_lower is not None:
+            if iv is not None and iv.coef_lower is not None and iv.coef_upper is not None:
                 coef_lo, coef_hi = SCALE * iv.coef_lower, SCALE * iv.coef_upper
             else:
                 coef_lo, coef_hi = coef.copy(), coef.copy()
@@ -264,9 +278,10 @@ def assemble_board(
         notes = notes + (
             f"{iv.n_degenerate} bootstrap resamples had no finite MLE and used the small prior",
         )
+    board_anchor = None
     if anchor is not None:
         ((a_model, a_rating),) = dict(anchor).items() if not isinstance(anchor, tuple) else [anchor]
-        anchor = (int(a_model), float(a_rating))
+        board_anchor = (int(a_model), float(a_rating))
     return Leaderboard(
         model=np.asarray(ids)[order],
         rating=np.asarray(ratings)[order],
@@ -287,7 +302,7 @@ def assemble_board(
         n_resamples=0 if ci == "none" else n_resamples,
         confidence_level=confidence_level,
         min_votes=min_votes,
-        anchor=anchor,
+        anchor=board_anchor,
         tie=tie,
         tie_lower=tie_lo,
         tie_upper=tie_hi,
@@ -301,7 +316,15 @@ def assemble_board(
     )
 
 
-def board_intervals(fit, ci, n_resamples, rng, confidence_level, workers):
+def board_intervals(
+    fit: RatingFit,
+    ci: str,
+    n_resamples: int,
+    rng: Seed,
+    confidence_level: float,
+    workers: int | None,
+) -> tuple[Intervals | None, FloatArray | None]:
+    """Intervals of ``fit`` by ``ci``, and rating samples for the rank ranges."""
     if ci == "none":
         return None, None
     if ci == "bootstrap":
@@ -330,7 +353,9 @@ def board_intervals(fit, ci, n_resamples, rng, confidence_level, workers):
     return iv, draws
 
 
-def _empty_board(method, ci, n_resamples, confidence_level, min_votes) -> Leaderboard:
+def _empty_board(
+    method: str, ci: str, n_resamples: int, confidence_level: float, min_votes: int
+) -> Leaderboard:
     """A board with no battles to rate (no rows)."""
     z = np.zeros(0)
     zi = np.zeros(0, dtype=np.int64)
@@ -365,12 +390,12 @@ def leaderboard_from_counts(
     method: str = "bt",
     ci: str = "bootstrap",
     n_resamples: int = 1000,
-    rng=None,
+    rng: Seed = None,
     confidence_level: float = 0.95,
-    anchor=None,
+    anchor: Anchor = None,
     min_votes: int = 0,
     both_bad: str = "tie",
-    prior="auto",
+    prior: Prior = "auto",
     workers: int | None = None,
 ) -> Leaderboard:
     """Leaderboard from aggregated counts (Bradley-Terry or Davidson).
@@ -438,22 +463,22 @@ def leaderboard_from_counts(
 
 
 def leaderboard(
-    n_models,
-    model_a,
-    model_b,
-    outcome,
-    weights=None,
+    n_models: int,
+    model_a: ArrayLike,
+    model_b: ArrayLike,
+    outcome: ArrayLike,
+    weights: ArrayLike | None = None,
     *,
     method: str = "bt",
     ci: str = "bootstrap",
     n_resamples: int = 1000,
-    rng=None,
+    rng: Seed = None,
     confidence_level: float = 0.95,
-    anchor=None,
+    anchor: Anchor = None,
     min_votes: int = 0,
     both_bad: str = "tie",
-    prior="auto",
-    style=None,
+    prior: Prior = "auto",
+    style: StyleFeatures | ArrayLike | None = None,
     l2: float = 1.0,
     elo_k: float = 4.0,
     workers: int | None = None,
@@ -566,8 +591,21 @@ def leaderboard(
 
 
 def elo_board(
-    n, a, b, o, w, ci, n_resamples, rng, confidence_level, anchor, min_votes, both_bad, k
-):
+    n: int,
+    a: IntArray,
+    b: IntArray,
+    o: IntArray,
+    w: FloatArray | None,
+    ci: str,
+    n_resamples: int,
+    rng: np.random.Generator,
+    confidence_level: float,
+    anchor: Anchor,
+    min_votes: int,
+    both_bad: str,
+    k: float,
+) -> Leaderboard:
+    """The online-Elo board (bootstrap: battles resampled and reordered)."""
     if ci == "sandwich":
         raise ValueError("online Elo has no sandwich intervals; use ci='bootstrap' or 'none'")
     keep = np.ones(a.size, dtype=bool) if both_bad == "tie" else o != BOTH_BAD
@@ -579,7 +617,7 @@ def elo_board(
     w2 = None if w is None else w[keep]
     m = ids.size
 
-    def elo(idx=None):
+    def elo(idx: IntArray | None = None) -> FloatArray:
         if idx is None:
             r = online_elo(m, a2, b2, o2, w2, k=k)
         else:

@@ -16,6 +16,7 @@ already separated and ``inf`` when ``d == 0``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +24,7 @@ from scipy.special import expit, ndtri
 
 from ._fit import RatingFit, fitted_pairs
 from ._intervals import Intervals
+from ._typing import BoolArray, FloatArray
 from ._validation import alpha_of
 
 __all__ = ["Pairwise", "pairwise"]
@@ -45,24 +47,28 @@ class Pairwise:
         Level of the intervals (that of the :class:`Intervals` given, default 0.95).
     """
 
-    prob: np.ndarray
-    lower: np.ndarray
-    upper: np.ndarray
-    significant: np.ndarray
-    votes_needed: np.ndarray
+    prob: FloatArray
+    lower: FloatArray
+    upper: FloatArray
+    significant: BoolArray
+    votes_needed: FloatArray
     confidence_level: float
 
 
-def _score(fit: RatingFit, d, eta=None):
+def _score(fit: RatingFit, d: FloatArray, eta: float | FloatArray | None = None) -> FloatArray:
     if fit.method != "davidson":
         return expit(d)
-    eta = fit.log_tie if eta is None else eta
+    e = fit.log_tie if eta is None else eta
+    if e is None:
+        raise ValueError("a Davidson fit without its log tie parameter")
     a = 0.5 * d
-    log_z = np.logaddexp(np.logaddexp(a, -a), eta)
-    return np.exp(a - log_z) + 0.5 * np.exp(eta - log_z)
+    log_z = np.logaddexp(np.logaddexp(a, -a), e)
+    return np.exp(a - log_z) + 0.5 * np.exp(e - log_z)
 
 
-def _gap_percentiles(th: np.ndarray, q):
+def _gap_percentiles(
+    th: FloatArray, q: Sequence[float]
+) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Percentiles ``q`` (numpy's default linear interpolation) and variance of the gap
     ``th[:, i] - th[:, j]`` over the rounds, for every pair i < j in ``triu_indices`` order.
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._typing import ArrayLike, FloatArray, IntArray
 from ._validation import alpha_of, confidence_level_iv
 
 __all__ = ["Ranks", "rank_stats", "competition_rank"]
@@ -33,30 +34,36 @@ class Ranks:
         ``rank_probs[i, k]`` is the share of samples in which model ``i`` had rank ``k + 1``.
     """
 
-    rank: np.ndarray
-    rank_ub: np.ndarray
-    rank_lower: np.ndarray
-    rank_upper: np.ndarray
-    rank_median: np.ndarray
-    rank_probs: np.ndarray | None = None
+    rank: IntArray
+    rank_ub: IntArray
+    rank_lower: IntArray
+    rank_upper: IntArray
+    rank_median: IntArray
+    rank_probs: FloatArray | None = None
 
 
-def competition_rank(values) -> np.ndarray:
+def competition_rank(values: ArrayLike) -> IntArray:
     """``1 + #{j : values_j > values_i}`` for values of shape (n,) or (R, n) (per row)."""
-    values = np.asarray(values, dtype=np.float64)
-    if values.ndim == 1:
-        return competition_rank(values[None])[0]
-    neg = -values
+    x = np.asarray(values, dtype=np.float64)
+    if x.ndim == 1:
+        return competition_rank(x[None])[0]
+    neg = -x
     srt = np.sort(neg, axis=1)
-    out = np.empty(values.shape, dtype=np.int64)
-    for r in range(values.shape[0]):
+    out = np.empty(x.shape, dtype=np.int64)
+    for r in range(x.shape[0]):
         out[r] = np.searchsorted(srt[r], neg[r], side="left") + 1
     return out
 
 
 def rank_stats(
-    ratings, lower=None, upper=None, *, samples=None, confidence_level=0.95, ranked=None
-):
+    ratings: ArrayLike,
+    lower: ArrayLike | None = None,
+    upper: ArrayLike | None = None,
+    *,
+    samples: ArrayLike | None = None,
+    confidence_level: float = 0.95,
+    ranked: ArrayLike | None = None,
+) -> Ranks:
     """Rank, rank UB and the rank distribution's range.
 
     Parameters
@@ -76,20 +83,20 @@ def rank_stats(
     Ranks
     """
     alpha = alpha_of(confidence_level_iv(confidence_level))
-    ratings = np.asarray(ratings, dtype=np.float64)
-    n = ratings.size
-    ranked = np.ones(n, dtype=bool) if ranked is None else np.asarray(ranked, dtype=bool)
-    if ranked.shape != (n,):
-        raise ValueError(f"`ranked` must have shape ({n},), got {ranked.shape}")
-    idx = np.flatnonzero(ranked)
+    r_all = np.asarray(ratings, dtype=np.float64)
+    n = r_all.size
+    use = np.ones(n, dtype=bool) if ranked is None else np.asarray(ranked, dtype=bool)
+    if use.shape != (n,):
+        raise ValueError(f"`ranked` must have shape ({n},), got {use.shape}")
+    idx = np.flatnonzero(use)
     m = idx.size
 
-    def spread(values):
+    def spread(values: IntArray) -> IntArray:
         out = np.zeros(n, dtype=np.int64)
         out[idx] = values
         return out
 
-    rank = spread(competition_rank(ratings[idx])) if m else np.zeros(n, dtype=np.int64)
+    rank = spread(competition_rank(r_all[idx])) if m else np.zeros(n, dtype=np.int64)
     if lower is not None and upper is not None and m:
         lo = np.asarray(lower, dtype=np.float64)[idx]
         hi = np.asarray(upper, dtype=np.float64)[idx]
@@ -98,10 +105,10 @@ def rank_stats(
         rank_ub = rank.copy()
     if samples is None or not m:
         return Ranks(rank, rank_ub, rank.copy(), rank.copy(), rank.copy())
-    samples = np.asarray(samples, dtype=np.float64)
-    if samples.ndim != 2 or samples.shape[1] != n:
-        raise ValueError(f"`samples` must have shape (n_samples, {n}), got {samples.shape}")
-    r = competition_rank(samples[:, idx])
+    s = np.asarray(samples, dtype=np.float64)
+    if s.ndim != 2 or s.shape[1] != n:
+        raise ValueError(f"`samples` must have shape (n_samples, {n}), got {s.shape}")
+    r = competition_rank(s[:, idx])
     lo, med, hi = np.quantile(r, [alpha / 2, 0.5, 1 - alpha / 2], axis=0, method="inverted_cdf")
     probs = np.zeros((n, n))
     for col, model in enumerate(idx):

@@ -12,13 +12,16 @@ import json
 import math
 import sys
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 
 from ._aggregate import aggregate
 from ._bradley_terry import fit_bt
 from ._davidson import fit_davidson
+from ._fit import RatingFit
 from ._leaderboard import (
     Leaderboard,
     assemble_board,
@@ -30,6 +33,7 @@ from ._leaderboard import (
 from ._outcomes import A_WINS, B_WINS, BOTH_BAD, TIE
 from ._solver import DegenerateDataError
 from ._style import FEATURES, answer_features, battle_features, fit_style
+from ._typing import FloatArray, IntArray
 
 __all__ = ["main"]
 
@@ -191,7 +195,7 @@ def _parser() -> argparse.ArgumentParser:
 # --------------------------------------------------------------------------- reading
 
 
-def _records(text: str, fmt: str, name: str):
+def _records(text: str, fmt: str, name: str) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield (line_number, dict) from CSV or JSONL text."""
     if fmt == "auto":
         lower = name.lower()
@@ -229,7 +233,7 @@ def _records(text: str, fmt: str, name: str):
         raise InputError(f"line {reader.line_num}, column ?: malformed CSV: {exc}") from None
 
 
-def _field(rec, line, column, required=True):
+def _field(rec: dict[str, Any], line: int, column: str, required: bool = True) -> Any:
     if column not in rec or rec[column] is None or (required and rec[column] == ""):
         if required:
             raise InputError(f"line {line}, column '{column}': missing value")
@@ -238,7 +242,7 @@ def _field(rec, line, column, required=True):
 
 
 class _Data:
-    def __init__(self):
+    def __init__(self) -> None:
         self.names: dict[str, int] = {}
         self.a: list[int] = []
         self.b: list[int] = []
@@ -256,7 +260,7 @@ class _Data:
         return self.names[name]
 
 
-def _read(args) -> _Data:
+def _read(args: argparse.Namespace) -> _Data:
     if args.file == "-":
         text = sys.stdin.read()
     else:
@@ -324,7 +328,7 @@ def _read(args) -> _Data:
                 if val is None:
                     raise InputError(f"line {line}, column '{col}': missing answer text")
                 out.append(str(val))
-            for col, out in ((args.tokens_a, data.tok_a), (args.tokens_b, data.tok_b)):
+            for col, tokens in ((args.tokens_a, data.tok_a), (args.tokens_b, data.tok_b)):
                 if col:
                     raw = _field(rec, line, col)
                     try:
@@ -336,7 +340,7 @@ def _read(args) -> _Data:
                             f"line {line}, column '{col}': token count must be a "
                             f"non-negative number, got {raw!r}"
                         )
-                    out.append(tv)
+                    tokens.append(tv)
     if not data.a:
         raise InputError("line 1, column ?: no battles in the input")
     return data
@@ -346,7 +350,7 @@ def _read(args) -> _Data:
 
 
 class _Timer:
-    def __init__(self):
+    def __init__(self) -> None:
         self.totals: dict[str, float] = {}
 
     def add(self, phase: str, start: float) -> float:
@@ -355,7 +359,18 @@ class _Timer:
         return now
 
 
-def _board(args, timer, n, a, b, o, w, style, rng, anchor) -> Leaderboard:
+def _board(
+    args: argparse.Namespace,
+    timer: _Timer,
+    n: int,
+    a: IntArray,
+    b: IntArray,
+    o: IntArray,
+    w: FloatArray | None,
+    style: tuple[FloatArray, FloatArray, list[str]] | None,
+    rng: np.random.Generator,
+    anchor: dict[int, float] | None,
+) -> Leaderboard:
     t = time.perf_counter()
     if args.method == "elo":
         t = timer.add("aggregate", t)
@@ -386,6 +401,7 @@ def _board(args, timer, n, a, b, o, w, style, rng, anchor) -> Leaderboard:
         feats = battle_features(fa[keep], fb[keep], names=FEATURES, columns=names)
         x = feats
     t = timer.add("aggregate", t)
+    fit: RatingFit
     if x is not None:
         fit = fit_style(
             ids.size,
@@ -427,14 +443,14 @@ def _board(args, timer, n, a, b, o, w, style, rng, anchor) -> Leaderboard:
 # --------------------------------------------------------------------------- output
 
 
-def _rows(board: Leaderboard, names: list[str]):
+def _rows(board: Leaderboard, names: list[str]) -> list[dict[str, Any]]:
     rows = board.rows()
     for r in rows:
         r["model"] = names[r["model"]]
     return rows
 
 
-def _fmt(v, digits=1):
+def _fmt(v: object, digits: int = 1) -> str:
     if v is None:
         return ""
     if isinstance(v, float):
@@ -467,7 +483,11 @@ def _table(board: Leaderboard, names: list[str], title: str | None) -> str:
             f"tie parameter nu = {board.tie:.4f}"
             + (f" [{board.tie_lower:.4f}, {board.tie_upper:.4f}]" if board.tie_lower else "")
         )
-    if board.style_coef is not None:
+    if (
+        board.style_coef is not None
+        and board.style_lower is not None
+        and board.style_upper is not None
+    ):
         out.append("style coefficients (Elo points per standard deviation):")
         for nm, c, lo, hi in zip(
             board.style_names, board.style_coef, board.style_lower, board.style_upper, strict=True
@@ -478,7 +498,7 @@ def _table(board: Leaderboard, names: list[str], title: str | None) -> str:
     return "\n".join(out)
 
 
-def _json_board(board: Leaderboard, names: list[str]) -> dict:
+def _json_board(board: Leaderboard, names: list[str]) -> dict[str, Any]:
     d = board.to_dict()
     d["rows"] = _rows(board, names)
     d["notes"] = list(rename_notes(board.notes, names))
@@ -496,7 +516,11 @@ def _csv(boards: list[tuple[str | None, Leaderboard]], names: list[str]) -> str:
     for cat, board in boards:
         for r in _rows(board, names):
             wr.writerow(([cat] if with_cat else []) + [_fmt(r[c], 4) for c in Leaderboard.COLUMNS])
-        if board.style_coef is not None:
+        if (
+            board.style_coef is not None
+            and board.style_lower is not None
+            and board.style_upper is not None
+        ):
             for nm, c, lo, hi in zip(
                 board.style_names,
                 board.style_coef,
@@ -511,7 +535,7 @@ def _csv(boards: list[tuple[str | None, Leaderboard]], names: list[str]) -> str:
     return buf.getvalue()
 
 
-def main(argv=None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     parser = _parser()
     args = parser.parse_args(argv)
@@ -559,7 +583,7 @@ def main(argv=None) -> int:
     rng = np.random.default_rng(args.seed)
     boards: list[tuple[str | None, Leaderboard]] = []
     try:
-        groups: list[tuple[str | None, np.ndarray | None]] = [(None, None)]
+        groups: list[tuple[str | None, IntArray | None]] = [(None, None)]
         if args.by:
             cats = sorted({c for cs in data.cats for c in cs})
             groups = [("overall", None)] + [

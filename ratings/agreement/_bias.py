@@ -8,9 +8,10 @@ import numpy as np
 from scipy import special
 
 from .._outcomes import A_WINS, B_WINS, TIE
+from .._typing import ArrayLike, FloatArray, Seed
 from ._bootstrap import bootstrap_weights, percentile_estimate, ratio_estimate, safe_ratio
 from ._humans import vote_counts
-from ._results import LengthBias, PositionPreference
+from ._results import Estimate, LengthBias, PositionPreference
 from ._validation import (
     combine_orders_iv,
     first_position_iv,
@@ -20,8 +21,13 @@ from ._validation import (
 
 
 def first_position_preference(
-    verdicts, *, items=None, n_resamples=1000, confidence_level=0.95, rng=None
-):
+    verdicts: ArrayLike,
+    *,
+    items: ArrayLike | None = None,
+    n_resamples: int = 1000,
+    confidence_level: float = 0.95,
+    rng: Seed = None,
+) -> PositionPreference:
     """Share of non-tie verdicts that pick the answer shown first.
 
     Parameters
@@ -59,7 +65,14 @@ def first_position_preference(
     return PositionPreference(share, n_first, n_second, n_ties)
 
 
-def position_consistency(ab, ba, *, n_resamples=1000, confidence_level=0.95, rng=None):
+def position_consistency(
+    ab: ArrayLike,
+    ba: ArrayLike,
+    *,
+    n_resamples: int = 1000,
+    confidence_level: float = 0.95,
+    rng: Seed = None,
+) -> Estimate:
     """Share of pairs judged in both orders whose two verdicts agree.
 
     The pair is shown once as (x, y) and once as (y, x). Both verdicts are given as the score
@@ -97,7 +110,9 @@ def position_consistency(ab, ba, *, n_resamples=1000, confidence_level=0.95, rng
     return ratio_estimate(sums, n_resamples, confidence_level, rng)
 
 
-def combine_orders(ab, ba, *, rule: Literal["tie", "average"] = "tie"):
+def combine_orders(
+    ab: ArrayLike, ba: ArrayLike, *, rule: Literal["tie", "average"] = "tie"
+) -> FloatArray:
     """Combine the verdicts of a pair judged in both orders into one score for x.
 
     Parameters
@@ -122,24 +137,24 @@ def combine_orders(ab, ba, *, rule: Literal["tie", "average"] = "tie"):
     ValueError
         If the inputs are malformed.
     """
-    ab, ba, rule = combine_orders_iv(ab, ba, rule)
-    mean = (ab + (1.0 - ba)) / 2.0
-    if rule == "average":
+    x_first, y_first, how = combine_orders_iv(ab, ba, rule)
+    mean = (x_first + (1.0 - y_first)) / 2.0
+    if how == "average":
         return mean
-    consistent = np.sign(ab - 0.5) == np.sign(0.5 - ba)
+    consistent = np.sign(x_first - 0.5) == np.sign(0.5 - y_first)
     return np.where(consistent, mean, 0.5)
 
 
 def length_bias(
-    verdicts,
-    len_a,
-    len_b,
+    verdicts: ArrayLike,
+    len_a: ArrayLike,
+    len_b: ArrayLike,
     *,
-    items=None,
-    n_resamples=1000,
-    confidence_level=0.95,
-    rng=None,
-):
+    items: ArrayLike | None = None,
+    n_resamples: int = 1000,
+    confidence_level: float = 0.95,
+    rng: Seed = None,
+) -> LengthBias:
     """How strongly verdicts prefer the longer answer.
 
     Two measures over non-tie verdicts: the share that picks the longer answer (pairs of
@@ -215,7 +230,9 @@ def length_bias(
     return LengthBias(longer_share, slope, int(decided.sum()))
 
 
-def _logistic_fit(x, wins, trials, *, max_iter=100, tol=1e-10):
+def _logistic_fit(
+    x: FloatArray, wins: np.ndarray, trials: np.ndarray, *, max_iter: int = 100, tol: float = 1e-10
+) -> FloatArray:
     """Binomial logistic regression ``logit p = b0 + b1 x`` for several weightings at once.
 
     ``wins`` and ``trials`` have shape (n_fits, n_groups); returns ``beta`` of shape

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import special, stats
 
+from .._typing import ArrayLike, BoolArray, FloatArray
 from ._results import CIAgreement, RankCorrelation
 from ._validation import (
     agreement_with_ci_iv,
@@ -15,7 +16,7 @@ from ._validation import (
 )
 
 
-def rank_correlation(scores, reference_scores):
+def rank_correlation(scores: ArrayLike, reference_scores: ArrayLike) -> RankCorrelation:
     """Spearman and Kendall correlation between a benchmark's and a reference's scores.
 
     Parameters
@@ -38,7 +39,7 @@ def rank_correlation(scores, reference_scores):
     return RankCorrelation(float(spearman), float(kendall), scores.size)
 
 
-def intervals_overlap(lower, upper, *, closed=True):
+def intervals_overlap(lower: ArrayLike, upper: ArrayLike, *, closed: bool = True) -> BoolArray:
     """Which pairs of confidence intervals overlap.
 
     Parameters
@@ -67,7 +68,7 @@ def intervals_overlap(lower, upper, *, closed=True):
     return _overlap(lower, upper, bool(closed))
 
 
-def separability(lower, upper, *, closed=True):
+def separability(lower: ArrayLike, upper: ArrayLike, *, closed: bool = True) -> float:
     """Share of model pairs whose confidence intervals do not overlap.
 
     Parameters
@@ -99,8 +100,15 @@ def separability(lower, upper, *, closed=True):
 
 
 def agreement_with_ci(
-    scores, lower, upper, reference_scores, reference_lower, reference_upper, *, closed=True
-):
+    scores: ArrayLike,
+    lower: ArrayLike,
+    upper: ArrayLike,
+    reference_scores: ArrayLike,
+    reference_lower: ArrayLike,
+    reference_upper: ArrayLike,
+    *,
+    closed: bool = True,
+) -> CIAgreement:
     """Agreement with confidence intervals (arena-hard-auto).
 
     Over the model pairs that the reference separates (intervals do not overlap): +1 when the
@@ -148,7 +156,7 @@ def agreement_with_ci(
     )
 
 
-def win_probabilities(mean, var):
+def win_probabilities(mean: ArrayLike, var: ArrayLike) -> FloatArray:
     """Predicted probability that each model beats each other one (normal approximation).
 
     ``P[i, j] = Phi((mean[i] - mean[j]) / sqrt(var[i] + var[j]))``, the probability that
@@ -174,7 +182,13 @@ def win_probabilities(mean, var):
     return _win_probabilities(mean, var)
 
 
-def brier_score(mean, var, reference_scores, *, reference_var=None):
+def brier_score(
+    mean: ArrayLike,
+    var: ArrayLike,
+    reference_scores: ArrayLike,
+    *,
+    reference_var: ArrayLike | None = None,
+) -> float:
     """Brier score of a benchmark's predicted win probabilities against a reference.
 
     Over all model pairs, the squared difference between `win_probabilities` of the benchmark
@@ -204,6 +218,7 @@ def brier_score(mean, var, reference_scores, *, reference_var=None):
         mean, var, reference_scores, reference_var
     )
     predicted = _win_probabilities(mean, var)
+    target: FloatArray
     if reference_var is None:
         target = np.sign(np.subtract.outer(reference_scores, reference_scores)) / 2.0 + 0.5
     else:
@@ -212,13 +227,13 @@ def brier_score(mean, var, reference_scores, *, reference_var=None):
     return float(np.mean((predicted[i, j] - target[i, j]) ** 2))
 
 
-def _overlap(lower, upper, closed):
+def _overlap(lower: FloatArray, upper: FloatArray, closed: bool) -> BoolArray:
     """Pairwise overlap of intervals, shape (n, n) (see `intervals_overlap`)."""
     gap = np.minimum.outer(upper, upper) - np.maximum.outer(lower, lower)
     return gap >= 0 if closed else gap > 0
 
 
-def _win_probabilities(mean, var):
+def _win_probabilities(mean: FloatArray, var: FloatArray) -> FloatArray:
     """``Phi((mean_i - mean_j) / sqrt(var_i + var_j))``, shape (n, n)."""
     diff = np.subtract.outer(mean, mean)
     scale = np.sqrt(np.add.outer(var, var))

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
+from .._typing import ArrayLike, FloatArray
 from ._results import Estimate
 
 
-def bootstrap_weights(rng, n, n_resamples):
+def bootstrap_weights(rng: np.random.Generator, n: int, n_resamples: int) -> FloatArray:
     """How often each of ``n`` units is drawn in each resample, shape (n_resamples, n)."""
     draws = rng.integers(0, n, size=(n_resamples, n))
     offsets = np.arange(n_resamples)[:, None] * n
@@ -18,7 +21,7 @@ def bootstrap_weights(rng, n, n_resamples):
     )
 
 
-def safe_ratio(num, den):
+def safe_ratio(num: ArrayLike, den: ArrayLike) -> Any:
     num = np.asarray(num, dtype=float)
     den = np.asarray(den, dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -26,18 +29,20 @@ def safe_ratio(num, den):
     return out if out.ndim else float(out)
 
 
-def percentile_estimate(value, boot, confidence_level):
+def percentile_estimate(value: float, boot: ArrayLike, confidence_level: float) -> Estimate:
     """Point value and percentile interval, ignoring resamples where the statistic is nan."""
-    boot = np.asarray(boot, dtype=float)
-    boot = boot[np.isfinite(boot)]
-    if boot.size == 0:
+    b = np.asarray(boot, dtype=float)
+    b = b[np.isfinite(b)]
+    if b.size == 0:
         return Estimate(float(value), float("nan"), float("nan"))
     alpha = (1.0 - confidence_level) / 2.0
-    lower, upper = np.quantile(boot, [alpha, 1.0 - alpha])
+    lower, upper = np.quantile(b, [alpha, 1.0 - alpha])
     return Estimate(float(value), float(lower), float(upper))
 
 
-def ratio_estimate(sums, n_resamples, confidence_level, rng):
+def ratio_estimate(
+    sums: FloatArray, n_resamples: int, confidence_level: float, rng: np.random.Generator
+) -> Estimate:
     """Ratio of two per-item sums, ``sums`` of shape (n_items, 2), with its interval."""
     weights = bootstrap_weights(rng, sums.shape[0], n_resamples)
     boot = weights @ sums

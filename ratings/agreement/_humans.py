@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from .._outcomes import N_VERDICTS, TIE
+from .._typing import ArrayLike, FloatArray, IntArray, Seed
 from ._bootstrap import bootstrap_weights, percentile_estimate, safe_ratio
 from ._results import Agreement
 from ._validation import human_agreement_iv, judge_agreement_iv, majority_vote_iv
@@ -13,7 +16,9 @@ NO_MAJORITY = -1
 """Marks an item without a usable majority (no votes, or excluded by ``no_majority="exclude"``)."""
 
 
-def majority_vote(n_items, items, votes, *, no_majority="tie"):
+def majority_vote(
+    n_items: int, items: ArrayLike, votes: ArrayLike, *, no_majority: str = "tie"
+) -> IntArray:
     """The human majority (plurality) verdict of each item.
 
     The majority is the outcome with the most votes among ``A_WINS, B_WINS, TIE``. When the top
@@ -47,16 +52,16 @@ def majority_vote(n_items, items, votes, *, no_majority="tie"):
 
 
 def judge_agreement(
-    judge,
-    items,
-    votes,
+    judge: ArrayLike,
+    items: ArrayLike,
+    votes: ArrayLike,
     *,
-    min_votes=1,
-    no_majority="tie",
-    n_resamples=1000,
-    confidence_level=0.95,
-    rng=None,
-):
+    min_votes: int = 1,
+    no_majority: str = "tie",
+    n_resamples: int = 1000,
+    confidence_level: float = 0.95,
+    rng: Seed = None,
+) -> Agreement:
     """Agreement of a judge with the human majority, item by item.
 
     Each item with at least ``min_votes`` human votes and a majority (see `majority_vote`) is
@@ -110,14 +115,14 @@ def judge_agreement(
 
 
 def human_agreement(
-    items,
-    votes,
+    items: ArrayLike,
+    votes: ArrayLike,
     *,
-    no_majority="tie",
-    n_resamples=1000,
-    confidence_level=0.95,
-    rng=None,
-):
+    no_majority: str = "tie",
+    n_resamples: int = 1000,
+    confidence_level: float = 0.95,
+    rng: Seed = None,
+) -> Agreement:
     """Human-human agreement baseline: each vote against the majority of the other votes.
 
     Leave-one-out: on every item with at least two votes, each vote is compared with the
@@ -174,13 +179,13 @@ def human_agreement(
     return _agreement_from_tables(tables, n_resamples, confidence_level, rng)
 
 
-def vote_counts(n_items, items, votes):
+def vote_counts(n_items: int, items: IntArray, votes: IntArray) -> IntArray:
     """Votes per item and outcome, shape (n_items, 3)."""
     flat = np.bincount(items * N_VERDICTS + votes, minlength=n_items * N_VERDICTS)
     return flat.reshape(n_items, N_VERDICTS)
 
 
-def _plurality(counts, no_majority):
+def _plurality(counts: IntArray, no_majority: str) -> IntArray:
     """Plurality outcome along the last axis, ``NO_MAJORITY`` or ``TIE`` when not unique."""
     top = counts.max(axis=-1, keepdims=True)
     unique = (counts == top).sum(axis=-1) == 1
@@ -189,7 +194,7 @@ def _plurality(counts, no_majority):
     return np.where(top[..., 0] > 0, majority, NO_MAJORITY)
 
 
-def _table_statistics(tables):
+def _table_statistics(tables: FloatArray) -> tuple[Any, Any, Any]:
     """Agreement, no-tie agreement and kappa of confusion tables, shape (..., 9)."""
     t = tables.reshape(*tables.shape[:-1], N_VERDICTS, N_VERDICTS)
     total = t.sum(axis=(-2, -1))
@@ -203,7 +208,9 @@ def _table_statistics(tables):
     return observed, no_ties, kappa
 
 
-def _agreement_from_tables(tables, n_resamples, confidence_level, rng):
+def _agreement_from_tables(
+    tables: FloatArray, n_resamples: int, confidence_level: float, rng: np.random.Generator
+) -> Agreement:
     """`Agreement` from per-item confusion tables, shape (n_items, 9)."""
     total = tables.sum(axis=0)
     point = _table_statistics(total)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
+from .._typing import IntArray
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ class Agreement:
     agreement: Estimate
     agreement_no_ties: Estimate
     kappa: Estimate
-    confusion: np.ndarray
+    confusion: IntArray
     n_items: int
     n_comparisons: int
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._outcomes import A_WINS, B_WINS, SCORE_OF_A, TIE
+from .._typing import ArrayLike, FloatArray, IntArray
 from ._validation import outcomes_iv, scores_iv
 
 VERDICT_LABELS = ("A>>B", "A>B", "A=B", "B>A", "B>>A")
@@ -17,7 +18,7 @@ VERDICT_LABELS = ("A>>B", "A>B", "A=B", "B>A", "B>>A")
 _LABEL_SCORES = {"A>>B": 1.0, "A>B": 0.75, "A=B": 0.5, "B>A": 0.25, "B>>A": 0.0}
 
 
-def verdict_scores(labels):
+def verdict_scores(labels: ArrayLike) -> FloatArray:
     """Map five-level judge labels to the score of answer A, in [0, 1].
 
     This is the single definition of the five-level scale: ``A>>B`` 1.0, ``A>B`` 0.75,
@@ -44,7 +45,7 @@ def verdict_scores(labels):
     return np.array([_LABEL_SCORES[x] for x in labels], dtype=float)
 
 
-def outcome_scores(outcomes):
+def outcome_scores(outcomes: ArrayLike) -> FloatArray:
     """Map outcome codes to the score of answer A: ``A_WINS`` 1, ``B_WINS`` 0, ``TIE`` 0.5.
 
     Parameters
@@ -59,7 +60,7 @@ def outcome_scores(outcomes):
     return np.asarray(SCORE_OF_A)[outcomes]
 
 
-def score_outcomes(scores):
+def score_outcomes(scores: ArrayLike) -> IntArray:
     """Map scores of answer A in [0, 1] to outcome codes (above 0.5: ``A_WINS``, ...).
 
     Parameters

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from .._outcomes import N_VERDICTS
+from .._typing import ArrayLike, FloatArray, IntArray
 
 
-def outcomes_iv(x, name):
+def outcomes_iv(x: ArrayLike, name: str) -> IntArray:
     x = np.asarray(x)
     if x.ndim != 1:
         raise ValueError(f"`{name}` must be one-dimensional")
@@ -18,7 +19,7 @@ def outcomes_iv(x, name):
     return x.astype(np.intp)
 
 
-def items_iv(x, name, size, n_items=None):
+def items_iv(x: ArrayLike, name: str, size: int, n_items: int | None = None) -> IntArray:
     x = np.asarray(x)
     if x.shape != (size,):
         raise ValueError(f"`{name}` must have shape ({size},)")
@@ -31,7 +32,7 @@ def items_iv(x, name, size, n_items=None):
     return x.astype(np.intp)
 
 
-def scores_iv(x, name):
+def scores_iv(x: ArrayLike, name: str) -> FloatArray:
     x = np.asarray(x, dtype=float)
     if x.ndim != 1:
         raise ValueError(f"`{name}` must be one-dimensional")
@@ -40,7 +41,7 @@ def scores_iv(x, name):
     return x
 
 
-def vector_iv(x, name):
+def vector_iv(x: ArrayLike, name: str) -> FloatArray:
     x = np.asarray(x, dtype=float)
     if x.ndim != 1:
         raise ValueError(f"`{name}` must be one-dimensional")
@@ -49,13 +50,13 @@ def vector_iv(x, name):
     return x
 
 
-def no_majority_iv(no_majority):
+def no_majority_iv(no_majority: str) -> str:
     if no_majority not in ("tie", "exclude"):
         raise ValueError('`no_majority` must be "tie" or "exclude"')
     return no_majority
 
 
-def bootstrap_iv(n_resamples, confidence_level):
+def bootstrap_iv(n_resamples: object, confidence_level: float) -> tuple[int, float]:
     if isinstance(n_resamples, bool) or not isinstance(n_resamples, int | np.integer):
         raise ValueError("`n_resamples` must be an integer")
     if n_resamples < 1:
@@ -65,15 +66,25 @@ def bootstrap_iv(n_resamples, confidence_level):
     return int(n_resamples), float(confidence_level)
 
 
-def majority_vote_iv(n_items, items, votes, no_majority):
+def majority_vote_iv(
+    n_items: object, items: ArrayLike, votes: ArrayLike, no_majority: str
+) -> tuple[int, IntArray, IntArray, str]:
     if isinstance(n_items, bool) or not isinstance(n_items, int | np.integer) or n_items < 1:
         raise ValueError("`n_items` must be a positive integer")
     votes = outcomes_iv(votes, "votes")
-    items = items_iv(items, "items", votes.size, n_items)
+    items = items_iv(items, "items", votes.size, int(n_items))
     return int(n_items), items, votes, no_majority_iv(no_majority)
 
 
-def judge_agreement_iv(judge, items, votes, min_votes, no_majority, n_resamples, level):
+def judge_agreement_iv(
+    judge: ArrayLike,
+    items: ArrayLike,
+    votes: ArrayLike,
+    min_votes: object,
+    no_majority: str,
+    n_resamples: object,
+    level: float,
+) -> tuple[IntArray, IntArray, IntArray, int, str, int, float]:
     judge = outcomes_iv(judge, "judge")
     if judge.size == 0:
         raise ValueError("`judge` must not be empty")
@@ -87,14 +98,18 @@ def judge_agreement_iv(judge, items, votes, min_votes, no_majority, n_resamples,
     return judge, items, votes, int(min_votes), no_majority_iv(no_majority), n_resamples, level
 
 
-def human_agreement_iv(items, votes, no_majority, n_resamples, level):
+def human_agreement_iv(
+    items: ArrayLike, votes: ArrayLike, no_majority: str, n_resamples: object, level: float
+) -> tuple[IntArray, IntArray, str, int, float]:
     votes = outcomes_iv(votes, "votes")
     items = items_iv(items, "items", votes.size)
     n_resamples, level = bootstrap_iv(n_resamples, level)
     return items, votes, no_majority_iv(no_majority), n_resamples, level
 
 
-def first_position_iv(verdicts, items, n_resamples, level):
+def first_position_iv(
+    verdicts: ArrayLike, items: ArrayLike | None, n_resamples: object, level: float
+) -> tuple[IntArray, IntArray, int, float]:
     verdicts = outcomes_iv(verdicts, "verdicts")
     if verdicts.size == 0:
         raise ValueError("`verdicts` must not be empty")
@@ -105,7 +120,9 @@ def first_position_iv(verdicts, items, n_resamples, level):
     return verdicts, items, n_resamples, level
 
 
-def position_consistency_iv(ab, ba, n_resamples, level):
+def position_consistency_iv(
+    ab: ArrayLike, ba: ArrayLike, n_resamples: object, level: float
+) -> tuple[FloatArray, FloatArray, int, float]:
     ab, ba, _ = combine_orders_iv(ab, ba, "tie")
     if ab.size == 0:
         raise ValueError("`ab` must not be empty")
@@ -113,7 +130,9 @@ def position_consistency_iv(ab, ba, n_resamples, level):
     return ab, ba, n_resamples, level
 
 
-def combine_orders_iv(ab, ba, rule):
+def combine_orders_iv(
+    ab: ArrayLike, ba: ArrayLike, rule: str
+) -> tuple[FloatArray, FloatArray, str]:
     ab = scores_iv(ab, "ab")
     ba = scores_iv(ba, "ba")
     if ab.shape != ba.shape:
@@ -123,7 +142,14 @@ def combine_orders_iv(ab, ba, rule):
     return ab, ba, rule
 
 
-def length_bias_iv(verdicts, len_a, len_b, items, n_resamples, level):
+def length_bias_iv(
+    verdicts: ArrayLike,
+    len_a: ArrayLike,
+    len_b: ArrayLike,
+    items: ArrayLike | None,
+    n_resamples: object,
+    level: float,
+) -> tuple[IntArray, FloatArray, FloatArray, IntArray, int, float]:
     verdicts = outcomes_iv(verdicts, "verdicts")
     if verdicts.size == 0:
         raise ValueError("`verdicts` must not be empty")
@@ -141,7 +167,9 @@ def length_bias_iv(verdicts, len_a, len_b, items, n_resamples, level):
     return verdicts, len_a, len_b, items, n_resamples, level
 
 
-def rank_correlation_iv(scores, reference_scores):
+def rank_correlation_iv(
+    scores: ArrayLike, reference_scores: ArrayLike
+) -> tuple[FloatArray, FloatArray]:
     scores = vector_iv(scores, "scores")
     reference_scores = vector_iv(reference_scores, "reference_scores")
     if scores.shape != reference_scores.shape:
@@ -151,7 +179,9 @@ def rank_correlation_iv(scores, reference_scores):
     return scores, reference_scores
 
 
-def intervals_iv(lower, upper, lower_name, upper_name):
+def intervals_iv(
+    lower: ArrayLike, upper: ArrayLike, lower_name: str, upper_name: str
+) -> tuple[FloatArray, FloatArray]:
     lower = vector_iv(lower, lower_name)
     upper = vector_iv(upper, upper_name)
     if lower.shape != upper.shape:
@@ -161,7 +191,9 @@ def intervals_iv(lower, upper, lower_name, upper_name):
     return lower, upper
 
 
-def mean_var_iv(mean, var, mean_name, var_name):
+def mean_var_iv(
+    mean: ArrayLike, var: ArrayLike, mean_name: str, var_name: str
+) -> tuple[FloatArray, FloatArray]:
     mean = vector_iv(mean, mean_name)
     var = vector_iv(var, var_name)
     if mean.shape != var.shape:
@@ -171,7 +203,14 @@ def mean_var_iv(mean, var, mean_name, var_name):
     return mean, var
 
 
-def agreement_with_ci_iv(scores, lower, upper, reference_scores, reference_lower, reference_upper):
+def agreement_with_ci_iv(
+    scores: ArrayLike,
+    lower: ArrayLike,
+    upper: ArrayLike,
+    reference_scores: ArrayLike,
+    reference_lower: ArrayLike,
+    reference_upper: ArrayLike,
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
     scores, reference_scores = rank_correlation_iv(scores, reference_scores)
     lower, upper = intervals_iv(lower, upper, "lower", "upper")
     reference_lower, reference_upper = intervals_iv(
@@ -184,7 +223,9 @@ def agreement_with_ci_iv(scores, lower, upper, reference_scores, reference_lower
     return scores, lower, upper, reference_scores, reference_lower, reference_upper
 
 
-def brier_score_iv(mean, var, reference_scores, reference_var):
+def brier_score_iv(
+    mean: ArrayLike, var: ArrayLike, reference_scores: ArrayLike, reference_var: ArrayLike | None
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray | None]:
     mean, var = mean_var_iv(mean, var, "mean", "var")
     if mean.size < 2:
         raise ValueError("`mean` must describe at least two models")
