@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from ._leaderboard import Leaderboard, leaderboard
+from ._board import Leaderboard
+from ._leaderboard import leaderboard
 from ._style import StyleFeatures
 from ._typing import ArrayLike, BoolArray, FloatArray, IntArray, Seed
 from ._validation import battles_iv

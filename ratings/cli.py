@@ -1,6 +1,8 @@
 """Command line: ``python -m ratings [options] [FILE]`` (needs only numpy and scipy).
 
-See ``python -m ratings --help``.
+See ``python -m ratings --help``. One module on purpose: the options, the reader (CSV or JSON
+Lines, errors with their line and column) and the table/JSON/CSV writers are the pieces of one
+command, and nothing else uses them.
 """
 
 from __future__ import annotations
@@ -19,11 +21,11 @@ from typing import Any
 import numpy as np
 
 from ._aggregate import aggregate
+from ._board import Leaderboard
 from ._bradley_terry import fit_bt
 from ._davidson import fit_davidson
 from ._fit import RatingFit
 from ._leaderboard import (
-    Leaderboard,
     assemble_board,
     board_intervals,
     elo_board,
