@@ -11,20 +11,30 @@ Typical use::
 
 or step by step: :func:`aggregate` -> :func:`fit_bt` / :func:`fit_davidson` ->
 :func:`bootstrap` / :func:`sandwich` -> :func:`rank_stats`, :func:`pairwise`.
+
+One vocabulary throughout, as in scipy.stats: ``confidence_level`` (coverage of every interval
+and rank range, default 0.95), ``n_resamples`` (bootstrap resamples) and ``lower``/``upper``
+(interval bounds). Everything public is importable from ``ratings``; :mod:`ratings.agreement`
+(judge-human and benchmark agreement) and :mod:`ratings.cli` are the public submodules, every
+other module is private.
 """
 
+from . import agreement
+from ._aggregate import PairCounts, aggregate
+from ._board import Leaderboard
+from ._bradley_terry import bradley_terry, fit_bt
+from ._categories import CategoryLeaderboards, leaderboards_by_category
+from ._davidson import fit_davidson
+from ._elo import online_elo
 from ._fit import CENTER, SCALE, RatingFit
+from ._intervals import Intervals, bootstrap
+from ._leaderboard import leaderboard, leaderboard_from_counts
+from ._outcomes import A_WINS, B_WINS, BOTH_BAD, OUTCOMES, TIE
+from ._pairwise import Pairwise, pairwise
+from ._ranks import Ranks, rank_stats
+from ._sandwich import sandwich
 from ._solver import DEFAULT_PRIOR, DegenerateDataError
-from .aggregate import A_WINS, B_WINS, BOTH_BAD, OUTCOMES, TIE, PairCounts, aggregate
-from .bradley_terry import bradley_terry, fit_bt
-from .categories import CategoryLeaderboards, leaderboards_by_category
-from .davidson import fit_davidson
-from .elo import online_elo
-from .intervals import Intervals, bootstrap, sandwich
-from .leaderboard import Leaderboard, leaderboard, leaderboard_from_counts
-from .pairwise import Pairwise, pairwise
-from .ranks import Ranks, rank_stats
-from .style import (
+from ._style import (
     FEATURES,
     StyleFeatures,
     StyleFit,
@@ -70,4 +80,5 @@ __all__ = [
     "leaderboard_from_counts",
     "CategoryLeaderboards",
     "leaderboards_by_category",
+    "agreement",
 ]

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._aggregate import PairCounts
 from ._solver import DEFAULT_PRIOR, DegenerateDataError, PairData, degeneracy_notes, newton_fit
-from ._validation import _anchor_iv, _choice_iv
-from .aggregate import PairCounts
+from ._typing import Anchor, ArrayLike, BoolArray, FloatArray, IntArray, Prior
+from ._validation import anchor_iv, choice_iv
 
 __all__ = ["RatingFit", "SCALE", "CENTER"]
 
@@ -36,6 +38,9 @@ class RatingFit:
     tie : float or None
         Davidson's tie parameter ``nu`` (None for Bradley-Terry): between equal models
         ``P(tie) = nu / (2 + nu)``.
+    log_tie : float or None
+        ``log(nu)`` as fitted (None for Bradley-Terry): the parameter the Davidson fit and its
+        intervals work with.
     loglik : float
         Log-likelihood at the estimate (without the prior).
     n_iter : int
@@ -48,14 +53,15 @@ class RatingFit:
     anchor : tuple (model, rating) or None
     both_bad : {"tie", "drop"}
     counts : PairCounts
-        The data the fit was computed from.
+        The data the fit was computed from (see :func:`fitted_pairs` for the pairs as fitted).
     """
 
     method: str
     n_models: int
-    theta: np.ndarray
-    ratings: np.ndarray
+    theta: FloatArray
+    ratings: FloatArray
     tie: float | None
+    log_tie: float | None
     loglik: float
     n_iter: int
     prior: float
@@ -63,42 +69,57 @@ class RatingFit:
     anchor: tuple[int, float] | None
     both_bad: str
     counts: PairCounts = field(repr=False)
-    _data: PairData = field(repr=False)
-    _cells: np.ndarray = field(repr=False)  # raw battle counts (n_pairs, 3) as fitted
-    _eta: float | None = field(default=None, repr=False)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         self.theta.flags.writeable = False
         self.ratings.flags.writeable = False
 
-    def to_ratings(self, theta) -> np.ndarray:
+    def to_ratings(self, theta: ArrayLike) -> FloatArray:
         """Map log-strengths of shape (..., n_models) to this fit's Elo scale and origin."""
-        theta = np.asarray(theta, dtype=np.float64)
-        if self.anchor is None:
-            return CENTER + SCALE * (theta - theta.mean(axis=-1, keepdims=True))
-        model, rating = self.anchor
-        return rating + SCALE * (theta - theta[..., model : model + 1])
+        return elo_scale(theta, self.anchor)
 
-    def gaps(self, theta) -> np.ndarray:
+    def gaps(self, theta: ArrayLike) -> FloatArray:
         """Log-strengths of shape (..., n) relative to this fit's origin: centred, or minus
         the anchor model's (``ratings = origin + SCALE * gaps``)."""
-        theta = np.asarray(theta, dtype=np.float64)
+        t = np.asarray(theta, dtype=np.float64)
         if self.anchor is None:
-            return theta - theta.mean(axis=-1, keepdims=True)
+            return t - t.mean(axis=-1, keepdims=True)
         model = self.anchor[0]
-        return theta - theta[..., model : model + 1]
+        return t - t[..., model : model + 1]
 
-    def transform_cov(self, v: np.ndarray) -> np.ndarray:
+    def transform_cov(self, v: ArrayLike) -> FloatArray:
         """Covariance of :meth:`gaps` given the covariance ``v`` (n, n) of the strengths."""
-        v = np.asarray(v, dtype=np.float64)
+        c = np.asarray(v, dtype=np.float64)
         if self.anchor is None:
-            out = v - v.mean(axis=0)
+            out = c - c.mean(axis=0)
             return out - out.mean(axis=1, keepdims=True)
         a = self.anchor[0]
-        return v - v[:, a : a + 1] - v[a : a + 1, :] + v[a, a]
+        return c - c[:, a : a + 1] - c[a : a + 1, :] + c[a, a]
 
 
-def _fit_cells(counts: PairCounts, both_bad: str):
+def elo_scale(theta: ArrayLike, anchor: tuple[int, float] | None) -> FloatArray:
+    """Log-strengths of shape (..., n) on the Elo scale: mean 1000, or ``anchor``'s rating."""
+    t = np.asarray(theta, dtype=np.float64)
+    if anchor is None:
+        return CENTER + SCALE * (t - t.mean(axis=-1, keepdims=True))
+    model, rating = anchor
+    return rating + SCALE * (t - t[..., model : model + 1])
+
+
+def fitted_pairs(fit: RatingFit) -> tuple[PairData, IntArray]:
+    """The pairs as ``fit`` used them (those with battles after ``both_bad``): the fit-ready
+    weighted counts, and the raw battle counts of shape (n_pairs, 3): i wins, j wins, ties."""
+    return pair_data(fit.counts, fit.both_bad)
+
+
+def pair_data(counts: PairCounts, both_bad: str) -> tuple[PairData, IntArray]:
+    """:func:`fitted_pairs` of a fit to ``counts`` with ``both_bad``."""
+    keep, wf, cf = fit_cells(counts, both_bad)
+    data = PairData(counts.n_models, counts.pair_i[keep], counts.pair_j[keep], wf[keep])
+    return data, cf[keep].astype(np.int64)
+
+
+def fit_cells(counts: PairCounts, both_bad: str) -> tuple[BoolArray, FloatArray, IntArray]:
     """Fit-ready weighted counts and raw counts, shape (n_pairs, 3): i wins, j wins, ties."""
     w, c = counts.weights, counts.counts
     if both_bad == "tie":
@@ -115,20 +136,19 @@ def fit_pair_model(
     counts: PairCounts,
     *,
     both_bad: str = "tie",
-    prior="auto",
-    anchor=None,
+    prior: Prior = "auto",
+    anchor: Anchor = None,
     tol: float = 1e-10,
     max_iter: int = 100,
 ) -> RatingFit:
     """Common implementation of :func:`ratings.fit_bt` and :func:`ratings.fit_davidson`."""
     if not isinstance(counts, PairCounts):
         raise TypeError("`counts` must be a PairCounts (see ratings.aggregate)")
-    both_bad = _choice_iv(both_bad, "both_bad", ("tie", "drop"))
-    anchor = _anchor_iv(anchor, counts.n_models)
-    keep, wf, cf = _fit_cells(counts, both_bad)
-    data = PairData(counts.n_models, counts.pair_i[keep], counts.pair_j[keep], wf[keep])
+    both_bad = choice_iv(both_bad, "both_bad", ("tie", "drop"))
+    anchor = anchor_iv(anchor, counts.n_models)
+    data, _ = pair_data(counts, both_bad)
     notes = degeneracy_notes(data)
-    prior_value = _prior_value(prior, notes)
+    value = prior_value(prior, notes)
     eta0 = 0.0
     if kind == "davidson":
         ties = float(data.w[:, 2].sum())
@@ -143,45 +163,40 @@ def fit_pair_model(
         eta0 = float(np.log(2.0 * share / (1.0 - share)))
     try:
         theta, eta, loglik, n_iter = newton_fit(
-            kind, data, prior=prior_value, eta0=eta0, tol=tol, max_iter=max_iter
+            kind, data, prior=value, eta0=eta0, tol=tol, max_iter=max_iter
         )
     except DegenerateDataError as exc:
         # Davidson's MLE can diverge where the ties-count-half condition holds (the strengths
         # and the tie parameter grow together); "auto" then falls back to the prior.
-        if prior != "auto" or prior_value > 0:
+        if prior != "auto" or value > 0:
             raise
-        prior_value = DEFAULT_PRIOR
+        value = DEFAULT_PRIOR
         notes = [str(exc)]
         theta, eta, loglik, n_iter = newton_fit(
-            kind, data, prior=prior_value, eta0=eta0, tol=tol, max_iter=max_iter
+            kind, data, prior=value, eta0=eta0, tol=tol, max_iter=max_iter
         )
-    fit = RatingFit(
+    return RatingFit(
         method=kind,
         n_models=counts.n_models,
         theta=theta,
-        ratings=np.empty(0),
+        ratings=elo_scale(theta, anchor),
         tie=None if eta is None else float(np.exp(eta)),
+        log_tie=eta,
         loglik=loglik,
         n_iter=n_iter,
-        prior=prior_value,
-        notes=tuple(notes) if prior_value > 0 else (),
+        prior=value,
+        notes=tuple(notes) if value > 0 else (),
         anchor=anchor,
         both_bad=both_bad,
         counts=counts,
-        _data=data,
-        _cells=cf[keep].astype(np.int64),
-        _eta=eta,
     )
-    object.__setattr__(fit, "ratings", fit.to_ratings(theta))
-    fit.ratings.flags.writeable = False
-    return fit
 
 
-def _prior_value(prior, notes) -> float:
+def prior_value(prior: Prior, notes: Sequence[str]) -> float:
     """The prior to fit with: ``"auto"`` adds one only when the MLE does not exist (``notes``);
     an explicit 0 on such data raises, naming the models."""
     if isinstance(prior, str):
-        _choice_iv(prior, "prior", ("auto",))
+        choice_iv(prior, "prior", ("auto",))
         return DEFAULT_PRIOR if notes else 0.0
     value = float(prior)
     if not (np.isfinite(value) and value >= 0):

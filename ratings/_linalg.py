@@ -16,13 +16,15 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg as sl
 
+from ._typing import FloatArray
+
 __all__: list[str] = []
 
 _RHS_BLOCK = 8  # columns per triangular solve
 _GEMM_LIMIT = 250_000  # multiply-adds per matrix product
 
 
-def cho_factor(a: np.ndarray):
+def cho_factor(a: FloatArray) -> tuple[FloatArray, bool] | None:
     """Cholesky factor of a symmetric positive definite matrix (None if not definite)."""
     try:
         return sl.cho_factor(a, lower=True, check_finite=False)
@@ -30,7 +32,9 @@ def cho_factor(a: np.ndarray):
         return None
 
 
-def solve_spd(a: np.ndarray, b: np.ndarray, factor=None) -> np.ndarray:
+def solve_spd(
+    a: FloatArray, b: FloatArray, factor: tuple[FloatArray, bool] | None = None
+) -> FloatArray:
     """Solve ``a @ x = b`` for symmetric positive definite ``a``; ``b`` 1-D or 2-D."""
     cf = cho_factor(a) if factor is None else factor
     if cf is None:  # not numerically definite: least squares
@@ -43,23 +47,23 @@ def solve_spd(a: np.ndarray, b: np.ndarray, factor=None) -> np.ndarray:
     return out
 
 
-def inv_spd(a: np.ndarray) -> np.ndarray:
+def inv_spd(a: FloatArray) -> FloatArray:
     """Inverse of a symmetric positive definite matrix (symmetrised)."""
     out = solve_spd(a, np.eye(a.shape[0]))
     return 0.5 * (out + out.T)
 
 
-def dot(a: np.ndarray, b: np.ndarray) -> float:
+def dot(a: FloatArray, b: FloatArray) -> float:
     """Inner product of two long vectors without BLAS (``ddot`` is threaded)."""
     return float(np.einsum("i,i->", a, b, optimize=False))
 
 
-def xt_dot(x: np.ndarray, v: np.ndarray) -> np.ndarray:
+def xt_dot(x: FloatArray, v: FloatArray) -> FloatArray:
     """``x.T @ v`` for a tall (m, k) ``x`` without BLAS."""
     return np.einsum("ij,i->j", x, v, optimize=False)
 
 
-def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def matmul(a: FloatArray, b: FloatArray) -> FloatArray:
     """``a @ b`` for 2-D arrays, in column blocks small enough for one BLAS thread."""
     m, k = a.shape
     n = b.shape[1]

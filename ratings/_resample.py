@@ -21,6 +21,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import gammaln
 
+from ._typing import ArrayLike, BoolArray, IntArray
+
 __all__: list[str] = []
 
 _EPS = np.finfo(np.float64).eps
@@ -30,7 +32,7 @@ _LAMBDA_LIMIT = 200_000  # counts above this use Generator.poisson
 _BLOCK = 2048  # cells per block when sampling
 
 
-def _support(lam: np.ndarray):
+def _support(lam: IntArray) -> tuple[IntArray, IntArray]:
     """Support ``[lo, lo + size)`` holding all but < 1e-16 of Poisson(lam)'s mass."""
     half = np.ceil(9.3 * np.sqrt(lam) + 12).astype(np.int64)
     lo = np.maximum(0, lam - half)
@@ -40,12 +42,12 @@ def _support(lam: np.ndarray):
 class PoissonTables:
     """Inverse-CDF tables for ``Poisson(lam)`` at a set of distinct integer ``lam``."""
 
-    def __init__(self, lam_values: np.ndarray):
+    def __init__(self, lam_values: ArrayLike) -> None:
         lam_values = np.asarray(lam_values, dtype=np.int64)
         lo, size = _support(lam_values)
         n_vals = lam_values.size
-        cdf_parts: list = [None] * n_vals
-        guide_parts: list = [None] * n_vals
+        cdf_parts: list[np.ndarray] = [np.zeros(0)] * n_vals
+        guide_parts: list[np.ndarray] = [np.zeros(0)] * n_vals
         n_guide = _GUIDE * size
         bucket = np.ceil(np.log2(size)).astype(np.int64)
         for b in np.unique(bucket):
@@ -85,7 +87,7 @@ class PoissonTables:
         self.guide = (guide + np.repeat(self.cdf_off[:-1], n_guide)).astype(np.int32)
 
 
-def _table_cells(counts: np.ndarray):
+def _table_cells(counts: IntArray) -> tuple[BoolArray, IntArray, IntArray]:
     """Which cells use tables (the rest use Generator.poisson); distinct values and index."""
     use = counts <= _LAMBDA_LIMIT
     vals, inv = np.unique(counts[use], return_inverse=True)
@@ -105,7 +107,7 @@ class MultinomialSampler:
     neighbouring cells have close counts (they share neighbouring tables).
     """
 
-    def __init__(self, counts):
+    def __init__(self, counts: ArrayLike) -> None:
         counts = np.asarray(counts, dtype=np.int64)
         self.counts = counts
         self.total = int(counts.sum())
@@ -120,7 +122,7 @@ class MultinomialSampler:
         self._g = t.n_guide[inv].astype(np.float64)[:, None]
         self._goff = t.guide_off[:-1][inv][:, None]
 
-    def _poisson(self, rng: np.random.Generator, rounds: int) -> np.ndarray:
+    def _poisson(self, rng: np.random.Generator, rounds: int) -> IntArray:
         n_cells = self.counts.size
         out = np.empty((n_cells, rounds), dtype=np.int64)
         if not self.all_tables:
@@ -151,7 +153,7 @@ class MultinomialSampler:
                 out[cells[c0:c1]] = block
         return out
 
-    def draw(self, rng: np.random.Generator, rounds: int) -> np.ndarray:
+    def draw(self, rng: np.random.Generator, rounds: int) -> IntArray:
         """Return an int64 array of shape (n_cells, rounds); each column sums to N."""
         x = self._poisson(rng, rounds)
         total = self.total

@@ -13,12 +13,16 @@ see :data:`DEFAULT_PRIOR`) the Hessian is definite and the solution is centred a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 from scipy.special import expit, log_expit
 
 from ._linalg import inv_spd, solve_spd
+from ._typing import ArrayLike, BoolArray, FloatArray, IntArray
 
 __all__: list[str] = []
 
@@ -42,7 +46,7 @@ class PairData:
     so that gathers and sparse products work on contiguous rows.
     """
 
-    def __init__(self, n_models: int, pair_i: np.ndarray, pair_j: np.ndarray, w: np.ndarray):
+    def __init__(self, n_models: int, pair_i: ArrayLike, pair_j: ArrayLike, w: ArrayLike) -> None:
         self.n = int(n_models)
         self.i = np.asarray(pair_i, dtype=np.intp)
         self.j = np.asarray(pair_j, dtype=np.intp)
@@ -56,23 +60,23 @@ class PairData:
             shape=(self.P, self.n),
         )
         self.inc_t = self.inc.T.tocsr()
-        self._inc_abs_t = None  # built on first use (batched Newton only)
+        self._inc_abs_t: Any = None  # built on first use (batched Newton only)
 
-    def diff(self, theta: np.ndarray) -> np.ndarray:
+    def diff(self, theta: FloatArray) -> FloatArray:
         """``theta[i] - theta[j]`` for theta of shape (n,) or (n, R); returns (P,) or (P, R)."""
         return self.inc @ theta
 
-    def scatter(self, x: np.ndarray) -> np.ndarray:
+    def scatter(self, x: FloatArray) -> FloatArray:
         """Model-level sums ``sum_p x[p] (e_i - e_j)`` for x of shape (P,) or (P, R)."""
         return self.inc_t @ x
 
-    def scatter_abs(self, x: np.ndarray) -> np.ndarray:
+    def scatter_abs(self, x: FloatArray) -> FloatArray:
         """Model-level sums ``sum_p x[p] (e_i + e_j)``: the Laplacian's diagonal."""
         if self._inc_abs_t is None:
             self._inc_abs_t = abs(self.inc_t)
         return self._inc_abs_t @ x
 
-    def laplacian(self, h: np.ndarray) -> np.ndarray:
+    def laplacian(self, h: FloatArray) -> FloatArray:
         """Weighted graph Laplacian of one weight vector h of shape (n_pairs,)."""
         n = self.n
         lap = np.zeros((n, n))
@@ -82,7 +86,15 @@ class PairData:
         return lap
 
 
-def pair_terms(kind: str, d, eta, w, *, hessian: bool = True, loglik: bool = True):
+def pair_terms(
+    kind: str,
+    d: FloatArray,
+    eta: float | FloatArray | None,
+    w: Sequence[FloatArray],
+    *,
+    hessian: bool = True,
+    loglik: bool = True,
+) -> dict[str, Any]:
     """Per-pair log-likelihood and derivatives.
 
     Parameters
@@ -101,7 +113,7 @@ def pair_terms(kind: str, d, eta, w, *, hessian: bool = True, loglik: bool = Tru
     ``hd`` = -d2 ll / d d2; for Davidson also ``ge`` (summed), ``hde`` (per pair), ``he``.
     """
     w0, w1, w2 = w
-    out = {}
+    out: dict[str, Any] = {}
     if kind == "bt":
         tot = w0 + w1 + w2
         s = w0 + 0.5 * w2
@@ -112,6 +124,8 @@ def pair_terms(kind: str, d, eta, w, *, hessian: bool = True, loglik: bool = Tru
         if hessian:
             out["hd"] = tot * p * (1.0 - p)
         return out
+    if eta is None:
+        raise ValueError("Davidson's pair terms need the log tie parameter `eta`")
     a = 0.5 * d
     e = eta
     log_z = np.logaddexp(np.logaddexp(a, -a), e)
@@ -131,7 +145,7 @@ def pair_terms(kind: str, d, eta, w, *, hessian: bool = True, loglik: bool = Tru
     return out
 
 
-def prior_terms(theta: np.ndarray, prior: float):
+def prior_terms(theta: FloatArray, prior: float) -> tuple[Any, FloatArray, FloatArray]:
     """Log-prior of ``prior`` virtual ties per model against strength 0, with derivatives."""
     q = expit(theta)
     ll = prior * 0.5 * (log_expit(theta) + log_expit(-theta)).sum(axis=0)
@@ -198,11 +212,11 @@ def newton_fit(
     data: PairData,
     *,
     prior: float,
-    theta0=None,
+    theta0: ArrayLike | None = None,
     eta0: float = 0.0,
     tol: float = 1e-10,
     max_iter: int = 100,
-):
+) -> tuple[FloatArray, float | None, float, int]:
     """Maximise the (penalised) log-likelihood of one data set by damped Newton.
 
     Returns ``(theta, eta, loglik, n_iter)``; ``theta`` has mean zero, ``eta`` is None for BT;
@@ -219,11 +233,9 @@ def newton_fit(
     dav = kind == "davidson"
     theta = np.zeros(n) if theta0 is None else np.array(theta0, dtype=np.float64)
     eta = float(eta0) if dav else 0.0
-    w = data.w
+    w = (data.w[:, 0], data.w[:, 1], data.w[:, 2])
 
-    w = (w[:, 0], w[:, 1], w[:, 2])
-
-    def objective(th, et):
+    def objective(th: FloatArray, et: float) -> tuple[float, dict[str, Any]]:
         terms = pair_terms(kind, data.diff(th), et, w)
         ll = float(terms["ll"])
         if prior > 0:
@@ -282,8 +294,14 @@ def newton_fit(
 
 
 def newton_fit_bt_batch(
-    data: PairData, w, *, prior: float, tol: float, theta0=None, max_iter: int = 100
-):
+    data: PairData,
+    w: Sequence[FloatArray],
+    *,
+    prior: float,
+    tol: float,
+    theta0: ArrayLike | None = None,
+    max_iter: int = 100,
+) -> tuple[FloatArray, BoolArray]:
     """:func:`newton_fit` for Bradley-Terry on many data sets at once.
 
     ``w``: the three count arrays, each (n_pairs, R); ``theta0``: (n, R) starting points
@@ -302,13 +320,13 @@ def newton_fit_bt_batch(
     converged = np.zeros(n_sets, dtype=bool)
     diag = np.arange(n)
 
-    def objective(th, cols):
+    def objective(th: FloatArray, cols: slice | IntArray) -> tuple[FloatArray, dict[str, Any]]:
         terms = pair_terms("bt", data.diff(th), None, tuple(x[:, cols] for x in w))
         if prior > 0:
             terms["ll"] = terms["ll"] + prior_terms(th, prior)[0]
         return terms["ll"], terms
 
-    def better(new, old):
+    def better(new: FloatArray, old: FloatArray) -> BoolArray:
         return new >= old - 1e-12 * np.maximum(1.0, np.abs(old))
 
     ll, terms = objective(theta, slice(None))
@@ -360,7 +378,9 @@ def newton_fit_bt_batch(
     return theta, converged
 
 
-def information(kind: str, data: PairData, theta, eta, prior: float) -> np.ndarray:
+def information(
+    kind: str, data: PairData, theta: FloatArray, eta: float | None, prior: float
+) -> FloatArray:
     """Observed information (negative Hessian), (n, n) or (n + 1, n + 1) with Davidson's eta."""
     n = data.n
     dav = kind == "davidson"
@@ -380,7 +400,7 @@ def information(kind: str, data: PairData, theta, eta, prior: float) -> np.ndarr
     return full
 
 
-def constrained_inverse(info: np.ndarray, n: int, prior: float) -> np.ndarray:
+def constrained_inverse(info: FloatArray, n: int, prior: float) -> FloatArray:
     """Inverse of the information on the sum-zero subspace (the strengths are centred)."""
     m = info.copy()
     if prior <= 0:
@@ -392,7 +412,7 @@ def constrained_inverse(info: np.ndarray, n: int, prior: float) -> np.ndarray:
     return inv
 
 
-def center(v: np.ndarray, n: int) -> np.ndarray:
+def center(v: FloatArray, n: int) -> FloatArray:
     """``C v C'`` with ``C`` centring the first ``n`` coordinates (identity on the rest)."""
     out = v.copy()
     out[:n] -= out[:n].mean(axis=0)

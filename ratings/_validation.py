@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import numbers
+from collections.abc import Mapping
+from typing import Any, cast
 
 import numpy as np
 
+from ._outcomes import N_OUTCOMES
+from ._typing import Anchor, ArrayLike, FloatArray, IntArray
+
 __all__: list[str] = []
 
-N_OUTCOMES = 4
 
-
-def _n_models_iv(n_models) -> int:
+def n_models_iv(n_models: object) -> int:
     if isinstance(n_models, bool) or not isinstance(n_models, numbers.Integral):
         raise TypeError(f"`n_models` must be an integer, got {type(n_models).__name__}")
     n_models = int(n_models)
@@ -20,7 +23,7 @@ def _n_models_iv(n_models) -> int:
     return n_models
 
 
-def _int_array_iv(values, name: str) -> np.ndarray:
+def int_array_iv(values: ArrayLike, name: str) -> IntArray:
     arr = np.asarray(values)
     if arr.ndim != 1:
         raise ValueError(f"`{name}` must be one-dimensional, got shape {arr.shape}")
@@ -31,7 +34,7 @@ def _int_array_iv(values, name: str) -> np.ndarray:
     return arr.astype(np.intp, copy=False)
 
 
-def _float_array_iv(values, name: str, n: int, *, allow_zero: bool = True) -> np.ndarray:
+def float_array_iv(values: ArrayLike, name: str, n: int, *, allow_zero: bool = True) -> FloatArray:
     arr = np.asarray(values, dtype=np.float64)
     if arr.shape != (n,):
         raise ValueError(f"`{name}` must have shape ({n},), got {arr.shape}")
@@ -45,12 +48,19 @@ def _float_array_iv(values, name: str, n: int, *, allow_zero: bool = True) -> np
     return arr
 
 
-def _battles_iv(n_models, model_a, model_b, outcome, weights=None, counts=None):
+def battles_iv(
+    n_models: object,
+    model_a: ArrayLike,
+    model_b: ArrayLike,
+    outcome: ArrayLike,
+    weights: ArrayLike | None = None,
+    counts: ArrayLike | None = None,
+) -> tuple[int, IntArray, IntArray, IntArray, FloatArray | None, FloatArray | None]:
     """Validate raw battle arrays; return ``(n_models, a, b, outcome, weights, counts)``."""
-    n_models = _n_models_iv(n_models)
-    a = _int_array_iv(model_a, "model_a")
-    b = _int_array_iv(model_b, "model_b")
-    o = _int_array_iv(outcome, "outcome")
+    n_models = n_models_iv(n_models)
+    a = int_array_iv(model_a, "model_a")
+    b = int_array_iv(model_b, "model_b")
+    o = int_array_iv(outcome, "outcome")
     n = a.size
     if b.size != n or o.size != n:
         raise ValueError(
@@ -79,37 +89,48 @@ def _battles_iv(n_models, model_a, model_b, outcome, weights=None, counts=None):
                 f"element {k} is {int(o[k])}"
             )
     if weights is not None:
-        weights = _float_array_iv(weights, "weights", n)
+        weights = float_array_iv(weights, "weights", n)
     if counts is not None:
-        counts = _float_array_iv(counts, "counts", n)
+        counts = float_array_iv(counts, "counts", n)
         if np.any(counts != np.round(counts)):
             raise ValueError("`counts` must hold whole numbers of battles")
     return n_models, a, b, o, weights, counts
 
 
-def _choice_iv(value, name: str, choices: tuple[str, ...]) -> str:
+def choice_iv(value: object, name: str, choices: tuple[str, ...]) -> str:
     if value not in choices:
         allowed = ", ".join(repr(c) for c in choices)
         raise ValueError(f"`{name}` must be one of {allowed}; got {value!r}")
     return value
 
 
-def _alpha_iv(alpha) -> float:
-    alpha = float(alpha)
-    if not 0.0 < alpha < 1.0:
-        raise ValueError(f"`alpha` must lie strictly between 0 and 1, got {alpha}")
-    return alpha
+def confidence_level_iv(confidence_level: float) -> float:
+    confidence_level = float(confidence_level)
+    if not 0.0 < confidence_level < 1.0:
+        raise ValueError(
+            f"`confidence_level` must lie strictly between 0 and 1, got {confidence_level}"
+        )
+    return confidence_level
 
 
-def _anchor_iv(anchor, n_models: int) -> tuple[int, float] | None:
+def alpha_of(confidence_level: float) -> float:
+    """``alpha = 1 - confidence_level``: intervals run from the ``alpha / 2`` to the
+    ``1 - alpha / 2`` quantile. Rounded to 12 decimals so that a level such as 0.95 gives
+    exactly ``alpha = 0.05`` (``1 - 0.95`` is 0.050000000000000044 in binary floating point,
+    which would move the discontinuous rank quantiles off their exact order statistics)."""
+    return round(1.0 - confidence_level, 12)
+
+
+def anchor_iv(anchor: Anchor, n_models: int) -> tuple[int, float] | None:
     """``anchor`` is ``None`` or a one-entry mapping ``{model_id: rating}``."""
     if anchor is None:
         return None
+    items: list[tuple[Any, Any]]
     if isinstance(anchor, tuple) and len(anchor) == 2:
         items = [anchor]
     else:
         try:
-            items = list(dict(anchor).items())
+            items = list(dict(cast("Mapping[Any, Any]", anchor)).items())
         except (TypeError, ValueError):
             raise TypeError("`anchor` must be a mapping {model_id: rating}") from None
     if len(items) != 1:
@@ -125,7 +146,7 @@ def _anchor_iv(anchor, n_models: int) -> tuple[int, float] | None:
     return int(model), rating
 
 
-def _positive_int_iv(value, name: str, minimum: int = 1) -> int:
+def positive_int_iv(value: object, name: str, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"`{name}` must be an integer, got {value!r}")
     if value < minimum:

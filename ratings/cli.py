@@ -1,6 +1,8 @@
 """Command line: ``python -m ratings [options] [FILE]`` (needs only numpy and scipy).
 
-See ``python -m ratings --help``.
+See ``python -m ratings --help``. One module on purpose: the options, the reader (CSV or JSON
+Lines, errors with their line and column) and the table/JSON/CSV writers are the pieces of one
+command, and nothing else uses them.
 """
 
 from __future__ import annotations
@@ -12,23 +14,28 @@ import json
 import math
 import sys
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 
-from ._solver import DegenerateDataError
-from .aggregate import A_WINS, B_WINS, BOTH_BAD, TIE, aggregate
-from .bradley_terry import fit_bt
-from .davidson import fit_davidson
-from .leaderboard import (
-    Leaderboard,
-    _assemble,
-    _elo_board,
-    _intervals,
-    _present,
-    _rename_notes,
+from ._aggregate import aggregate
+from ._board import Leaderboard
+from ._bradley_terry import fit_bt
+from ._davidson import fit_davidson
+from ._fit import RatingFit
+from ._leaderboard import (
+    assemble_board,
+    board_intervals,
+    elo_board,
+    present_models,
+    rename_notes,
 )
-from .style import FEATURES, answer_features, battle_features, fit_style
+from ._outcomes import A_WINS, B_WINS, BOTH_BAD, TIE
+from ._solver import DegenerateDataError
+from ._style import FEATURES, answer_features, battle_features, fit_style
+from ._typing import FloatArray, IntArray
 
 __all__ = ["main"]
 
@@ -56,13 +63,15 @@ token counts for style control (--text-a/--text-b, --tokens-a/--tokens-b).
 Output, one row per model with battles (ordered by rating): model, rating, lower, upper,
 rank, rank_lower, rank_upper, rank_ub, votes, wins, losses, ties. rating is on the Elo scale
 (400/ln 10 points per natural-log unit of strength, mean 1000 unless --anchor); lower/upper is
-the 1-alpha interval; rank counts models with a higher rating; rank_ub = 1 + the number of
-models whose lower bound exceeds this model's upper bound; rank_lower/rank_upper is the
-1-alpha range of the rank over bootstrap rounds; ties include both_bad unless dropped. Models
-with fewer than --min-votes battles are listed but not ranked (empty rank fields). With
---style, the style coefficients (Elo points per standard deviation of each feature, with
-intervals) follow the table; in CSV they are rows whose model is "style:<feature>". With --by,
-every board (overall, then each category) is printed, with a category column in CSV.
+the interval at --confidence-level; rank counts models with a higher rating; rank_ub = 1 + the
+number of models whose lower bound exceeds this model's upper bound; rank_lower/rank_upper is
+the range of the rank over the bootstrap resamples, at the same level; ties include both_bad
+unless dropped. Models with fewer than --min-votes battles are listed but not ranked (empty
+rank fields). With --style, the style coefficients (Elo points per standard deviation of each
+feature, with intervals) follow the table; in CSV they are rows whose model is
+"style:<feature>". With --by, every board (overall, then each category) is printed, with a
+category column in CSV. JSON output has the board's settings (method, ci, n_resamples,
+confidence_level, ...) beside the rows.
 
 --timings prints "timing <phase> <seconds>" to standard error for the phases read,
 aggregate, fit and intervals. A malformed file is reported with its line and column, and the
@@ -100,7 +109,9 @@ def _parser() -> argparse.ArgumentParser:
         default="bootstrap",
         help="interval method (default bootstrap)",
     )
-    p.add_argument("--rounds", type=int, default=1000, help="bootstrap rounds (default 1000)")
+    p.add_argument(
+        "--n-resamples", type=int, default=1000, help="bootstrap resamples (default 1000)"
+    )
     p.add_argument(
         "--seed",
         type=int,
@@ -108,7 +119,10 @@ def _parser() -> argparse.ArgumentParser:
         help="random seed for the bootstrap (default: fresh randomness)",
     )
     p.add_argument(
-        "--alpha", type=float, default=0.05, help="intervals have coverage 1-alpha (default 0.05)"
+        "--confidence-level",
+        type=float,
+        default=0.95,
+        help="coverage of the intervals and rank ranges (default 0.95)",
     )
     p.add_argument(
         "--anchor",
@@ -183,7 +197,7 @@ def _parser() -> argparse.ArgumentParser:
 # --------------------------------------------------------------------------- reading
 
 
-def _records(text: str, fmt: str, name: str):
+def _records(text: str, fmt: str, name: str) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield (line_number, dict) from CSV or JSONL text."""
     if fmt == "auto":
         lower = name.lower()
@@ -221,7 +235,7 @@ def _records(text: str, fmt: str, name: str):
         raise InputError(f"line {reader.line_num}, column ?: malformed CSV: {exc}") from None
 
 
-def _field(rec, line, column, required=True):
+def _field(rec: dict[str, Any], line: int, column: str, required: bool = True) -> Any:
     if column not in rec or rec[column] is None or (required and rec[column] == ""):
         if required:
             raise InputError(f"line {line}, column '{column}': missing value")
@@ -230,7 +244,7 @@ def _field(rec, line, column, required=True):
 
 
 class _Data:
-    def __init__(self):
+    def __init__(self) -> None:
         self.names: dict[str, int] = {}
         self.a: list[int] = []
         self.b: list[int] = []
@@ -248,7 +262,7 @@ class _Data:
         return self.names[name]
 
 
-def _read(args) -> _Data:
+def _read(args: argparse.Namespace) -> _Data:
     if args.file == "-":
         text = sys.stdin.read()
     else:
@@ -316,7 +330,7 @@ def _read(args) -> _Data:
                 if val is None:
                     raise InputError(f"line {line}, column '{col}': missing answer text")
                 out.append(str(val))
-            for col, out in ((args.tokens_a, data.tok_a), (args.tokens_b, data.tok_b)):
+            for col, tokens in ((args.tokens_a, data.tok_a), (args.tokens_b, data.tok_b)):
                 if col:
                     raw = _field(rec, line, col)
                     try:
@@ -328,7 +342,7 @@ def _read(args) -> _Data:
                             f"line {line}, column '{col}': token count must be a "
                             f"non-negative number, got {raw!r}"
                         )
-                    out.append(tv)
+                    tokens.append(tv)
     if not data.a:
         raise InputError("line 1, column ?: no battles in the input")
     return data
@@ -338,7 +352,7 @@ def _read(args) -> _Data:
 
 
 class _Timer:
-    def __init__(self):
+    def __init__(self) -> None:
         self.totals: dict[str, float] = {}
 
     def add(self, phase: str, start: float) -> float:
@@ -347,20 +361,31 @@ class _Timer:
         return now
 
 
-def _board(args, timer, n, a, b, o, w, style, rng, anchor) -> Leaderboard:
+def _board(
+    args: argparse.Namespace,
+    timer: _Timer,
+    n: int,
+    a: IntArray,
+    b: IntArray,
+    o: IntArray,
+    w: FloatArray | None,
+    style: tuple[FloatArray, FloatArray, list[str]] | None,
+    rng: np.random.Generator,
+    anchor: dict[int, float] | None,
+) -> Leaderboard:
     t = time.perf_counter()
     if args.method == "elo":
         t = timer.add("aggregate", t)
-        board = _elo_board(
+        board = elo_board(
             n,
             a,
             b,
             o,
             w,
             args.ci,
-            args.rounds,
+            args.n_resamples,
             rng,
-            args.alpha,
+            args.confidence_level,
             anchor,
             args.min_votes,
             args.both_bad,
@@ -370,7 +395,7 @@ def _board(args, timer, n, a, b, o, w, style, rng, anchor) -> Leaderboard:
         return board
     keep = np.ones(a.size, dtype=bool) if args.both_bad == "tie" else o != BOTH_BAD
     counts = aggregate(n, a[keep], b[keep], o[keep], None if w is None else w[keep])
-    ids, new_id, sub_anchor = _present(counts.votes(), anchor)
+    ids, new_id, sub_anchor = present_models(counts.votes(), anchor)
     sub = counts.subset(ids)
     x = None
     if style is not None:
@@ -378,6 +403,7 @@ def _board(args, timer, n, a, b, o, w, style, rng, anchor) -> Leaderboard:
         feats = battle_features(fa[keep], fb[keep], names=FEATURES, columns=names)
         x = feats
     t = timer.add("aggregate", t)
+    fit: RatingFit
     if x is not None:
         fit = fit_style(
             ids.size,
@@ -395,9 +421,11 @@ def _board(args, timer, n, a, b, o, w, style, rng, anchor) -> Leaderboard:
     else:
         fit = fit_bt(sub, both_bad=args.both_bad, anchor=sub_anchor)
     t = timer.add("fit", t)
-    iv, samples = _intervals(fit, args.ci, args.rounds, rng, args.alpha, args.workers)
+    iv, samples = board_intervals(
+        fit, args.ci, args.n_resamples, rng, args.confidence_level, args.workers
+    )
     t = timer.add("intervals", t)
-    return _assemble(
+    return assemble_board(
         ids=ids,
         fit=fit,
         ratings=np.asarray(fit.ratings),
@@ -407,8 +435,8 @@ def _board(args, timer, n, a, b, o, w, style, rng, anchor) -> Leaderboard:
         both_bad=args.both_bad,
         method=args.method,
         ci=args.ci,
-        rounds=args.rounds,
-        alpha=args.alpha,
+        n_resamples=args.n_resamples,
+        confidence_level=args.confidence_level,
         min_votes=args.min_votes,
         anchor=anchor,
     )
@@ -417,14 +445,14 @@ def _board(args, timer, n, a, b, o, w, style, rng, anchor) -> Leaderboard:
 # --------------------------------------------------------------------------- output
 
 
-def _rows(board: Leaderboard, names: list[str]):
+def _rows(board: Leaderboard, names: list[str]) -> list[dict[str, Any]]:
     rows = board.rows()
     for r in rows:
         r["model"] = names[r["model"]]
     return rows
 
 
-def _fmt(v, digits=1):
+def _fmt(v: object, digits: int = 1) -> str:
     if v is None:
         return ""
     if isinstance(v, float):
@@ -457,21 +485,25 @@ def _table(board: Leaderboard, names: list[str], title: str | None) -> str:
             f"tie parameter nu = {board.tie:.4f}"
             + (f" [{board.tie_lower:.4f}, {board.tie_upper:.4f}]" if board.tie_lower else "")
         )
-    if board.style_coef is not None:
+    if (
+        board.style_coef is not None
+        and board.style_lower is not None
+        and board.style_upper is not None
+    ):
         out.append("style coefficients (Elo points per standard deviation):")
         for nm, c, lo, hi in zip(
             board.style_names, board.style_coef, board.style_lower, board.style_upper, strict=True
         ):
             out.append(f"  {nm:<12} {c:8.2f}  [{lo:.2f}, {hi:.2f}]")
-    for note in _rename_notes(board.notes, names):
+    for note in rename_notes(board.notes, names):
         out.append(f"note: {note}")
     return "\n".join(out)
 
 
-def _json_board(board: Leaderboard, names: list[str]) -> dict:
+def _json_board(board: Leaderboard, names: list[str]) -> dict[str, Any]:
     d = board.to_dict()
     d["rows"] = _rows(board, names)
-    d["notes"] = list(_rename_notes(board.notes, names))
+    d["notes"] = list(rename_notes(board.notes, names))
     if d["anchor"] is not None:
         d["anchor"] = [names[d["anchor"][0]], d["anchor"][1]]
     return d
@@ -486,7 +518,11 @@ def _csv(boards: list[tuple[str | None, Leaderboard]], names: list[str]) -> str:
     for cat, board in boards:
         for r in _rows(board, names):
             wr.writerow(([cat] if with_cat else []) + [_fmt(r[c], 4) for c in Leaderboard.COLUMNS])
-        if board.style_coef is not None:
+        if (
+            board.style_coef is not None
+            and board.style_lower is not None
+            and board.style_upper is not None
+        ):
             for nm, c, lo, hi in zip(
                 board.style_names,
                 board.style_coef,
@@ -501,14 +537,14 @@ def _csv(boards: list[tuple[str | None, Leaderboard]], names: list[str]) -> str:
     return buf.getvalue()
 
 
-def main(argv=None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     parser = _parser()
     args = parser.parse_args(argv)
-    if args.rounds < 1:
-        parser.error("--rounds must be at least 1")
-    if not 0 < args.alpha < 1:
-        parser.error("--alpha must lie strictly between 0 and 1")
+    if args.n_resamples < 1:
+        parser.error("--n-resamples must be at least 1")
+    if not 0 < args.confidence_level < 1:
+        parser.error("--confidence-level must lie strictly between 0 and 1")
     if args.min_votes < 0:
         parser.error("--min-votes must be non-negative")
     if args.style and args.method != "bt":
@@ -549,7 +585,7 @@ def main(argv=None) -> int:
     rng = np.random.default_rng(args.seed)
     boards: list[tuple[str | None, Leaderboard]] = []
     try:
-        groups: list[tuple[str | None, np.ndarray | None]] = [(None, None)]
+        groups: list[tuple[str | None, IntArray | None]] = [(None, None)]
         if args.by:
             cats = sorted({c for cs in data.cats for c in cs})
             groups = [("overall", None)] + [

@@ -205,7 +205,7 @@ def main(argv=None) -> int:
     line("point fit (on counts)", t_fit, f"{fit.n_iter} Newton iterations")
     line("point fit including aggregation", t_both, "target <= 30 ms")
     t_boot, iv = median_time(
-        lambda: bootstrap(fit_bt(aggregate(n_models, a, b, o)), rounds=rounds, rng=0),
+        lambda: bootstrap(fit_bt(aggregate(n_models, a, b, o)), n_resamples=rounds, rng=0),
         max(1, repeats // 2 + 1),
     )
     line(
@@ -222,14 +222,14 @@ def main(argv=None) -> int:
         f"target <= 3 s; length coef {sfit.coef[0]:.3f} (true 0.3)",
     )
     t_sboot, _ = median_time(
-        lambda: bootstrap(fit_style(n_models, a, b, o, style), rounds=style_rounds, rng=0), 1
+        lambda: bootstrap(fit_style(n_models, a, b, o, style), n_resamples=style_rounds, rng=0), 1
     )
     line(f"style-controlled fit + {style_rounds} bootstrap rounds", t_sboot)
 
     print("  peak traced memory (tracemalloc, separate untimed runs):")
     for label, fn in (
         ("point fit incl. aggregation", lambda: fit_bt(aggregate(n_models, a, b, o))),
-        (f"fit + {rounds} bootstrap rounds", lambda: bootstrap(fit, rounds=rounds, rng=0)),
+        (f"fit + {rounds} bootstrap rounds", lambda: bootstrap(fit, n_resamples=rounds, rng=0)),
         ("style-controlled fit", lambda: fit_style(n_models, a, b, o, style)),
     ):
         print(f"    {label:<44} {peak_mib(fn):8.1f} MiB")

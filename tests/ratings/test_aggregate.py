@@ -24,7 +24,7 @@ def _brute_force(n, a, b, o, w):
 @pytest.fixture(params=["dense", "unique"])
 def path(request, monkeypatch):
     if request.param == "unique":  # the O(N log N) path used for very many models
-        module = importlib.import_module("ratings.aggregate")
+        module = importlib.import_module("ratings._aggregate")
         monkeypatch.setattr(module, "_DENSE_MAX_BINS", 0)
     return request.param
 

@@ -15,11 +15,9 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy import optimize, special
 
+from ratings import A_WINS, B_WINS, TIE
 from ratings.agreement import (
-    A_WINS,
-    B_WINS,
     NO_MAJORITY,
-    TIE,
     VERDICT_LABELS,
     agreement_with_ci,
     brier_score,
@@ -248,15 +246,15 @@ def test_its_intervals_contain_the_estimate_and_are_reproducible():
     human = human_agreement(items, votes, rng=123)
     for result in (first, human):
         for estimate in (result.agreement, result.agreement_no_ties, result.kappa):
-            assert estimate.low <= estimate.value <= estimate.high
-            assert estimate.high - estimate.low < 0.3
+            assert estimate.lower <= estimate.value <= estimate.upper
+            assert estimate.upper - estimate.lower < 0.3
     assert first.agreement == again.agreement
     assert first.kappa == again.kappa
     assert first.kappa != other.kappa  # (agreement quantiles sit on a grid of k / 300)
     assert first.agreement.value == other.agreement.value
     narrow = judge_agreement(judge, items, votes, confidence_level=0.5, rng=123)
-    assert first.agreement.low <= narrow.agreement.low <= narrow.agreement.high
-    assert narrow.agreement.high <= first.agreement.high
+    assert first.agreement.lower <= narrow.agreement.lower <= narrow.agreement.upper
+    assert narrow.agreement.upper <= first.agreement.upper
 
 
 def test_it_rejects_malformed_input_naming_the_argument():
@@ -287,7 +285,7 @@ def test_it_counts_first_position_picks():
     result = first_position_preference(verdicts, rng=0)
     assert (result.n_first, result.n_second, result.n_ties) == (3, 1, 2)
     assert result.first_share.value == 0.75
-    assert result.first_share.low <= 0.75 <= result.first_share.high
+    assert result.first_share.lower <= 0.75 <= result.first_share.upper
 
 
 def test_it_resamples_whole_items_for_first_position():
@@ -296,7 +294,7 @@ def test_it_resamples_whole_items_for_first_position():
     items = np.array([0, 0, 0, 0, 9, 9, 9, 9])
     result = first_position_preference(verdicts, items=items, n_resamples=200, rng=1)
     assert result.first_share.value == 0.5
-    assert (result.first_share.low, result.first_share.high) == (0.0, 1.0)
+    assert (result.first_share.lower, result.first_share.upper) == (0.0, 1.0)
 
 
 def test_it_measures_position_consistency():
@@ -306,7 +304,7 @@ def test_it_measures_position_consistency():
     # consistent: x/x, inconsistent: x/y, consistent: y/y, consistent: tie/tie, x/tie.
     result = position_consistency(ab, ba, rng=0)
     assert result.value == 3 / 5
-    assert result.low <= result.value <= result.high
+    assert result.lower <= result.value <= result.upper
 
 
 @pytest.mark.parametrize(
@@ -351,7 +349,7 @@ def test_its_length_slope_is_the_maximum_likelihood_fit():
     expected = optimize.minimize(nll, [0.0, 0.0], method="BFGS", options={"gtol": 1e-10}).x
     result = length_bias(verdicts, len_a, len_b, rng=0)
     assert_allclose(result.slope.value, expected[1], rtol=1e-6)
-    assert result.slope.low <= result.slope.value <= result.slope.high
+    assert result.slope.lower <= result.slope.value <= result.slope.upper
 
 
 def test_its_length_slope_finds_a_simulated_bias():
@@ -361,9 +359,9 @@ def test_its_length_slope_finds_a_simulated_bias():
     biased = np.where(rng.random(3000) < special.expit(2.0 * d), A, B)
     fair = np.where(rng.random(3000) < 0.5, A, B)
     slope = length_bias(biased, len_a, len_b, rng=0).slope
-    assert slope.low < 2.0 < slope.high
+    assert slope.lower < 2.0 < slope.upper
     none = length_bias(fair, len_a, len_b, rng=0).slope
-    assert none.low < 0 < none.high
+    assert none.lower < 0 < none.upper
 
 
 def test_its_length_slope_refuses_a_separated_fit():
@@ -573,7 +571,7 @@ def llmfao():
 
 
 def fmt(estimate):
-    return f"{estimate.value:.3f} [{estimate.low:.3f}, {estimate.high:.3f}]"
+    return f"{estimate.value:.3f} [{estimate.lower:.3f}, {estimate.upper:.3f}]"
 
 
 def test_llmfao_human_votes_lean_left(llmfao):
@@ -583,7 +581,7 @@ def test_llmfao_human_votes_lean_left(llmfao):
     assert_array_equal(np.round(100 * shares, 1), [32.6, 28.5, 38.9])
     result = first_position_preference(votes, items=items, rng=0)
     assert_allclose(result.first_share.value, 0.326 / (0.326 + 0.285), atol=1e-3)
-    assert result.first_share.low > 0.5  # a measurable left-position preference
+    assert result.first_share.lower > 0.5  # a measurable left-position preference
     print(f"\nLLMFAO humans: first-shown share of non-tie votes {fmt(result.first_share)}")
 
 
@@ -608,12 +606,12 @@ def test_llmfao_judges_against_the_human_majority(llmfao):
             f" length bias {length_bias_line(judge, len_a, len_b)}"
         )
         for estimate in (result.agreement, result.agreement_no_ties, result.kappa):
-            assert estimate.low <= estimate.value <= estimate.high
+            assert estimate.lower <= estimate.value <= estimate.upper
     assert results["gpt4"].n_items == 2139
     # GPT-4 agrees with the crowd on who won about as well as a held-out crowd worker does;
     # GPT-3 clearly less.
-    assert results["gpt4"].agreement_no_ties.value > results["gpt3"].agreement_no_ties.high
-    assert results["gpt4"].agreement_no_ties.high > human.agreement_no_ties.low
+    assert results["gpt4"].agreement_no_ties.value > results["gpt3"].agreement_no_ties.upper
+    assert results["gpt4"].agreement_no_ties.upper > human.agreement_no_ties.lower
 
 
 def length_bias_line(verdicts, len_a, len_b, items=None):

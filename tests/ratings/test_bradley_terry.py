@@ -197,7 +197,7 @@ def test_degenerate_data_gets_a_documented_prior_and_finite_ratings(case):
     assert fit.prior == ratings.DEFAULT_PRIOR
     assert np.all(np.isfinite(fit.ratings))
     assert any(case["mentions"] in note for note in fit.notes), (case["desc"], fit.notes)
-    for iv in (ratings.sandwich(fit), ratings.bootstrap(fit, rounds=50, rng=0)):
+    for iv in (ratings.sandwich(fit), ratings.bootstrap(fit, n_resamples=50, rng=0)):
         assert np.all(np.isfinite(iv.lower)) and np.all(np.isfinite(iv.upper))
 
 

@@ -69,7 +69,8 @@ def test_help_documents_every_option_and_the_output_columns():
     for option in (
         "--method",
         "--ci",
-        "--rounds",
+        "--n-resamples",
+        "--confidence-level",
         "--seed",
         "--anchor",
         "--min-votes",
@@ -121,7 +122,7 @@ def test_model_a_model_b_csv_with_all_winner_codes_and_csv_output(tmp_path):
         "x,y,model_a\ny,z,model_b\nz,x,tie\nx,z,tie (bothbad)\ny,x,both_bad\nz,y,model_a\n"
         "x,y,model_b\n"
     )
-    out = run(path, "--format", "csv", "--rounds", "50", "--seed", "1")
+    out = run(path, "--format", "csv", "--n-resamples", "50", "--seed", "1")
     assert out.returncode == 0, out.stderr
     rows = list(csv.DictReader(io.StringIO(out.stdout)))
     assert [r["model"] for r in rows] and set(rows[0]) == {
@@ -152,7 +153,7 @@ def test_jsonl_from_stdin_with_timings_and_a_table():
     ]
     stdin = "\n".join(json.dumps(x) for x in lines) + "\n"
     # The real command, in a fresh interpreter that cannot import Django or pandas.
-    out = run_subprocess("-", "--timings", "--rounds", "30", "--seed", "0", stdin=stdin)
+    out = run_subprocess("-", "--timings", "--n-resamples", "30", "--seed", "0", stdin=stdin)
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines()[0].split()[:3] == ["model", "rating", "lower"]
     phases = [line.split() for line in out.stderr.splitlines() if line.startswith("timing ")]

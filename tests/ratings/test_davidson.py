@@ -64,7 +64,7 @@ def test_it_recovers_the_tie_parameter_of_simulated_davidson_data():
     fit = fit_davidson(aggregate(n, a, b, o))
     iv = ratings.sandwich(fit)
     assert iv.tie_lower < nu < iv.tie_upper
-    boot = ratings.bootstrap(fit, rounds=200, rng=1)
+    boot = ratings.bootstrap(fit, n_resamples=200, rng=1)
     assert boot.tie_lower < nu < boot.tie_upper
     assert np.all(np.abs(fit.theta - theta) < 4 * iv.se / ratings.SCALE)
 
@@ -103,7 +103,7 @@ def test_a_diverging_davidson_fit_gets_the_prior_or_an_error_naming_the_models()
 def test_bootstrap_rounds_without_ties_stay_finite():
     names, a, b, o = load_pairs(GOLDEN / "food.csv")  # 3 ties in 30 battles
     fit = fit_davidson(aggregate(len(names), a, b, o))
-    iv = ratings.bootstrap(fit, rounds=200, rng=0)
+    iv = ratings.bootstrap(fit, n_resamples=200, rng=0)
     assert iv.n_degenerate > 0
     assert np.all(np.isfinite(iv.lower)) and np.all(np.isfinite(iv.upper))
     assert 0 < iv.tie_lower < fit.tie < iv.tie_upper

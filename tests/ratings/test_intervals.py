@@ -8,8 +8,9 @@ from scipy.special import expit
 
 import ratings
 from ratings import A_WINS, B_WINS, TIE, aggregate, bootstrap, fit_bt, sandwich
+from ratings._fit import fitted_pairs
+from ratings._intervals import _Chord
 from ratings._resample import MultinomialSampler, PoissonTables, _support
-from ratings.intervals import _Chord
 from tests.ratings.helpers import GOLDEN, LLMFAO, arena_theta, load_pairs, simulate_counts
 
 SEEDS = [0, 1, 2, 3]
@@ -35,7 +36,7 @@ def coverage(arena):
         fit = fit_bt(simulate_counts(theta, weight, 100_000, rng))
         truth = fit.to_ratings(theta)
         for name, iv in (
-            ("bootstrap", bootstrap(fit, rounds=400, rng=seed)),
+            ("bootstrap", bootstrap(fit, n_resamples=400, rng=seed)),
             ("sandwich", sandwich(fit)),
         ):
             out[name].append(np.mean((iv.lower <= truth) & (truth <= iv.upper)))
@@ -55,17 +56,17 @@ def test_duplicating_every_battle_narrows_the_intervals():
     fit = fit_bt(aggregate(n, a, b, o))
     fit2 = fit_bt(aggregate(n, np.tile(a, 2), np.tile(b, 2), np.tile(o, 2)))
     assert_allclose(sandwich(fit2).se, sandwich(fit).se / np.sqrt(2), rtol=1e-9)
-    ratio = bootstrap(fit2, rounds=300, rng=0).se / bootstrap(fit, rounds=300, rng=0).se
+    ratio = bootstrap(fit2, n_resamples=300, rng=0).se / bootstrap(fit, n_resamples=300, rng=0).se
     assert 0.6 < np.median(ratio) < 0.8
 
 
 def test_the_bootstrap_depends_on_the_seed_only_not_on_the_number_of_workers():
     names, a, b, o = load_pairs(LLMFAO)
     fit = fit_bt(aggregate(len(names), a, b, o))
-    one = bootstrap(fit, rounds=120, rng=11, workers=1)
-    two = bootstrap(fit, rounds=120, rng=11, workers=2)
+    one = bootstrap(fit, n_resamples=120, rng=11, workers=1)
+    two = bootstrap(fit, n_resamples=120, rng=11, workers=2)
     assert_array_equal(one.theta_samples, two.theta_samples)
-    other = bootstrap(fit, rounds=120, rng=12, workers=1)
+    other = bootstrap(fit, n_resamples=120, rng=12, workers=1)
     assert not np.array_equal(one.theta_samples, other.theta_samples)
 
 
@@ -73,7 +74,7 @@ def test_rounds_solved_together_equal_separate_exact_refits():
     names, a, b, o = load_pairs(LLMFAO)
     n = len(names)
     fit = fit_bt(aggregate(n, a, b, o))
-    cells = fit._cells
+    data, cells = fitted_pairs(fit)
     perm = np.arange(cells.shape[0])
     sampler = MultinomialSampler(cells.T.ravel())
     x = sampler.draw(np.random.default_rng(0), 5).astype(float).reshape(3, -1, 5)
@@ -82,7 +83,7 @@ def test_rounds_solved_together_equal_separate_exact_refits():
         rows = np.repeat(np.arange(cells.shape[0]), 3)
         outcome = np.tile([A_WINS, B_WINS, TIE], cells.shape[0])
         cnt = x[:, :, r].T.ravel()
-        counts = aggregate(n, fit._data.i[rows], fit._data.j[rows], outcome, counts=cnt)
+        counts = aggregate(n, data.i[rows], data.j[rows], outcome, counts=cnt)
         assert_allclose(theta[r], fit_bt(counts).theta, atol=1e-9)
 
 
@@ -113,7 +114,10 @@ def test_constant_weights_change_neither_ratings_nor_intervals():
     weighted = fit_bt(aggregate(n, a, b, o, np.full(a.size, 2.5)))
     assert_allclose(weighted.ratings, plain.ratings, atol=1e-9)
     assert_allclose(sandwich(weighted).se, sandwich(plain).se, rtol=1e-9)
-    boot_w, boot = bootstrap(weighted, rounds=100, rng=3), bootstrap(plain, rounds=100, rng=3)
+    boot_w, boot = (
+        bootstrap(weighted, n_resamples=100, rng=3),
+        bootstrap(plain, n_resamples=100, rng=3),
+    )
     assert boot.n_degenerate == 0
     assert_allclose(boot_w.theta_samples, boot.theta_samples, atol=1e-6)
 
@@ -123,7 +127,7 @@ def test_weights_constant_per_cell_bootstrap_like_the_weighted_battles():
     names, a, b, o = load_pairs(GOLDEN / "food.csv")
     w = np.where((a == 0) | (b == 0), 2.0, 1.0)
     fit = fit_bt(aggregate(len(names), a, b, o, w))
-    iv = bootstrap(fit, rounds=200, rng=0)
+    iv = bootstrap(fit, n_resamples=200, rng=0)
     assert np.all(np.isfinite(iv.lower)) and np.all(iv.lower < fit.ratings)
 
 
@@ -137,7 +141,7 @@ def test_resamples_without_a_finite_mle_are_refitted_with_the_prior_and_counted(
     )
     fit = fit_bt(aggregate(4, a, b, o))
     assert fit.prior == 0
-    iv = bootstrap(fit, rounds=300, rng=0)
+    iv = bootstrap(fit, n_resamples=300, rng=0)
     assert iv.n_degenerate > 0
     assert np.all(np.isfinite(iv.theta_samples)) and np.all(np.isfinite(iv.upper))
 
@@ -145,7 +149,7 @@ def test_resamples_without_a_finite_mle_are_refitted_with_the_prior_and_counted(
 def test_anchored_intervals_are_intervals_for_the_gap_to_the_anchor():
     names, a, b, o = load_pairs(LLMFAO)
     fit = fit_bt(aggregate(len(names), a, b, o), anchor={0: 1000.0})
-    for iv in (sandwich(fit), bootstrap(fit, rounds=100, rng=0)):
+    for iv in (sandwich(fit), bootstrap(fit, n_resamples=100, rng=0)):
         assert iv.lower[0] == pytest.approx(1000.0) and iv.upper[0] == pytest.approx(1000.0)
         assert np.all(iv.upper[1:] > iv.lower[1:])
 
@@ -153,7 +157,7 @@ def test_anchored_intervals_are_intervals_for_the_gap_to_the_anchor():
 def test_davidson_bootstrap_and_sandwich_agree():
     names, a, b, o = load_pairs(LLMFAO)
     fit = ratings.fit_davidson(aggregate(len(names), a, b, o))
-    boot, sand = bootstrap(fit, rounds=300, rng=0), sandwich(fit)
+    boot, sand = bootstrap(fit, n_resamples=300, rng=0), sandwich(fit)
     assert 0.8 < np.median(boot.se / sand.se) < 1.2
     assert boot.tie_lower < fit.tie < boot.tie_upper
     assert sand.tie_lower < fit.tie < sand.tie_upper
@@ -216,7 +220,7 @@ def test_batched_refits_equal_separate_exact_fits_and_count_the_degenerate_round
         o = np.where((b == drop) & (o == B_WINS), A_WINS, o)
         o = np.where((a == drop) | (b == drop), np.where(a == drop, B_WINS, A_WINS), o)
     fit = fit_bt(aggregate(n, a, b, o), prior=prior)
-    cells = fit._cells
+    data, cells = fitted_pairs(fit)
     perm = np.arange(cells.shape[0])
     rounds = 60
     x = MultinomialSampler(cells.T.ravel()).draw(np.random.default_rng(1), rounds)
@@ -226,9 +230,7 @@ def test_batched_refits_equal_separate_exact_fits_and_count_the_degenerate_round
     outcome = np.tile([A_WINS, B_WINS, TIE], cells.shape[0])
     expected_degenerate = 0
     for r in range(rounds):
-        counts = aggregate(
-            n, fit._data.i[rows], fit._data.j[rows], outcome, counts=x[:, :, r].T.ravel()
-        )
+        counts = aggregate(n, data.i[rows], data.j[rows], outcome, counts=x[:, :, r].T.ravel())
         # What a single refit does: the fit's own prior, or the default one where the
         # resample has no finite MLE (never less than the fit's).
         auto = fit_bt(counts)
@@ -242,7 +244,7 @@ def test_batched_refits_equal_separate_exact_fits_and_count_the_degenerate_round
 
 
 def test_small_boards_fit_their_hard_rounds_in_batches_not_one_by_one(monkeypatch):
-    from ratings import intervals
+    from ratings import _intervals as intervals
 
     calls = []
     single = intervals.newton_fit
@@ -250,7 +252,7 @@ def test_small_boards_fit_their_hard_rounds_in_batches_not_one_by_one(monkeypatc
         intervals, "newton_fit", lambda *args, **kw: calls.append(1) or single(*args, **kw)
     )
     n, a, b, o = _small_board()
-    iv = bootstrap(fit_bt(aggregate(n, a, b, o)), rounds=400, rng=0, workers=1)
+    iv = bootstrap(fit_bt(aggregate(n, a, b, o)), n_resamples=400, rng=0, workers=1)
     assert iv.n_degenerate > 40
     assert len(calls) <= 20  # only the rare round the batch cannot settle
 
@@ -260,7 +262,7 @@ def test_the_batched_newton_fit_equals_single_fits_from_any_start():
 
     n, a, b, o = _small_board(n_battles=300)
     fit = fit_bt(aggregate(n, a, b, o))
-    data = fit._data
+    data, _ = fitted_pairs(fit)
     rng = np.random.default_rng(0)
     w = [rng.poisson(data.w[:, k, None] + 0.5, (data.P, 7)).astype(float) for k in range(3)]
     for prior, start in ((1.0, None), (0.5, rng.normal(0, 1, (n, 7))), (0.0, None)):

@@ -18,11 +18,11 @@ def llmfao():
 
 def test_a_board_has_one_row_per_model_ordered_by_rating_with_all_fields(llmfao):
     names, a, b, o = llmfao
-    board = leaderboard(len(names), a, b, o, rounds=200, rng=0)
+    board = leaderboard(len(names), a, b, o, n_resamples=200, rng=0)
     assert len(board) == len(names)
     assert np.all(np.diff(board.rating) <= 0)
     assert np.all(board.lower < board.rating) and np.all(board.rating < board.upper)
-    assert_array_equal(board.rank, ratings.ranks.competition_rank(board.rating))
+    assert_array_equal(board.rank, ratings._ranks.competition_rank(board.rating))
     assert np.all(board.rank_ub <= board.rank)
     assert np.all((board.rank_lower <= board.rank) & (board.rank <= board.rank_upper))
     assert np.all((board.rank_lower <= board.rank_median) & (board.rank_median <= board.rank_upper))
@@ -34,8 +34,8 @@ def test_a_board_has_one_row_per_model_ordered_by_rating_with_all_fields(llmfao)
 
 def test_the_same_seed_gives_the_same_board(llmfao):
     names, a, b, o = llmfao
-    one = leaderboard(len(names), a, b, o, rounds=100, rng=7)
-    two = leaderboard(len(names), a, b, o, rounds=100, rng=7)
+    one = leaderboard(len(names), a, b, o, n_resamples=100, rng=7)
+    two = leaderboard(len(names), a, b, o, n_resamples=100, rng=7)
     assert one.rows() == two.rows()
 
 
@@ -60,8 +60,8 @@ def test_models_without_battles_are_left_out():
 
 def test_counts_input_gives_the_same_board_as_raw_battles(llmfao):
     names, a, b, o = llmfao
-    raw = leaderboard(len(names), a, b, o, rounds=100, rng=3)
-    counts = ratings.leaderboard_from_counts(aggregate(len(names), a, b, o), rounds=100, rng=3)
+    raw = leaderboard(len(names), a, b, o, n_resamples=100, rng=3)
+    counts = ratings.leaderboard_from_counts(aggregate(len(names), a, b, o), n_resamples=100, rng=3)
     assert raw.rows() == counts.rows()
 
 
@@ -70,14 +70,14 @@ def test_ci_none_collapses_intervals_and_rank_ranges(llmfao):
     board = leaderboard(len(names), a, b, o, ci="none")
     assert_array_equal(board.lower, board.rating)
     assert_array_equal(board.rank_ub, board.rank)
-    assert board.rounds == 0
+    assert board.n_resamples == 0
 
 
 def test_davidson_and_elo_boards(llmfao):
     names, a, b, o = llmfao
     dav = leaderboard(len(names), a, b, o, method="davidson", ci="sandwich", rng=0)
     assert dav.tie_lower < dav.tie < dav.tie_upper
-    elo = leaderboard(len(names), a, b, o, method="elo", rounds=20, rng=0)
+    elo = leaderboard(len(names), a, b, o, method="elo", n_resamples=20, rng=0)
     assert_allclose(np.sort(elo.rating), np.sort(ratings.online_elo(len(names), a, b, o)))
     with pytest.raises(ValueError, match="sandwich"):
         leaderboard(len(names), a, b, o, method="elo", ci="sandwich")
@@ -144,7 +144,7 @@ def test_an_anchor_missing_from_a_category_is_dropped_there_with_a_note():
 
 @pytest.mark.parametrize("method", ["bt", "davidson", "elo"])
 def test_no_battles_give_an_empty_board_with_a_note(method):
-    board = leaderboard(4, [], [], [], method=method, rounds=10)
+    board = leaderboard(4, [], [], [], method=method, n_resamples=10)
     assert len(board) == 0 and board.rows() == []
     assert board.notes == ("no battles to rate",)
     json.dumps(board.to_dict())

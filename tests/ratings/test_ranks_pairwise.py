@@ -8,6 +8,7 @@ from scipy.stats import norm
 
 import ratings
 from ratings import aggregate, bootstrap, fit_bt, pairwise, rank_stats, sandwich
+from ratings._fit import fitted_pairs
 from tests.ratings.helpers import LLMFAO, load_pairs
 
 RANK_CASES = [
@@ -93,7 +94,7 @@ def test_votes_needed_is_zero_when_separated_and_makes_the_gap_significant(llmfa
     assert 0 < m < np.inf
     # With m more votes the precision of the gap grows by m * v; then |d| / se = z.
     p = pw.prob[i, j]
-    w = llmfao_fit._data.w
+    w = fitted_pairs(llmfao_fit)[0].w
     t = w[:, 2].sum() / w.sum()
     v = (p * (1 - p)) ** 2 / (p * (1 - p) - t / 4)
     s = iv.cov[i, i] + iv.cov[j, j] - 2 * iv.cov[i, j]
@@ -104,7 +105,7 @@ def test_votes_needed_is_zero_when_separated_and_makes_the_gap_significant(llmfa
 
 
 def test_bootstrap_pairwise_intervals_match_the_sandwich_roughly(llmfao_fit):
-    boot = pairwise(llmfao_fit, bootstrap(llmfao_fit, rounds=300, rng=0))
+    boot = pairwise(llmfao_fit, bootstrap(llmfao_fit, n_resamples=300, rng=0))
     sand = pairwise(llmfao_fit, sandwich(llmfao_fit))
     width_b = boot.upper - boot.lower
     width_s = sand.upper - sand.lower
@@ -126,7 +127,7 @@ def test_pairwise_bounds_equal_brute_force_percentiles_in_both_directions():
     a = rng.integers(0, n, n_battles)
     b = (a + 1 + rng.integers(0, n - 1, n_battles)) % n
     o = rng.integers(0, 3, n_battles)
-    board = ratings.leaderboard(n, a, b, o, rng=2, rounds=400)
+    board = ratings.leaderboard(n, a, b, o, rng=2, n_resamples=400)
     pw = ratings.pairwise(board.fit, board.intervals)
     th = board.intervals.theta_samples
     for i, j in [(0, 5), (5, 0), (3, 11), (11, 3)]:

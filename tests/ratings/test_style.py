@@ -8,7 +8,7 @@ from scipy.special import expit, log_expit
 
 import ratings
 from ratings import answer_features, battle_features, bootstrap, fit_style, sandwich
-from ratings.style import _StyleProblem
+from ratings._style import StyleProblem
 from tests.ratings.helpers import outcome_probs
 
 FEATURE_CASES = [
@@ -84,7 +84,7 @@ def length_effect():
     theta, a, b, o, sf = _simulate(0)
     fit = fit_style(theta.size, a, b, o, sf)
     plain = ratings.bradley_terry(theta.size, a, b, o)
-    return theta, fit, plain, sandwich(fit), bootstrap(fit, rounds=40, rng=0)
+    return theta, fit, plain, sandwich(fit), bootstrap(fit, n_resamples=40, rng=0)
 
 
 def test_the_length_coefficients_interval_contains_the_true_effect(length_effect):
@@ -141,7 +141,7 @@ def test_style_gradient_and_hessian_match_finite_differences():
     a = rng.integers(0, n, m)
     b = (a + rng.integers(1, n, m)) % n
     y = rng.choice([0.0, 0.5, 1.0], m)
-    prob = _StyleProblem(n, a, b, y, rng.uniform(0.5, 2, m), rng.normal(size=(m, 2)), 1.5, 0.0)
+    prob = StyleProblem(n, a, b, y, rng.uniform(0.5, 2, m), rng.normal(size=(m, 2)), 1.5, 0.0)
     x0 = rng.normal(size=n + 2)
 
     def f(p):

@@ -6,24 +6,21 @@ model's rating is fixed and the others' intervals are for their gap to it).
 
 **Bootstrap** (:func:`bootstrap`): battles are resampled with replacement, which for aggregated
 counts means one exact ``Multinomial(N, cells / N)`` draw of the (pair, outcome) cells per
-round (see :mod:`ratings._resample`). All rounds are solved together: starting from the point
-estimate, each round takes Newton steps with the point estimate's Hessian (a chord method),
-which converges linearly at a rate given by the small difference between the resampled and
-the original information. A round that does not converge, or whose resample has no finite
+resample (see :mod:`ratings._resample`). All resamples are solved together: starting from the
+point estimate, each resample takes Newton steps with the point estimate's Hessian (a chord
+method), which converges linearly at a rate given by the small difference between the resampled and
+the original information. A resample that does not converge, or that has no finite
 maximum-likelihood estimate (a model that happens to win or lose every resampled battle), is
-refitted on its own by full Newton, with the small prior if its MLE does not exist; such rounds
-are counted in ``n_degenerate``. Intervals are percentile intervals. Rounds are drawn in
-fixed-size chunks from generators spawned from ``rng``, so results depend only on ``rng``,
-not on ``workers``.
+refitted on its own by full Newton, with the small prior if its MLE does not exist; such
+resamples are counted in ``n_degenerate``. Intervals are percentile intervals. Resamples are
+drawn in fixed-size chunks from generators spawned from ``rng``, so results depend only on
+``rng``, not on ``workers``.
 
 Weighted battles: the resampled counts are multiplied by each cell's mean weight, which is
 exact when the weight is constant within a (pair, outcome) cell, as for inverse pair sampling
 probabilities.
 
-**Sandwich** (:func:`sandwich`): ``V = H^+ M H^+`` with ``H`` the observed information and ``M``
-the sum over battles of the outer products of the per-battle scores (with squared weights),
-restricted to mean-zero strengths. It is robust to the model's variance being wrong, which is
-the case for ties counted as half a win. Intervals are ``rating +/- z * se``.
+**Sandwich** (:func:`ratings.sandwich`, in :mod:`ratings._sandwich`): robust normal intervals.
 
 References
 ----------
@@ -35,20 +32,21 @@ the bootstrap" (1993).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TypeVar
 
 import numpy as np
-from scipy.special import expit, ndtri
+from scipy.special import expit
 
-from ._fit import SCALE, RatingFit
+from ._fit import RatingFit, fitted_pairs
 from ._linalg import inv_spd, matmul
 from ._resample import MultinomialSampler
 from ._solver import (
     DEFAULT_PRIOR,
     DegenerateDataError,
     PairData,
-    constrained_inverse,
     degeneracy_notes,
     information,
     newton_fit,
@@ -56,14 +54,17 @@ from ._solver import (
     pair_terms,
     prior_terms,
 )
-from ._validation import _alpha_iv, _positive_int_iv
-from .style import StyleFit, _StyleProblem
+from ._style import StyleFit, StyleProblem
+from ._typing import ArrayLike, BoolArray, FloatArray, IntArray, Seed
+from ._validation import alpha_of, confidence_level_iv, positive_int_iv
 
-__all__ = ["Intervals", "bootstrap", "sandwich"]
+__all__ = ["Intervals", "bootstrap"]
 
-_CHUNK = 50  # bootstrap rounds per chunk (one spawned generator each)
+_T = TypeVar("_T")
+
+_CHUNK = 50  # bootstrap resamples per chunk (one spawned generator each)
 _MAX_CHORD = 40
-_STYLE_CHUNK = 10  # style bootstrap rounds per chunk
+_STYLE_CHUNK = 10  # style bootstrap resamples per chunk
 
 
 @dataclass(frozen=True, eq=False)
@@ -73,8 +74,8 @@ class Intervals:
     Attributes
     ----------
     method : {"bootstrap", "sandwich"}
-    alpha : float
-        Intervals have coverage ``1 - alpha``.
+    confidence_level : float
+        Intervals have coverage ``confidence_level``.
     lower, upper : ndarray of shape (n_models,)
         Interval bounds on the Elo scale.
     se : ndarray of shape (n_models,)
@@ -82,54 +83,61 @@ class Intervals:
     cov : ndarray of shape (n_models, n_models)
         Covariance of :meth:`RatingFit.gaps` (log-strengths relative to the fit's origin, in
         natural-log units); ``se = SCALE * sqrt(diag(cov))``.
-    theta_samples : ndarray of shape (rounds, n_models) or None
-        Bootstrap log-strengths per round, mean zero per round (bootstrap only).
+    theta_samples : ndarray of shape (n_resamples, n_models) or None
+        Bootstrap log-strengths per resample, mean zero per resample (bootstrap only).
     tie_lower, tie_upper : float or None
         Interval for Davidson's tie parameter ``nu``.
-    tie_samples : ndarray of shape (rounds,) or None
-    rounds : int
-        Bootstrap rounds (0 for sandwich).
+    tie_samples : ndarray of shape (n_resamples,) or None
+    n_resamples : int
+        Bootstrap resamples (0 for sandwich).
     n_degenerate : int
-        Bootstrap rounds whose resample had no finite MLE and were fitted with the prior.
+        Bootstrap resamples that had no finite MLE and were fitted with the prior.
     coef_lower, coef_upper, coef_se : ndarray of shape (n_features,) or None
         Intervals and standard errors of style coefficients (style fits only), in natural-log
         odds per standard deviation of the feature.
-    coef_samples : ndarray of shape (rounds, n_features) or None
+    coef_samples : ndarray of shape (n_resamples, n_features) or None
     """
 
     method: str
-    alpha: float
-    lower: np.ndarray
-    upper: np.ndarray
-    se: np.ndarray
-    cov: np.ndarray
-    theta_samples: np.ndarray | None = None
+    confidence_level: float
+    lower: FloatArray
+    upper: FloatArray
+    se: FloatArray
+    cov: FloatArray
+    theta_samples: FloatArray | None = None
     tie_lower: float | None = None
     tie_upper: float | None = None
-    tie_samples: np.ndarray | None = None
-    rounds: int = 0
+    tie_samples: FloatArray | None = None
+    n_resamples: int = 0
     n_degenerate: int = 0
-    coef_lower: np.ndarray | None = None
-    coef_upper: np.ndarray | None = None
-    coef_se: np.ndarray | None = None
-    coef_samples: np.ndarray | None = None
+    coef_lower: FloatArray | None = None
+    coef_upper: FloatArray | None = None
+    coef_se: FloatArray | None = None
+    coef_samples: FloatArray | None = None
 
-    def rating_samples(self, fit: RatingFit) -> np.ndarray | None:
-        """Bootstrap ratings per round, shape (rounds, n_models), on ``fit``'s scale."""
+    def rating_samples(self, fit: RatingFit) -> FloatArray | None:
+        """Bootstrap ratings per resample, shape (n_resamples, n_models), on ``fit``'s scale."""
         if self.theta_samples is None:
             return None
         return fit.to_ratings(self.theta_samples)
 
 
-def _fit_iv(fit) -> RatingFit:
+def fit_iv(fit: object) -> RatingFit:
     if not isinstance(fit, RatingFit):
         raise TypeError("`fit` must be a RatingFit from ratings.fit_bt or ratings.fit_davidson")
     return fit
 
 
-def _percentile_intervals(fit: RatingFit, theta_samples, *, alpha: float = 0.05, eta_samples=None):
-    """Percentile :class:`Intervals` from log-strength samples of shape (rounds, n_models)."""
-    alpha = _alpha_iv(alpha)
+def _percentile_intervals(
+    fit: RatingFit,
+    theta_samples: ArrayLike,
+    *,
+    confidence_level: float,
+    eta_samples: ArrayLike | None = None,
+    n_degenerate: int = 0,
+) -> Intervals:
+    """Percentile :class:`Intervals` from log-strength samples of shape (n_resamples, n_models)."""
+    alpha = alpha_of(confidence_level)
     theta_samples = np.asarray(theta_samples, dtype=np.float64)
     r = fit.to_ratings(theta_samples)
     lower, upper = np.quantile(r, [alpha / 2, 1 - alpha / 2], axis=0)
@@ -146,7 +154,7 @@ def _percentile_intervals(fit: RatingFit, theta_samples, *, alpha: float = 0.05,
         tie_lo, tie_hi = (float(v) for v in np.quantile(tie_s, [alpha / 2, 1 - alpha / 2]))
     return Intervals(
         method="bootstrap",
-        alpha=alpha,
+        confidence_level=confidence_level,
         lower=lower,
         upper=upper,
         se=r.std(axis=0, ddof=1) if len(r) > 1 else np.zeros(r.shape[1]),
@@ -155,11 +163,12 @@ def _percentile_intervals(fit: RatingFit, theta_samples, *, alpha: float = 0.05,
         tie_lower=tie_lo,
         tie_upper=tie_hi,
         tie_samples=tie_s,
-        rounds=len(r),
+        n_resamples=len(r),
+        n_degenerate=n_degenerate,
     )
 
 
-def _round(counts, r: int) -> np.ndarray:
+def _round(counts: Sequence[FloatArray], r: int) -> FloatArray:
     """Round ``r``'s counts, (n_pairs, 3), from the three (n_pairs, R) count arrays."""
     return np.column_stack([c[:, r] for c in counts])
 
@@ -173,17 +182,17 @@ class _Chord:
     ``exp``), the last ones in double precision, so the result is accurate to ``tol``.
     """
 
-    def __init__(self, fit: RatingFit, tol: float, perm: np.ndarray):
+    def __init__(self, fit: RatingFit, tol: float, perm: IntArray) -> None:
         self.fit = fit
         self.kind = fit.method
-        d = fit._data
+        d, _ = fitted_pairs(fit)
         self.data = PairData(d.n, d.i[perm], d.j[perm], d.w[perm])
         self.prior = fit.prior
         self.tol = tol
         n = fit.n_models
         self.dav = self.kind == "davidson"
         self.theta0 = np.asarray(fit.theta)
-        self.eta0 = fit._eta if self.dav else 0.0
+        self.eta0 = fit.log_tie if fit.log_tie is not None else 0.0
         # Point fit's information (with the 11'/n shift that pins the mean when unpenalised).
         info = information(self.kind, self.data, self.theta0, self.eta0, self.prior)
         if self.prior <= 0:
@@ -196,7 +205,7 @@ class _Chord:
         self.inc32 = inc.astype(np.float32)
         self.inc32_t = self.data.inc_t.astype(np.float32)
 
-    def unscored(self, w0, w1, w2) -> np.ndarray:
+    def unscored(self, w0: FloatArray, w1: FloatArray, w2: FloatArray) -> BoolArray:
         """Rounds in which a model that has battles scored nothing or conceded nothing (so
         the round has no finite MLE)."""
         fwd, bwd = w0 + w2, w1 + w2
@@ -205,8 +214,15 @@ class _Chord:
         bad = ((scored <= 0) | (conceded <= 0)) & self.played[:, None]
         return bad.any(axis=0)
 
-    def _gradient(self, theta, eta, w, w32, single: bool):
-        if self.kind == "bt" and single:
+    def _gradient(
+        self,
+        theta: FloatArray,
+        eta: FloatArray,
+        w: tuple[FloatArray, ...],
+        w32: tuple[FloatArray, FloatArray] | None,
+        single: bool,
+    ) -> FloatArray:
+        if self.kind == "bt" and single and w32 is not None:
             # Everything in float32: about half the memory traffic; good to a few 1e-7.
             s, tot = w32
             e = self.inc32 @ theta.astype(np.float32)
@@ -230,7 +246,9 @@ class _Chord:
             g[: self.fit.n_models] += prior_terms(theta, self.prior)[1]
         return g
 
-    def solve(self, w0, w1, w2):
+    def solve(
+        self, w0: FloatArray, w1: FloatArray, w2: FloatArray
+    ) -> tuple[FloatArray, FloatArray | None, int]:
         """Return (theta (R, n), eta (R,) or None, n_degenerate) for counts of shape (P, R)."""
         n_rounds = w0.shape[1]
         n = self.fit.n_models
@@ -306,7 +324,9 @@ class _Chord:
         theta -= theta.mean(axis=0)
         return theta.T, (eta if self.dav else None), int(flagged.sum())
 
-    def _refit(self, w_round, theta0, eta0):
+    def _refit(
+        self, w_round: FloatArray, theta0: FloatArray, eta0: float
+    ) -> tuple[FloatArray, float | None, bool]:
         tie_fix = False
         if self.dav and not 0 < w_round[:, 2].sum() < w_round.sum():
             # No ties (or only ties) in this resample: add one virtual tie and one virtual
@@ -337,9 +357,9 @@ class _Chord:
 def bootstrap(
     fit: RatingFit,
     *,
-    rounds: int = 1000,
-    rng=None,
-    alpha: float = 0.05,
+    n_resamples: int = 1000,
+    rng: Seed = None,
+    confidence_level: float = 0.95,
     workers: int | None = None,
     tol: float = 1e-6,
 ) -> Intervals:
@@ -349,49 +369,47 @@ def bootstrap(
     ----------
     fit : RatingFit
         A Bradley-Terry or Davidson fit.
-    rounds : int, default 1000
+    n_resamples : int, default 1000
         Number of bootstrap resamples.
     rng : None, int, numpy.random.Generator
         Seed or generator (``numpy.random.default_rng(rng)``).
-    alpha : float, default 0.05
-        Intervals have coverage ``1 - alpha``.
+    confidence_level : float, default 0.95
+        Intervals have coverage ``confidence_level``.
     workers : int, optional
-        Threads used to resample and solve chunks of rounds; default: the CPUs available to
+        Threads used to resample and solve chunks of resamples; default: the CPUs available to
         this process (at most 4). Results do not depend on it.
     tol : float, default 1e-6
-        Convergence tolerance of each round's solve, in natural-log units (1e-6 is 0.0002
+        Convergence tolerance of each resample's solve, in natural-log units (1e-6 is 0.0002
         Elo points).
 
     Returns
     -------
     Intervals
-        With ``theta_samples`` of shape (rounds, n_models).
+        With ``theta_samples`` of shape (n_resamples, n_models).
 
     Notes
     -----
     A Davidson resample without ties (or with only ties) gets one virtual tie and one virtual
     decisive battle, spread over the pairs; it is counted in ``n_degenerate``.
     """
-    fit = _fit_iv(fit)
-    rounds = _positive_int_iv(rounds, "rounds")
-    alpha = _alpha_iv(alpha)
+    fit = fit_iv(fit)
+    rounds = positive_int_iv(n_resamples, "n_resamples")
+    confidence_level = confidence_level_iv(confidence_level)
     rng = np.random.default_rng(rng)
     workers = _workers_iv(workers)
     if isinstance(fit, StyleFit):
-        return _style_bootstrap(fit, rounds, rng, alpha, workers, tol)
+        return _style_bootstrap(fit, rounds, rng, confidence_level, workers, tol)
     n = fit.n_models
-    cells = fit._cells  # (P, 3) raw counts
+    data, cells = fitted_pairs(fit)  # cells: (P, 3) raw counts
     n_pairs = cells.shape[0]
     if n_pairs == 0:
         zeros = np.zeros((rounds, n))
-        out = _percentile_intervals(fit, zeros, alpha=alpha)
-        return out
+        return _percentile_intervals(fit, zeros, confidence_level=confidence_level)
     # Pairs sorted by battle count, cells laid out outcome-major: close counts sit together
     # (for the sampler's tables) and each round's draw reshapes to (3, n_pairs) without copies.
     perm = np.argsort(cells.sum(axis=1), kind="stable")
     flat = cells[perm].T.ravel()
     sampler = MultinomialSampler(flat)
-    data = fit._data
     mean_w = None
     if fit.counts.weighted:
         wsum = data.w[perm].T.ravel()
@@ -401,7 +419,7 @@ def bootstrap(
     sizes = [min(_CHUNK, rounds - s) for s in range(0, rounds, _CHUNK)]
     child = rng.spawn(len(sizes))
 
-    def work(k):
+    def work(k: int) -> tuple[FloatArray, FloatArray | None, int]:
         x = sampler.draw(child[k], sizes[k]).astype(np.float64)
         if mean_w is not None:
             x *= mean_w
@@ -411,31 +429,42 @@ def bootstrap(
     results = _run(work, len(sizes), workers)
     theta = np.concatenate([r[0] for r in results])
     eta = np.concatenate([r[1] for r in results]) if fit.method == "davidson" else None
-    out = _percentile_intervals(fit, theta, alpha=alpha, eta_samples=eta)
-    object.__setattr__(out, "n_degenerate", sum(r[2] for r in results))
-    return out
+    return _percentile_intervals(
+        fit,
+        theta,
+        confidence_level=confidence_level,
+        eta_samples=eta,
+        n_degenerate=sum(r[2] for r in results),
+    )
 
 
-def _workers_iv(workers) -> int:
+def _workers_iv(workers: int | None) -> int:
     if workers is None:
         try:
             workers = len(os.sched_getaffinity(0))
         except AttributeError:  # pragma: no cover - not Linux
             workers = os.cpu_count() or 1
         workers = min(workers, 4)
-    return _positive_int_iv(workers, "workers")
+    return positive_int_iv(workers, "workers")
 
 
-def _run(work, n_jobs: int, workers: int) -> list:
+def _run(work: Callable[[int], _T], n_jobs: int, workers: int) -> list[_T]:
     if workers > 1 and n_jobs > 1:
         with ThreadPoolExecutor(max_workers=min(workers, n_jobs)) as pool:
             return list(pool.map(work, range(n_jobs)))
     return [work(k) for k in range(n_jobs)]
 
 
-def _style_bootstrap(fit: StyleFit, rounds, rng, alpha, workers, tol) -> Intervals:
+def _style_bootstrap(
+    fit: StyleFit,
+    rounds: int,
+    rng: np.random.Generator,
+    confidence_level: float,
+    workers: int,
+    tol: float,
+) -> Intervals:
     """Bootstrap of a style fit: battles resampled with replacement (exact multinomial)."""
-    prob: _StyleProblem = fit._battles["problem"]
+    prob: StyleProblem = fit.problem
     n, k = fit.n_models, prob.k
     n_battles = prob.a.size
     theta0, beta0 = np.asarray(fit.theta), np.asarray(fit.coef)
@@ -444,7 +473,7 @@ def _style_bootstrap(fit: StyleFit, rounds, rng, alpha, workers, tol) -> Interva
     sizes = [min(_STYLE_CHUNK, rounds - s) for s in range(0, rounds, _STYLE_CHUNK)]
     child = rng.spawn(len(sizes))
 
-    def one(g: np.random.Generator):
+    def one(g: np.random.Generator) -> tuple[FloatArray, FloatArray, int]:
         mult = np.bincount(g.integers(0, n_battles, n_battles), minlength=n_battles)
         w = prob.w * mult
         if fit.prior <= 0:
@@ -471,7 +500,7 @@ def _style_bootstrap(fit: StyleFit, rounds, rng, alpha, workers, tol) -> Interva
         th, be, _ = prob.newton(theta, beta, w=w, tol=tol)
         return th, be, 0
 
-    def work(c):
+    def work(c: int) -> tuple[FloatArray, FloatArray, int]:
         out = [one(child[c]) for _ in range(sizes[c])]
         return (
             np.array([o[0] for o in out]),
@@ -482,123 +511,15 @@ def _style_bootstrap(fit: StyleFit, rounds, rng, alpha, workers, tol) -> Interva
     results = _run(work, len(sizes), workers)
     theta = np.concatenate([r[0] for r in results])
     beta = np.concatenate([r[1] for r in results])
-    out = _percentile_intervals(fit, theta, alpha=alpha)
+    out = _percentile_intervals(
+        fit, theta, confidence_level=confidence_level, n_degenerate=sum(r[2] for r in results)
+    )
+    alpha = alpha_of(confidence_level)
     lo, hi = np.quantile(beta, [alpha / 2, 1 - alpha / 2], axis=0)
-    object.__setattr__(out, "n_degenerate", sum(r[2] for r in results))
-    object.__setattr__(out, "coef_lower", lo)
-    object.__setattr__(out, "coef_upper", hi)
-    object.__setattr__(out, "coef_se", beta.std(axis=0, ddof=1) if rounds > 1 else np.zeros(k))
-    object.__setattr__(out, "coef_samples", beta)
-    return out
-
-
-def _style_sandwich(fit: StyleFit, alpha: float) -> Intervals:
-    prob: _StyleProblem = fit._battles["problem"]
-    n = fit.n_models
-    theta, beta = np.asarray(fit.theta), np.asarray(fit.coef)
-    kmat = constrained_inverse(prob.information(theta, beta), n, fit.prior)
-    e = prob.eta(theta, beta)
-    resid2 = (prob.w * (prob.y - expit(e))) ** 2
-    meat = prob._assemble(resid2, with_penalty=False, theta=theta)
-    v = matmul(matmul(kmat, meat), kmat)
-    cov = fit.transform_cov(v[:n, :n])
-    se = SCALE * np.sqrt(np.clip(np.diag(cov), 0, None))
-    z = float(ndtri(1 - alpha / 2))
-    coef_se = np.sqrt(np.clip(np.diag(v)[n:], 0, None))
-    return Intervals(
-        method="sandwich",
-        alpha=alpha,
-        lower=fit.ratings - z * se,
-        upper=fit.ratings + z * se,
-        se=se,
-        cov=cov,
-        coef_lower=beta - z * coef_se,
-        coef_upper=beta + z * coef_se,
-        coef_se=coef_se,
+    return replace(
+        out,
+        coef_lower=lo,
+        coef_upper=hi,
+        coef_se=beta.std(axis=0, ddof=1) if rounds > 1 else np.zeros(k),
+        coef_samples=beta,
     )
-
-
-def _score_outer(kind: str, data: PairData, theta, eta, w2):
-    """Meat ``M = sum_battles w^2 score score'`` on (theta[, eta]) from per-cell squared weights."""
-    n = data.n
-    d = data.diff(theta)
-    if kind == "bt":
-        p = expit(d)
-        # Per-outcome score w.r.t. d: i wins 1 - p, j wins -p, tie 1/2 - p.
-        m = w2[:, 0] * (1 - p) ** 2 + w2[:, 1] * p**2 + w2[:, 2] * (0.5 - p) ** 2
-        return data.laplacian(m)
-    a = 0.5 * d
-    log_z = np.logaddexp(np.logaddexp(a, -a), eta)
-    pi, pj, pt = np.exp(a - log_z), np.exp(-a - log_z), np.exp(eta - log_z)
-    diff = pi - pj
-    sd = np.column_stack([0.5 * (1 - diff), 0.5 * (-1 - diff), -0.5 * diff])
-    se = np.column_stack([-pt, -pt, 1 - pt])
-    m = np.empty((n + 1, n + 1))
-    m[:n, :n] = data.laplacian((w2 * sd * sd).sum(axis=1))
-    cross = data.scatter((w2 * sd * se).sum(axis=1))
-    m[:n, n] = cross
-    m[n, :n] = cross
-    m[n, n] = (w2 * se * se).sum()
-    return m
-
-
-def sandwich(fit: RatingFit, *, alpha: float = 0.05) -> Intervals:
-    """Sandwich (robust) intervals ``rating +/- z * se`` with ``V = H^+ M H^+``.
-
-    Parameters
-    ----------
-    fit : RatingFit
-        A Bradley-Terry or Davidson fit.
-    alpha : float, default 0.05
-        Intervals have coverage ``1 - alpha``.
-
-    Returns
-    -------
-    Intervals
-
-    References
-    ----------
-    H. White, "A heteroskedasticity-consistent covariance matrix estimator", Econometrica 48
-    (1980); W.-L. Chiang et al., "Chatbot Arena", ICML 2024.
-    """
-    fit = _fit_iv(fit)
-    alpha = _alpha_iv(alpha)
-    if isinstance(fit, StyleFit):
-        return _style_sandwich(fit, alpha)
-    n = fit.n_models
-    data = fit._data
-    kind = fit.method
-    eta = fit._eta if kind == "davidson" else 0.0
-    w2 = _fit_w2(fit)
-    info = information(kind, data, np.asarray(fit.theta), eta, fit.prior)
-    k = constrained_inverse(info, n, fit.prior)
-    v = matmul(matmul(k, _score_outer(kind, data, np.asarray(fit.theta), eta, w2)), k)
-    cov = fit.transform_cov(v[:n, :n])
-    se = SCALE * np.sqrt(np.clip(np.diag(cov), 0, None))
-    z = float(ndtri(1 - alpha / 2))
-    tie_lo = tie_hi = None
-    if kind == "davidson":
-        se_eta = float(np.sqrt(max(v[n, n], 0.0)))
-        tie_lo, tie_hi = float(np.exp(eta - z * se_eta)), float(np.exp(eta + z * se_eta))
-    return Intervals(
-        method="sandwich",
-        alpha=alpha,
-        lower=fit.ratings - z * se,
-        upper=fit.ratings + z * se,
-        se=se,
-        cov=cov,
-        tie_lower=tie_lo,
-        tie_upper=tie_hi,
-    )
-
-
-def _fit_w2(fit: RatingFit) -> np.ndarray:
-    """Per-cell sums of squared weights as fitted, shape (n_pairs, 3)."""
-    w2 = fit.counts.weights_sq
-    cells = np.column_stack(
-        [w2[:, 0], w2[:, 1], w2[:, 2] + (w2[:, 3] if fit.both_bad == "tie" else 0.0)]
-    )
-    tot = fit.counts.counts[:, :3].sum(axis=1)
-    if fit.both_bad == "tie":
-        tot = tot + fit.counts.counts[:, 3]
-    return cells[tot > 0]

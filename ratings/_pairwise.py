@@ -2,12 +2,12 @@
 
 ``prob[i, j]`` is the predicted expected score of ``i`` against ``j`` (a tie counts half):
 ``expit(theta_i - theta_j)`` for Bradley-Terry; for Davidson, ``P(i wins) + P(tie) / 2``.
-Intervals come from the bootstrap rounds (percentiles of the per-round prediction) or, for
+Intervals come from the bootstrap resamples (percentiles of the per-resample prediction) or, for
 sandwich intervals, from ``d +/- z * se(d)`` on the log-strength gap ``d`` mapped through the
 same function. ``significant[i, j]`` says the gap's interval excludes 0.
 
 ``votes_needed[i, j]`` estimates how many more ``i``-vs-``j`` votes would make the gap
-significant at level ``alpha``, if the estimated gap ``d`` stayed what it is: one more vote on
+significant at ``confidence_level``, if the estimated gap ``d`` stayed what it is: one more vote on
 the pair adds ``v = (p (1 - p))**2 / var(y)`` to the precision of ``d`` (``p`` the predicted
 score, ``var(y) = p (1 - p) - t / 4`` the score variance with the observed tie share ``t``), so
 ``m = z**2 / (v d**2) - 1 / (v s)`` with ``s`` the current variance of ``d``. It is 0 for pairs
@@ -16,13 +16,16 @@ already separated and ``inf`` when ``d == 0``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.special import expit, ndtri
 
-from ._fit import RatingFit
-from .intervals import Intervals
+from ._fit import RatingFit, fitted_pairs
+from ._intervals import Intervals
+from ._typing import BoolArray, FloatArray
+from ._validation import alpha_of
 
 __all__ = ["Pairwise", "pairwise"]
 
@@ -36,31 +39,36 @@ class Pairwise:
     prob, lower, upper : ndarray of float
         Predicted expected score of row model against column model, and its interval.
     significant : ndarray of bool
-        The two models' ratings differ significantly at level ``alpha``.
+        The two models' ratings differ significantly at ``confidence_level``.
     votes_needed : ndarray of float
         Estimated additional votes on the pair to separate them (0 if already separated,
         ``inf`` if the estimated gap is exactly 0); the diagonal is 0.
-    alpha : float
+    confidence_level : float
+        Level of the intervals (that of the :class:`Intervals` given, default 0.95).
     """
 
-    prob: np.ndarray
-    lower: np.ndarray
-    upper: np.ndarray
-    significant: np.ndarray
-    votes_needed: np.ndarray
-    alpha: float
+    prob: FloatArray
+    lower: FloatArray
+    upper: FloatArray
+    significant: BoolArray
+    votes_needed: FloatArray
+    confidence_level: float
 
 
-def _score(fit: RatingFit, d, eta=None):
+def _score(fit: RatingFit, d: FloatArray, eta: float | FloatArray | None = None) -> FloatArray:
     if fit.method != "davidson":
         return expit(d)
-    eta = fit._eta if eta is None else eta
+    e = fit.log_tie if eta is None else eta
+    if e is None:
+        raise ValueError("a Davidson fit without its log tie parameter")
     a = 0.5 * d
-    log_z = np.logaddexp(np.logaddexp(a, -a), eta)
-    return np.exp(a - log_z) + 0.5 * np.exp(eta - log_z)
+    log_z = np.logaddexp(np.logaddexp(a, -a), e)
+    return np.exp(a - log_z) + 0.5 * np.exp(e - log_z)
 
 
-def _gap_percentiles(th: np.ndarray, q):
+def _gap_percentiles(
+    th: FloatArray, q: Sequence[float]
+) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Percentiles ``q`` (numpy's default linear interpolation) and variance of the gap
     ``th[:, i] - th[:, j]`` over the rounds, for every pair i < j in ``triu_indices`` order.
 
@@ -113,7 +121,8 @@ def pairwise(fit: RatingFit, intervals: Intervals | None = None) -> Pairwise:
     n = theta.size
     d = theta[:, None] - theta[None, :]
     prob = _score(fit, d)
-    alpha = 0.05 if intervals is None else intervals.alpha
+    confidence_level = 0.95 if intervals is None else intervals.confidence_level
+    alpha = alpha_of(confidence_level)
     z = float(ndtri(1 - alpha / 2))
     if intervals is None:
         var_d = np.zeros((n, n))
@@ -159,7 +168,7 @@ def pairwise(fit: RatingFit, intervals: Intervals | None = None) -> Pairwise:
     np.fill_diagonal(significant, False)
 
     # Per-vote information on d for the pair, from the fitted data's tie share.
-    w = fit._data.w
+    w = fitted_pairs(fit)[0].w
     tie_share = float(w[:, 2].sum() / w.sum()) if w.size else 0.0
     pq = prob * (1 - prob)
     var_y = np.clip(pq - tie_share / 4, 1e-12, None)
@@ -169,4 +178,4 @@ def pairwise(fit: RatingFit, intervals: Intervals | None = None) -> Pairwise:
     need = np.where(d == 0, np.inf, np.ceil(np.clip(need, 0, None)))
     need[significant] = 0.0
     np.fill_diagonal(need, 0.0)
-    return Pairwise(prob, lower, upper, significant, need, alpha)
+    return Pairwise(prob, lower, upper, significant, need, confidence_level)

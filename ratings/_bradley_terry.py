@@ -23,8 +23,9 @@ Typical use::
 
 from __future__ import annotations
 
+from ._aggregate import PairCounts, aggregate
 from ._fit import RatingFit, fit_pair_model
-from .aggregate import PairCounts, aggregate
+from ._typing import Anchor, ArrayLike, Prior
 
 __all__ = ["fit_bt", "bradley_terry"]
 
@@ -33,8 +34,8 @@ def fit_bt(
     counts: PairCounts,
     *,
     both_bad: str = "tie",
-    prior="auto",
-    anchor=None,
+    prior: Prior = "auto",
+    anchor: Anchor = None,
     tol: float = 1e-10,
     max_iter: int = 100,
 ) -> RatingFit:
@@ -78,7 +79,19 @@ def fit_bt(
     )
 
 
-def bradley_terry(n_models, model_a, model_b, outcome, weights=None, **kwargs) -> RatingFit:
+def bradley_terry(
+    n_models: int,
+    model_a: ArrayLike,
+    model_b: ArrayLike,
+    outcome: ArrayLike,
+    weights: ArrayLike | None = None,
+    *,
+    both_bad: str = "tie",
+    prior: Prior = "auto",
+    anchor: Anchor = None,
+    tol: float = 1e-10,
+    max_iter: int = 100,
+) -> RatingFit:
     """Aggregate raw battles and fit Bradley-Terry ratings (see :func:`fit_bt`).
 
     Parameters
@@ -88,7 +101,14 @@ def bradley_terry(n_models, model_a, model_b, outcome, weights=None, **kwargs) -
     outcome : array-like of int, shape (n_battles,)
         ``A_WINS``, ``B_WINS``, ``TIE`` or ``BOTH_BAD``.
     weights : array-like of float, shape (n_battles,), optional
-    **kwargs
-        Passed to :func:`fit_bt`.
+    both_bad, prior, anchor, tol, max_iter
+        As in :func:`fit_bt`.
     """
-    return fit_bt(aggregate(n_models, model_a, model_b, outcome, weights), **kwargs)
+    return fit_bt(
+        aggregate(n_models, model_a, model_b, outcome, weights),
+        both_bad=both_bad,
+        prior=prior,
+        anchor=anchor,
+        tol=tol,
+        max_iter=max_iter,
+    )

@@ -1,7 +1,8 @@
 """Reduce raw battles to counts per (pair, outcome) in one O(n_battles) pass.
 
 Models are integer ids ``0 .. n_models - 1``. A battle is ``(model_a, model_b, outcome)`` with
-the outcome codes below, seen from model A's side. Every fit in this package works on the
+the outcome codes :data:`ratings.A_WINS`, :data:`ratings.B_WINS`, :data:`ratings.TIE` and
+:data:`ratings.BOTH_BAD`, seen from model A's side. Every fit in this package works on the
 aggregated :class:`PairCounts`, so a refit costs O(pairs), not O(battles).
 
 Pairs are canonical: ``pair_i < pair_j``, and the four outcome columns are seen from
@@ -14,16 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import _battles_iv, _n_models_iv
+from ._typing import ArrayLike, FloatArray, IntArray
+from ._validation import battles_iv, n_models_iv
 
-__all__ = ["A_WINS", "B_WINS", "TIE", "BOTH_BAD", "OUTCOMES", "PairCounts", "aggregate"]
-
-A_WINS = 0
-B_WINS = 1
-TIE = 2
-BOTH_BAD = 3
-#: Outcome names by code, as used by the CLI and the arena's ``Vote.outcome``.
-OUTCOMES = ("a", "b", "tie", "both_bad")
+__all__ = ["PairCounts", "aggregate"]
 
 # A dense bincount over n_models**2 * 4 bins is used when that many bins are cheap.
 _DENSE_MAX_BINS = 1 << 22
@@ -48,13 +43,13 @@ class PairCounts:
     """
 
     n_models: int
-    pair_i: np.ndarray
-    pair_j: np.ndarray
-    counts: np.ndarray
-    weights: np.ndarray
-    weights_sq: np.ndarray
+    pair_i: IntArray
+    pair_j: IntArray
+    counts: IntArray
+    weights: FloatArray
+    weights_sq: FloatArray
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         for name in ("pair_i", "pair_j", "counts", "weights", "weights_sq"):
             getattr(self, name).flags.writeable = False
 
@@ -76,42 +71,41 @@ class PairCounts:
         n = self.n_models
         return np.bincount(self.pair_i, col_i, n) + np.bincount(self.pair_j, col_j, n)
 
-    def votes(self) -> np.ndarray:
+    def votes(self) -> IntArray:
         """Battles per model, shape (n_models,), int64."""
         tot = self.counts.sum(axis=1).astype(np.float64)
         return self._per_model(tot, tot).astype(np.int64)
 
-    def wins(self) -> np.ndarray:
+    def wins(self) -> IntArray:
         """Battles won per model, shape (n_models,), int64."""
         c = self.counts.astype(np.float64)
         return self._per_model(c[:, 0], c[:, 1]).astype(np.int64)
 
-    def losses(self) -> np.ndarray:
+    def losses(self) -> IntArray:
         """Battles lost per model, shape (n_models,), int64."""
         c = self.counts.astype(np.float64)
         return self._per_model(c[:, 1], c[:, 0]).astype(np.int64)
 
-    def ties(self, *, both_bad: bool = True) -> np.ndarray:
+    def ties(self, *, both_bad: bool = True) -> IntArray:
         """Tied battles per model (including ``both_bad`` unless told not to), int64."""
-        c = self.counts[:, 2] + (self.counts[:, 3] if both_bad else 0)
-        c = c.astype(np.float64)
+        c = (self.counts[:, 2] + (self.counts[:, 3] if both_bad else 0)).astype(np.float64)
         return self._per_model(c, c).astype(np.int64)
 
-    def subset(self, models) -> PairCounts:
+    def subset(self, models: ArrayLike) -> PairCounts:
         """Counts restricted to ``models`` (a sequence of ids), re-indexed ``0 .. len - 1``.
 
         Pairs with a model outside ``models`` are dropped. ``models`` must be increasing so
         that pairs stay canonical.
         """
-        models = np.asarray(models, dtype=np.intp)
-        if models.ndim != 1 or np.any(np.diff(models) <= 0):
+        ids = np.asarray(models, dtype=np.intp)
+        if ids.ndim != 1 or np.any(np.diff(ids) <= 0):
             raise ValueError("`models` must be a strictly increasing sequence of ids")
         new_id = np.full(self.n_models, -1, dtype=np.intp)
-        new_id[models] = np.arange(models.size)
+        new_id[ids] = np.arange(ids.size)
         i, j = new_id[self.pair_i], new_id[self.pair_j]
         keep = (i >= 0) & (j >= 0)
         return PairCounts(
-            int(models.size),
+            int(ids.size),
             i[keep],
             j[keep],
             self.counts[keep],
@@ -119,7 +113,7 @@ class PairCounts:
             self.weights_sq[keep],
         )
 
-    def __add__(self, other: PairCounts) -> PairCounts:
+    def __add__(self, other: object) -> PairCounts:
         """Counts of both sets of battles (for incremental aggregation)."""
         if not isinstance(other, PairCounts):
             return NotImplemented
@@ -129,7 +123,7 @@ class PairCounts:
         key = np.concatenate([self.pair_i * n + self.pair_j, other.pair_i * n + other.pair_j])
         uniq, inv = np.unique(key, return_inverse=True)
 
-        def _sum(x, y):
+        def _sum(x: np.ndarray, y: np.ndarray) -> np.ndarray:
             out = np.zeros((uniq.size, 4), dtype=x.dtype)
             np.add.at(out, inv, np.concatenate([x, y]))
             return out
@@ -146,13 +140,21 @@ class PairCounts:
     @classmethod
     def empty(cls, n_models: int) -> PairCounts:
         """Counts with no battles."""
-        n_models = _n_models_iv(n_models)
+        n_models = n_models_iv(n_models)
         z = np.zeros((0, 4))
         e = np.zeros(0, dtype=np.intp)
         return cls(n_models, e, e.copy(), z.astype(np.int64), z, z.copy())
 
 
-def aggregate(n_models, model_a, model_b, outcome, weights=None, *, counts=None) -> PairCounts:
+def aggregate(
+    n_models: int,
+    model_a: ArrayLike,
+    model_b: ArrayLike,
+    outcome: ArrayLike,
+    weights: ArrayLike | None = None,
+    *,
+    counts: ArrayLike | None = None,
+) -> PairCounts:
     """Count battles per canonical pair and outcome.
 
     Parameters
@@ -185,7 +187,7 @@ def aggregate(n_models, model_a, model_b, outcome, weights=None, *, counts=None)
     (dense, when ``4 * n_models**2`` bins are few enough; otherwise ``np.unique`` on the
     canonical key), then the two orientations of each pair are folded together.
     """
-    n, a, b, o, w, c = _battles_iv(n_models, model_a, model_b, outcome, weights, counts)
+    n, a, b, o, w, c = battles_iv(n_models, model_a, model_b, outcome, weights, counts)
     if a.size == 0:
         return PairCounts.empty(n)
     cnt_w = c
@@ -202,7 +204,7 @@ def aggregate(n_models, model_a, model_b, outcome, weights=None, *, counts=None)
         key += o
         size = 4 * n * n
 
-        def fold(x):
+        def fold(x: np.ndarray) -> np.ndarray:
             m = x.reshape(n, n, 4)
             # (a, b, outcome) from a's side plus (b, a, swapped outcome) of the reverse order.
             return m + m.transpose(1, 0, 2)[:, :, [1, 0, 2, 3]]
@@ -231,7 +233,7 @@ def aggregate(n_models, model_a, model_b, outcome, weights=None, *, counts=None)
         pairs, pinv = np.unique(pair_key, return_inverse=True)
         pi, pj = (pairs // n).astype(np.intp), (pairs % n).astype(np.intp)
 
-        def cells_of(x):
+        def cells_of(x: FloatArray | None) -> FloatArray:
             out = np.zeros((pairs.size, 4))
             out[pinv, cell] = np.bincount(inv, x, minlength=uniq.size)
             return out

@@ -8,7 +8,7 @@ parameter ``nu`` is estimated jointly (reported as ``RatingFit.tie``); between e
 ``P(tie) = nu / (2 + nu)``. ``both_bad`` votes count as ties by default.
 
 The fit is by Newton's method on ``(theta, log nu)``; the log-likelihood is concave in them.
-Degenerate data is handled as in :mod:`ratings.bradley_terry`; data with no ties (or only
+Degenerate data is handled as in :func:`ratings.fit_bt`; data with no ties (or only
 ties) cannot identify ``nu`` and raises :class:`DegenerateDataError`.
 
 References
@@ -19,8 +19,9 @@ experiments", JASA 65 (1970).
 
 from __future__ import annotations
 
+from ._aggregate import PairCounts
 from ._fit import RatingFit, fit_pair_model
-from .aggregate import PairCounts
+from ._typing import Anchor, Prior
 
 __all__ = ["fit_davidson"]
 
@@ -29,8 +30,8 @@ def fit_davidson(
     counts: PairCounts,
     *,
     both_bad: str = "tie",
-    prior="auto",
-    anchor=None,
+    prior: Prior = "auto",
+    anchor: Anchor = None,
     tol: float = 1e-10,
     max_iter: int = 100,
 ) -> RatingFit:

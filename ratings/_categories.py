@@ -10,13 +10,17 @@ spawned from ``rng``, so adding a category does not change the others' intervals
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
-from ._validation import _battles_iv
-from .leaderboard import Leaderboard, leaderboard
-from .style import StyleFeatures
+from ._board import Leaderboard
+from ._leaderboard import leaderboard
+from ._style import StyleFeatures
+from ._typing import ArrayLike, BoolArray, FloatArray, IntArray, Seed
+from ._validation import battles_iv
 
 __all__ = ["CategoryLeaderboards", "leaderboards_by_category"]
 
@@ -33,9 +37,9 @@ class CategoryLeaderboards:
     """
 
     overall: Leaderboard
-    categories: dict
+    categories: dict[str, Leaderboard]
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-ready ``{"overall": ..., "categories": {name: ...}}``."""
         return {
             "overall": self.overall.to_dict(),
@@ -43,7 +47,9 @@ class CategoryLeaderboards:
         }
 
 
-def _membership_iv(membership, n_battles: int, category_names):
+def _membership_iv(
+    membership: ArrayLike, n_battles: int, category_names: Sequence[str] | None
+) -> tuple[BoolArray, list[str]]:
     m = np.asarray(membership)
     if m.ndim == 1:
         if m.shape[0] != n_battles or m.dtype.kind not in "iu":
@@ -75,17 +81,17 @@ def _membership_iv(membership, n_battles: int, category_names):
 
 
 def leaderboards_by_category(
-    n_models,
-    model_a,
-    model_b,
-    outcome,
-    membership,
-    weights=None,
+    n_models: int,
+    model_a: ArrayLike,
+    model_b: ArrayLike,
+    outcome: ArrayLike,
+    membership: ArrayLike,
+    weights: ArrayLike | None = None,
     *,
-    category_names=None,
-    style=None,
-    rng=None,
-    **kwargs,
+    category_names: Sequence[str] | None = None,
+    style: StyleFeatures | ArrayLike | None = None,
+    rng: Seed = None,
+    **kwargs: Any,
 ) -> CategoryLeaderboards:
     """Fit the overall leaderboard and one per category.
 
@@ -102,14 +108,15 @@ def leaderboards_by_category(
         Style covariates for style-controlled boards (rows are subset per category).
     rng : None, int or numpy.random.Generator
     **kwargs
-        Passed to :func:`ratings.leaderboard` (``method``, ``ci``, ``rounds``, ``alpha``,
-        ``anchor``, ``min_votes``, ``both_bad``, ``prior``, ``l2``, ``workers``).
+        Passed to :func:`ratings.leaderboard` (``method``, ``ci``, ``n_resamples``,
+        ``confidence_level``, ``anchor``, ``min_votes``, ``both_bad``, ``prior``, ``l2``,
+        ``workers``).
 
     Returns
     -------
     CategoryLeaderboards
     """
-    n, a, b, o, w, _ = _battles_iv(n_models, model_a, model_b, outcome, weights)
+    n, a, b, o, w, _ = battles_iv(n_models, model_a, model_b, outcome, weights)
     m, names = _membership_iv(membership, a.size, category_names)
     x = style.values if isinstance(style, StyleFeatures) else style
     if x is not None:
@@ -120,13 +127,14 @@ def leaderboards_by_category(
     anchor = kwargs.pop("anchor", None)
     anchor_model = None if anchor is None else int(next(iter(dict(anchor))))
 
-    def board(rows, g):
+    def board(rows: IntArray | None, g: np.random.Generator) -> Leaderboard:
         sub_a, sub_b = (a, b) if rows is None else (a[rows], b[rows])
-        sub_style = None
+        sub_style: StyleFeatures | FloatArray | None = None
         if x is not None:
-            sub_style = x if rows is None else x[rows]
+            sub_x = x if rows is None else x[rows]
+            sub_style = sub_x
             if isinstance(style, StyleFeatures):
-                sub_style = StyleFeatures(sub_style, style.names, style.mean, style.std)
+                sub_style = StyleFeatures(sub_x, style.names, style.mean, style.std)
         use_anchor = anchor
         if anchor is not None and not np.any((sub_a == anchor_model) | (sub_b == anchor_model)):
             use_anchor = None

@@ -9,178 +9,55 @@ not ranked (rank fields 0 in the arrays, ``None`` in :meth:`Leaderboard.rows`).
 
 Ranks: ``rank`` by rating among ranked models; ``rank_ub`` = 1 + number of ranked models whose
 lower bound is above this model's upper bound; ``rank_lower``/``rank_upper`` = the
-``1 - alpha`` range of the rank over bootstrap rounds (for sandwich intervals: over draws from
-the estimated normal distribution of the ratings, seeded by ``rng``).
+``confidence_level`` range of the rank over the bootstrap resamples (for sandwich intervals: over
+draws from the estimated normal distribution of the ratings, seeded by ``rng``).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from ._aggregate import PairCounts, aggregate
+from ._board import Leaderboard
+from ._bradley_terry import fit_bt
+from ._davidson import fit_davidson
+from ._elo import online_elo
 from ._fit import SCALE, RatingFit
+from ._intervals import Intervals, bootstrap
 from ._linalg import cho_factor, matmul
-from ._validation import _alpha_iv, _battles_iv, _choice_iv, _positive_int_iv
-from .aggregate import PairCounts, aggregate
-from .bradley_terry import fit_bt
-from .davidson import fit_davidson
-from .elo import online_elo
-from .intervals import Intervals, bootstrap, sandwich
-from .ranks import rank_stats
-from .style import StyleFeatures, fit_style
+from ._outcomes import BOTH_BAD
+from ._ranks import rank_stats
+from ._sandwich import sandwich
+from ._style import StyleFeatures, StyleFit, fit_style
+from ._typing import Anchor, ArrayLike, FloatArray, IntArray, Prior, Seed
+from ._validation import alpha_of, battles_iv, choice_iv, confidence_level_iv, positive_int_iv
 
-__all__ = ["Leaderboard", "leaderboard", "leaderboard_from_counts"]
+__all__ = ["leaderboard", "leaderboard_from_counts"]
 
 METHODS = ("bt", "davidson", "elo")
 CIS = ("bootstrap", "sandwich", "none")
 
 
-@dataclass(frozen=True, eq=False)
-class Leaderboard:
-    """A leaderboard: one row per model with battles, ordered by rating (highest first).
-
-    Attributes
-    ----------
-    model : ndarray of int, shape (n_rows,)
-        Model ids (as passed in; the caller maps them to names).
-    rating, lower, upper : ndarray of float, shape (n_rows,)
-        Rating and its ``1 - alpha`` interval (equal to the rating when ``ci == "none"``).
-    rank, rank_lower, rank_upper, rank_ub : ndarray of int, shape (n_rows,)
-        0 for models that are not ranked (fewer than ``min_votes`` battles).
-    rank_median : ndarray of int, shape (n_rows,)
-        Median rank over the bootstrap rounds (or normal draws); 0 if not ranked.
-    ranked : ndarray of bool, shape (n_rows,)
-    votes, wins, losses, ties : ndarray of int, shape (n_rows,)
-        Battles, wins, losses and ties (``both_bad`` counts as a tie unless dropped, then it
-        is not counted at all).
-    method, ci : str
-    rounds : int
-        Bootstrap rounds (or normal draws for sandwich rank ranges); 0 for ``ci == "none"``.
-    alpha : float
-    min_votes : int
-    anchor : tuple (model, rating) or None
-    tie, tie_lower, tie_upper : float or None
-        Davidson's tie parameter with its interval.
-    style_names : tuple of str
-    style_coef, style_lower, style_upper : ndarray of shape (n_features,) or None
-        Style coefficients in Elo points per standard deviation of the feature.
-    notes : tuple of str
-        Degenerate-data notes from the fit (model ids as passed in).
-    fit : RatingFit or None
-        The underlying fit on the models with battles (ids re-indexed ``0 .. n_rows - 1`` in
-        the order of ``sorted(model)``); None for Elo.
-    intervals : Intervals or None
-    """
-
-    model: np.ndarray
-    rating: np.ndarray
-    lower: np.ndarray
-    upper: np.ndarray
-    rank: np.ndarray
-    rank_lower: np.ndarray
-    rank_upper: np.ndarray
-    rank_ub: np.ndarray
-    rank_median: np.ndarray
-    ranked: np.ndarray
-    votes: np.ndarray
-    wins: np.ndarray
-    losses: np.ndarray
-    ties: np.ndarray
-    method: str
-    ci: str
-    rounds: int
-    alpha: float
-    min_votes: int
-    anchor: tuple[int, float] | None = None
-    tie: float | None = None
-    tie_lower: float | None = None
-    tie_upper: float | None = None
-    style_names: tuple[str, ...] = ()
-    style_coef: np.ndarray | None = None
-    style_lower: np.ndarray | None = None
-    style_upper: np.ndarray | None = None
-    notes: tuple[str, ...] = ()
-    fit: RatingFit | None = field(default=None, repr=False)
-    intervals: Intervals | None = field(default=None, repr=False)
-
-    COLUMNS = (
-        "model",
-        "rating",
-        "lower",
-        "upper",
-        "rank",
-        "rank_lower",
-        "rank_upper",
-        "rank_ub",
-        "votes",
-        "wins",
-        "losses",
-        "ties",
-    )
-
-    def __len__(self) -> int:
-        return int(self.model.size)
-
-    def rows(self) -> list[dict]:
-        """Rows as JSON-ready dicts with the keys :attr:`COLUMNS` (ranks None if unranked)."""
-        out = []
-        for k in range(self.model.size):
-            ranked = bool(self.ranked[k])
-            row = {}
-            for col in self.COLUMNS:
-                v = getattr(self, col)[k]
-                if col.startswith("rank"):
-                    row[col] = int(v) if ranked else None
-                elif col in ("rating", "lower", "upper"):
-                    row[col] = float(v)
-                else:
-                    row[col] = int(v)
-            out.append(row)
-        return out
-
-    def to_dict(self) -> dict:
-        """The whole board as a JSON-ready dict (settings, tie/style parameters, rows)."""
-        style = None
-        if self.style_coef is not None:
-            style = [
-                {"feature": name, "coef": float(c), "lower": float(lo), "upper": float(hi)}
-                for name, c, lo, hi in zip(
-                    self.style_names,
-                    self.style_coef,
-                    self.style_lower,
-                    self.style_upper,
-                    strict=True,
-                )
-            ]
-        return {
-            "method": self.method,
-            "ci": self.ci,
-            "rounds": self.rounds,
-            "alpha": self.alpha,
-            "min_votes": self.min_votes,
-            "anchor": None if self.anchor is None else list(self.anchor),
-            "tie": self.tie,
-            "tie_lower": self.tie_lower,
-            "tie_upper": self.tie_upper,
-            "style": style,
-            "notes": list(self.notes),
-            "rows": self.rows(),
-        }
+def _common_iv(
+    method: str, ci: str, n_resamples: int, confidence_level: float, min_votes: int, both_bad: str
+) -> tuple[str, str, int, float, int, str]:
+    method = choice_iv(method, "method", METHODS)
+    ci = choice_iv(ci, "ci", CIS)
+    n_resamples = positive_int_iv(n_resamples, "n_resamples")
+    confidence_level = confidence_level_iv(confidence_level)
+    min_votes = positive_int_iv(min_votes, "min_votes", minimum=0)
+    both_bad = choice_iv(both_bad, "both_bad", ("tie", "drop"))
+    return method, ci, n_resamples, confidence_level, min_votes, both_bad
 
 
-def _common_iv(method, ci, rounds, alpha, min_votes, both_bad):
-    method = _choice_iv(method, "method", METHODS)
-    ci = _choice_iv(ci, "ci", CIS)
-    rounds = _positive_int_iv(rounds, "rounds")
-    alpha = _alpha_iv(alpha)
-    min_votes = _positive_int_iv(min_votes, "min_votes", minimum=0)
-    both_bad = _choice_iv(both_bad, "both_bad", ("tie", "drop"))
-    return method, ci, rounds, alpha, min_votes, both_bad
-
-
-def _present(votes: np.ndarray, anchor):
+def present_models(
+    votes: IntArray, anchor: Anchor
+) -> tuple[IntArray, IntArray, dict[int, float] | None]:
+    """Ids of the models with battles, the map of all ids to them (-1: none), and ``anchor``
+    in the new ids."""
     ids = np.flatnonzero(votes > 0)
     new_id = np.full(votes.size, -1, dtype=np.intp)
     new_id[ids] = np.arange(ids.size)
@@ -196,13 +73,13 @@ def _present(votes: np.ndarray, anchor):
     return ids, new_id, sub_anchor
 
 
-def _rename_notes(notes, labels):
+def rename_notes(notes: Iterable[str], labels: Sequence[object]) -> tuple[str, ...]:
     """Rewrite the model-id lists ``[i, j, ...]`` in notes to ``labels[i]``, ``labels[j]``.
 
     Used to turn re-indexed ids back into the caller's ids (and, in the CLI, into names).
     """
 
-    def repl(m):
+    def repl(m: re.Match[str]) -> str:
         inner = m.group(1)
         if not inner.strip():
             return m.group(0)
@@ -214,22 +91,23 @@ def _rename_notes(notes, labels):
     return tuple(re.sub(r"\[([0-9, ]*)\]", repl, note) for note in notes)
 
 
-def _assemble(
+def assemble_board(
     *,
-    ids,
+    ids: IntArray,
     fit: RatingFit | None,
-    ratings: np.ndarray,
+    ratings: FloatArray,
     iv: Intervals | None,
-    samples: np.ndarray | None,
+    samples: FloatArray | None,
     counts: PairCounts,
     both_bad: str,
     method: str,
     ci: str,
-    rounds: int,
-    alpha: float,
+    n_resamples: int,
+    confidence_level: float,
     min_votes: int,
-    anchor,
+    anchor: Anchor,
 ) -> Leaderboard:
+    """The :class:`Leaderboard` of a fit (or Elo ratings) on the models ``ids``."""
     include_bb = both_bad == "tie"
     wins = counts.wins()
     losses = counts.losses()
@@ -238,32 +116,35 @@ def _assemble(
     lower = ratings if iv is None else iv.lower
     upper = ratings if iv is None else iv.upper
     ranked = votes >= max(min_votes, 1)
-    rk = rank_stats(ratings, lower, upper, samples=samples, alpha=alpha, ranked=ranked)
+    rk = rank_stats(
+        ratings, lower, upper, samples=samples, confidence_level=confidence_level, ranked=ranked
+    )
     order = np.lexsort((ids, -ratings))
     tie = tie_lo = tie_hi = None
     style_names: tuple[str, ...] = ()
     coef = coef_lo = coef_hi = None
     notes: tuple[str, ...] = ()
     if fit is not None:
-        notes = _rename_notes(fit.notes, [int(i) for i in ids])
+        notes = rename_notes(fit.notes, [int(i) for i in ids])
         if fit.tie is not None:
             tie = fit.tie
             if iv is not None:
                 tie_lo, tie_hi = iv.tie_lower, iv.tie_upper
-        if hasattr(fit, "coef"):
+        if isinstance(fit, StyleFit):
             style_names = fit.feature_names
             coef = SCALE * np.asarray(fit.coef)
-            if iv is not None and iv.coef_lower is not None:
+            if iv is not None and iv.coef_lower is not None and iv.coef_upper is not None:
                 coef_lo, coef_hi = SCALE * iv.coef_lower, SCALE * iv.coef_upper
             else:
                 coef_lo, coef_hi = coef.copy(), coef.copy()
     if iv is not None and iv.n_degenerate:
         notes = notes + (
-            f"{iv.n_degenerate} bootstrap rounds had no finite MLE and used the small prior",
+            f"{iv.n_degenerate} bootstrap resamples had no finite MLE and used the small prior",
         )
+    board_anchor = None
     if anchor is not None:
         ((a_model, a_rating),) = dict(anchor).items() if not isinstance(anchor, tuple) else [anchor]
-        anchor = (int(a_model), float(a_rating))
+        board_anchor = (int(a_model), float(a_rating))
     return Leaderboard(
         model=np.asarray(ids)[order],
         rating=np.asarray(ratings)[order],
@@ -281,10 +162,10 @@ def _assemble(
         ties=ties[order],
         method=method,
         ci=ci,
-        rounds=0 if ci == "none" else rounds,
-        alpha=alpha,
+        n_resamples=0 if ci == "none" else n_resamples,
+        confidence_level=confidence_level,
         min_votes=min_votes,
-        anchor=anchor,
+        anchor=board_anchor,
         tie=tie,
         tie_lower=tie_lo,
         tie_upper=tie_hi,
@@ -298,13 +179,27 @@ def _assemble(
     )
 
 
-def _intervals(fit, ci, rounds, rng, alpha, workers):
+def board_intervals(
+    fit: RatingFit,
+    ci: str,
+    n_resamples: int,
+    rng: Seed,
+    confidence_level: float,
+    workers: int | None,
+) -> tuple[Intervals | None, FloatArray | None]:
+    """Intervals of ``fit`` by ``ci``, and rating samples for the rank ranges."""
     if ci == "none":
         return None, None
     if ci == "bootstrap":
-        iv = bootstrap(fit, rounds=rounds, rng=rng, alpha=alpha, workers=workers)
+        iv = bootstrap(
+            fit,
+            n_resamples=n_resamples,
+            rng=rng,
+            confidence_level=confidence_level,
+            workers=workers,
+        )
         return iv, iv.rating_samples(fit)
-    iv = sandwich(fit, alpha=alpha)
+    iv = sandwich(fit, confidence_level=confidence_level)
     # Rank ranges from draws of the asymptotic normal distribution of the ratings. The
     # covariance is singular (centred or anchored); a tiny ridge makes it factorable.
     cov = SCALE**2 * iv.cov
@@ -316,12 +211,14 @@ def _intervals(fit, ci, rounds, rng, alpha, workers):
         root = vecs * np.sqrt(np.clip(vals, 0, None))
     else:
         root = np.tril(factor[0])
-    z = np.random.default_rng(rng).standard_normal((rounds, n))
+    z = np.random.default_rng(rng).standard_normal((n_resamples, n))
     draws = np.asarray(fit.ratings) + matmul(z, root.T)
     return iv, draws
 
 
-def _empty_board(method, ci, rounds, alpha, min_votes) -> Leaderboard:
+def _empty_board(
+    method: str, ci: str, n_resamples: int, confidence_level: float, min_votes: int
+) -> Leaderboard:
     """A board with no battles to rate (no rows)."""
     z = np.zeros(0)
     zi = np.zeros(0, dtype=np.int64)
@@ -342,8 +239,8 @@ def _empty_board(method, ci, rounds, alpha, min_votes) -> Leaderboard:
         ties=zi,
         method=method,
         ci=ci,
-        rounds=0 if ci == "none" else rounds,
-        alpha=alpha,
+        n_resamples=0 if ci == "none" else n_resamples,
+        confidence_level=confidence_level,
         min_votes=min_votes,
         anchor=None,
         notes=("no battles to rate",),
@@ -355,13 +252,13 @@ def leaderboard_from_counts(
     *,
     method: str = "bt",
     ci: str = "bootstrap",
-    rounds: int = 1000,
-    rng=None,
-    alpha: float = 0.05,
-    anchor=None,
+    n_resamples: int = 1000,
+    rng: Seed = None,
+    confidence_level: float = 0.95,
+    anchor: Anchor = None,
     min_votes: int = 0,
     both_bad: str = "tie",
-    prior="auto",
+    prior: Prior = "auto",
     workers: int | None = None,
 ) -> Leaderboard:
     """Leaderboard from aggregated counts (Bradley-Terry or Davidson).
@@ -371,10 +268,11 @@ def leaderboard_from_counts(
     counts : PairCounts
     method : {"bt", "davidson"}, default "bt"
     ci : {"bootstrap", "sandwich", "none"}, default "bootstrap"
-    rounds : int, default 1000
-        Bootstrap rounds (or normal draws for sandwich rank ranges).
+    n_resamples : int, default 1000
+        Bootstrap resamples (or normal draws for sandwich rank ranges).
     rng : None, int or numpy.random.Generator
-    alpha : float, default 0.05
+    confidence_level : float, default 0.95
+        Level of the rating intervals and of the rank ranges.
     anchor : mapping {model: rating}, optional
     min_votes : int, default 0
         Models with fewer battles are listed but not ranked.
@@ -390,8 +288,8 @@ def leaderboard_from_counts(
     """
     if not isinstance(counts, PairCounts):
         raise TypeError("`counts` must be a PairCounts (see ratings.aggregate)")
-    method, ci, rounds, alpha, min_votes, both_bad = _common_iv(
-        method, ci, rounds, alpha, min_votes, both_bad
+    method, ci, n_resamples, confidence_level, min_votes, both_bad = _common_iv(
+        method, ci, n_resamples, confidence_level, min_votes, both_bad
     )
     if method == "elo":
         raise ValueError("`method='elo'` needs the battles in order; use ratings.leaderboard")
@@ -403,14 +301,14 @@ def leaderboard_from_counts(
         tmp = PairCounts(
             counts.n_models, counts.pair_i, counts.pair_j, c, counts.weights, counts.weights_sq
         )
-    ids, _, sub_anchor = _present(tmp.votes(), anchor)
+    ids, _, sub_anchor = present_models(tmp.votes(), anchor)
     if ids.size < 2:
-        return _empty_board(method, ci, rounds, alpha, min_votes)
+        return _empty_board(method, ci, n_resamples, confidence_level, min_votes)
     sub = counts.subset(ids)
     fitter = fit_bt if method == "bt" else fit_davidson
     fit = fitter(sub, both_bad=both_bad, prior=prior, anchor=sub_anchor)
-    iv, samples = _intervals(fit, ci, rounds, rng, alpha, workers)
-    return _assemble(
+    iv, samples = board_intervals(fit, ci, n_resamples, rng, confidence_level, workers)
+    return assemble_board(
         ids=ids,
         fit=fit,
         ratings=np.asarray(fit.ratings),
@@ -420,30 +318,30 @@ def leaderboard_from_counts(
         both_bad=both_bad,
         method=method,
         ci=ci,
-        rounds=rounds,
-        alpha=alpha,
+        n_resamples=n_resamples,
+        confidence_level=confidence_level,
         min_votes=min_votes,
         anchor=anchor,
     )
 
 
 def leaderboard(
-    n_models,
-    model_a,
-    model_b,
-    outcome,
-    weights=None,
+    n_models: int,
+    model_a: ArrayLike,
+    model_b: ArrayLike,
+    outcome: ArrayLike,
+    weights: ArrayLike | None = None,
     *,
     method: str = "bt",
     ci: str = "bootstrap",
-    rounds: int = 1000,
-    rng=None,
-    alpha: float = 0.05,
-    anchor=None,
+    n_resamples: int = 1000,
+    rng: Seed = None,
+    confidence_level: float = 0.95,
+    anchor: Anchor = None,
     min_votes: int = 0,
     both_bad: str = "tie",
-    prior="auto",
-    style=None,
+    prior: Prior = "auto",
+    style: StyleFeatures | ArrayLike | None = None,
     l2: float = 1.0,
     elo_k: float = 4.0,
     workers: int | None = None,
@@ -458,10 +356,10 @@ def leaderboard(
         ``A_WINS``, ``B_WINS``, ``TIE`` or ``BOTH_BAD``.
     weights : array-like of float, shape (n_battles,), optional
     method : {"bt", "davidson", "elo"}, default "bt"
-        ``"elo"`` is online Elo (order-dependent; bootstrap rounds resample and shuffle the
-        battles and cost O(rounds * n_battles) in Python).
+        ``"elo"`` is online Elo (order-dependent; each bootstrap resample draws and reorders the
+        battles, at a cost of O(n_resamples * n_battles) in Python).
     ci : {"bootstrap", "sandwich", "none"}, default "bootstrap"
-    rounds, rng, alpha, anchor, min_votes, both_bad, prior, workers
+    n_resamples, rng, confidence_level, anchor, min_votes, both_bad, prior, workers
         See :func:`leaderboard_from_counts`.
     style : StyleFeatures or array-like of shape (n_battles, n_features), optional
         Style covariates: fit style-controlled Bradley-Terry (:func:`ratings.fit_style`).
@@ -474,9 +372,9 @@ def leaderboard(
     -------
     Leaderboard
     """
-    n, a, b, o, w, _ = _battles_iv(n_models, model_a, model_b, outcome, weights)
-    method, ci, rounds, alpha, min_votes, both_bad = _common_iv(
-        method, ci, rounds, alpha, min_votes, both_bad
+    n, a, b, o, w, _ = battles_iv(n_models, model_a, model_b, outcome, weights)
+    method, ci, n_resamples, confidence_level, min_votes, both_bad = _common_iv(
+        method, ci, n_resamples, confidence_level, min_votes, both_bad
     )
     rng = np.random.default_rng(rng)
     if style is None:
@@ -485,23 +383,37 @@ def leaderboard(
                 aggregate(n, a, b, o, w),
                 method=method,
                 ci=ci,
-                rounds=rounds,
+                n_resamples=n_resamples,
                 rng=rng,
-                alpha=alpha,
+                confidence_level=confidence_level,
                 anchor=anchor,
                 min_votes=min_votes,
                 both_bad=both_bad,
                 prior=prior,
                 workers=workers,
             )
-        return _elo_board(n, a, b, o, w, ci, rounds, rng, alpha, anchor, min_votes, both_bad, elo_k)
+        return elo_board(
+            n,
+            a,
+            b,
+            o,
+            w,
+            ci,
+            n_resamples,
+            rng,
+            confidence_level,
+            anchor,
+            min_votes,
+            both_bad,
+            elo_k,
+        )
     if method != "bt":
         raise ValueError("style control is available for method='bt' only")
-    keep = np.ones(a.size, dtype=bool) if both_bad == "tie" else o != 3
+    keep = np.ones(a.size, dtype=bool) if both_bad == "tie" else o != BOTH_BAD
     counts = aggregate(n, a[keep], b[keep], o[keep], None if w is None else w[keep])
-    ids, new_id, sub_anchor = _present(counts.votes(), anchor)
+    ids, new_id, sub_anchor = present_models(counts.votes(), anchor)
     if ids.size < 2:
-        return _empty_board(method, ci, rounds, alpha, min_votes)
+        return _empty_board(method, ci, n_resamples, confidence_level, min_votes)
     if isinstance(style, StyleFeatures):
         x, names = style.values, style.names
     else:
@@ -523,8 +435,8 @@ def leaderboard(
         prior=prior,
         anchor=sub_anchor,
     )
-    iv, samples = _intervals(fit, ci, rounds, rng, alpha, workers)
-    return _assemble(
+    iv, samples = board_intervals(fit, ci, n_resamples, rng, confidence_level, workers)
+    return assemble_board(
         ids=ids,
         fit=fit,
         ratings=np.asarray(fit.ratings),
@@ -534,26 +446,41 @@ def leaderboard(
         both_bad=both_bad,
         method=method,
         ci=ci,
-        rounds=rounds,
-        alpha=alpha,
+        n_resamples=n_resamples,
+        confidence_level=confidence_level,
         min_votes=min_votes,
         anchor=anchor,
     )
 
 
-def _elo_board(n, a, b, o, w, ci, rounds, rng, alpha, anchor, min_votes, both_bad, k):
+def elo_board(
+    n: int,
+    a: IntArray,
+    b: IntArray,
+    o: IntArray,
+    w: FloatArray | None,
+    ci: str,
+    n_resamples: int,
+    rng: np.random.Generator,
+    confidence_level: float,
+    anchor: Anchor,
+    min_votes: int,
+    both_bad: str,
+    k: float,
+) -> Leaderboard:
+    """The online-Elo board (bootstrap: battles resampled and reordered)."""
     if ci == "sandwich":
         raise ValueError("online Elo has no sandwich intervals; use ci='bootstrap' or 'none'")
-    keep = np.ones(a.size, dtype=bool) if both_bad == "tie" else o != 3
+    keep = np.ones(a.size, dtype=bool) if both_bad == "tie" else o != BOTH_BAD
     counts = aggregate(n, a[keep], b[keep], o[keep])
-    ids, new_id, sub_anchor = _present(counts.votes(), anchor)
+    ids, new_id, sub_anchor = present_models(counts.votes(), anchor)
     if ids.size < 2:
-        return _empty_board("elo", ci, rounds, alpha, min_votes)
+        return _empty_board("elo", ci, n_resamples, confidence_level, min_votes)
     a2, b2, o2 = new_id[a[keep]], new_id[b[keep]], o[keep]
     w2 = None if w is None else w[keep]
     m = ids.size
 
-    def elo(idx=None):
+    def elo(idx: IntArray | None = None) -> FloatArray:
         if idx is None:
             r = online_elo(m, a2, b2, o2, w2, k=k)
         else:
@@ -566,18 +493,19 @@ def _elo_board(n, a, b, o, w, ci, rounds, rng, alpha, anchor, min_votes, both_ba
     ratings = elo()
     iv = samples = None
     if ci == "bootstrap":
-        samples = np.array([elo(rng.integers(0, a2.size, a2.size)) for _ in range(rounds)])
+        samples = np.array([elo(rng.integers(0, a2.size, a2.size)) for _ in range(n_resamples)])
+        alpha = alpha_of(confidence_level)
         lower, upper = np.quantile(samples, [alpha / 2, 1 - alpha / 2], axis=0)
         iv = Intervals(
             method="bootstrap",
-            alpha=alpha,
+            confidence_level=confidence_level,
             lower=lower,
             upper=upper,
-            se=samples.std(axis=0, ddof=1) if rounds > 1 else np.zeros(m),
+            se=samples.std(axis=0, ddof=1) if n_resamples > 1 else np.zeros(m),
             cov=np.atleast_2d(np.cov(samples / SCALE, rowvar=False)),
-            rounds=rounds,
+            n_resamples=n_resamples,
         )
-    return _assemble(
+    return assemble_board(
         ids=ids,
         fit=None,
         ratings=ratings,
@@ -587,8 +515,8 @@ def _elo_board(n, a, b, o, w, ci, rounds, rng, alpha, anchor, min_votes, both_ba
         both_bad=both_bad,
         method="elo",
         ci=ci,
-        rounds=rounds,
-        alpha=alpha,
+        n_resamples=n_resamples,
+        confidence_level=confidence_level,
         min_votes=min_votes,
         anchor=anchor,
     )

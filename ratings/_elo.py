@@ -12,24 +12,26 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import _battles_iv, _choice_iv
+from ._outcomes import BOTH_BAD, SCORE_OF_A
+from ._typing import ArrayLike, FloatArray
+from ._validation import battles_iv, choice_iv
 
 __all__ = ["online_elo"]
 
 
 def online_elo(
-    n_models,
-    model_a,
-    model_b,
-    outcome,
-    weights=None,
+    n_models: int,
+    model_a: ArrayLike,
+    model_b: ArrayLike,
+    outcome: ArrayLike,
+    weights: ArrayLike | None = None,
     *,
     k: float = 4.0,
     initial: float = 1000.0,
     scale: float = 400.0,
     base: float = 10.0,
     both_bad: str = "tie",
-) -> np.ndarray:
+) -> FloatArray:
     """Online (sequential) Elo ratings.
 
     Parameters
@@ -48,15 +50,15 @@ def online_elo(
     ndarray of shape (n_models,)
         Final ratings; models without battles keep ``initial``.
     """
-    n, a, b, o, w, _ = _battles_iv(n_models, model_a, model_b, outcome, weights)
-    both_bad = _choice_iv(both_bad, "both_bad", ("tie", "drop"))
+    n, a, b, o, w, _ = battles_iv(n_models, model_a, model_b, outcome, weights)
+    both_bad = choice_iv(both_bad, "both_bad", ("tie", "drop"))
     for name, value in (("k", k), ("scale", scale), ("base", base), ("initial", initial)):
         if not np.isfinite(value):
             raise ValueError(f"`{name}` must be finite")
     if scale <= 0 or base <= 1:
         raise ValueError("`scale` must be positive and `base` greater than 1")
-    score = np.array([1.0, 0.0, 0.5, 0.5])[o]
-    keep = np.ones(a.size, dtype=bool) if both_bad == "tie" else o != 3
+    score = np.array(SCORE_OF_A)[o]
+    keep = np.ones(a.size, dtype=bool) if both_bad == "tie" else o != BOTH_BAD
     step = np.full(a.size, float(k)) if w is None else float(k) * w
     ratings = [float(initial)] * n
     log_base = float(np.log(base)) / float(scale)

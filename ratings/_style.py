@@ -28,17 +28,22 @@ Chatbot Arena", LMSYS blog, 2024.
 
 from __future__ import annotations
 
+import copy
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from scipy.special import expit
 
-from ._fit import RatingFit, _fit_cells, _prior_value
+from ._aggregate import aggregate
+from ._fit import RatingFit, elo_scale, pair_data, prior_value
 from ._linalg import dot, solve_spd, xt_dot
-from ._solver import PairData, degeneracy_notes, prior_terms
-from ._validation import _anchor_iv, _battles_iv, _choice_iv
-from .aggregate import aggregate
+from ._outcomes import BOTH_BAD, SCORE_OF_A
+from ._solver import degeneracy_notes, prior_terms
+from ._typing import Anchor, ArrayLike, BoolArray, FloatArray, IntArray, Prior
+from ._validation import anchor_iv, battles_iv, choice_iv
 
 __all__ = [
     "FEATURES",
@@ -65,7 +70,7 @@ def estimate_tokens(text: str) -> int:
     return len(_TOKEN.findall(text))
 
 
-def answer_features(texts, *, token_counts=None) -> np.ndarray:
+def answer_features(texts: Iterable[str], *, token_counts: ArrayLike | None = None) -> FloatArray:
     """Style features of answers.
 
     Parameters
@@ -79,9 +84,9 @@ def answer_features(texts, *, token_counts=None) -> np.ndarray:
     ndarray of shape (n_answers, 4)
         Columns :data:`FEATURES`: tokens, headers, list items, bold spans.
     """
-    texts = list(texts)
-    out = np.zeros((len(texts), len(FEATURES)))
-    for k, text in enumerate(texts):
+    items: list[Any] = list(texts)
+    out = np.zeros((len(items), len(FEATURES)))
+    for k, text in enumerate(items):
         if not isinstance(text, str):
             raise TypeError(f"`texts` must hold strings; element {k} is {type(text).__name__}")
         prose = _CODE.sub("", text)
@@ -93,8 +98,8 @@ def answer_features(texts, *, token_counts=None) -> np.ndarray:
         )
     if token_counts is not None:
         tc = np.asarray(token_counts, dtype=np.float64)
-        if tc.shape != (len(texts),) or np.any(~np.isfinite(tc)) or np.any(tc < 0):
-            raise ValueError(f"`token_counts` must be {len(texts)} finite non-negative numbers")
+        if tc.shape != (len(items),) or np.any(~np.isfinite(tc)) or np.any(tc < 0):
+            raise ValueError(f"`token_counts` must be {len(items)} finite non-negative numbers")
         out[:, 0] = tc
     return out
 
@@ -112,13 +117,19 @@ class StyleFeatures:
         Of the raw ratios (``std`` is 1 where a column is constant).
     """
 
-    values: np.ndarray
+    values: FloatArray
     names: tuple[str, ...]
-    mean: np.ndarray
-    std: np.ndarray
+    mean: FloatArray
+    std: FloatArray
 
 
-def battle_features(features_a, features_b, *, names=FEATURES, columns=None) -> StyleFeatures:
+def battle_features(
+    features_a: ArrayLike,
+    features_b: ArrayLike,
+    *,
+    names: Sequence[str] = FEATURES,
+    columns: Sequence[str] | None = None,
+) -> StyleFeatures:
     """Per-battle style features ``(a - b) / (a + b + 1)``, standardised.
 
     Parameters
@@ -140,22 +151,22 @@ def battle_features(features_a, features_b, *, names=FEATURES, columns=None) -> 
         raise ValueError(
             f"`features_a` and `features_b` must be 2-D of equal shape, got {fa.shape}, {fb.shape}"
         )
-    names = tuple(names)
-    if len(names) != fa.shape[1]:
-        raise ValueError(f"`names` must have {fa.shape[1]} entries, got {len(names)}")
+    cols = tuple(names)
+    if len(cols) != fa.shape[1]:
+        raise ValueError(f"`names` must have {fa.shape[1]} entries, got {len(cols)}")
     if np.any(~np.isfinite(fa)) or np.any(~np.isfinite(fb)) or np.any(fa < 0) or np.any(fb < 0):
         raise ValueError("style features must be finite and non-negative")
     if columns is not None:
-        unknown = [c for c in columns if c not in names]
+        unknown = [c for c in columns if c not in cols]
         if unknown:
-            raise ValueError(f"unknown style columns {unknown}; known: {list(names)}")
-        idx = [names.index(c) for c in columns]
-        fa, fb, names = fa[:, idx], fb[:, idx], tuple(columns)
+            raise ValueError(f"unknown style columns {unknown}; known: {list(cols)}")
+        idx = [cols.index(c) for c in columns]
+        fa, fb, cols = fa[:, idx], fb[:, idx], tuple(columns)
     ratio = (fa - fb) / (fa + fb + 1.0)
     mean = ratio.mean(axis=0) if len(ratio) else np.zeros(ratio.shape[1])
     std = ratio.std(axis=0) if len(ratio) else np.ones(ratio.shape[1])
     std = np.where(std > 0, std, 1.0)
-    return StyleFeatures((ratio - mean) / std, names, mean, std)
+    return StyleFeatures((ratio - mean) / std, cols, mean, std)
 
 
 @dataclass(frozen=True, eq=False)
@@ -170,58 +181,95 @@ class StyleFit(RatingFit):
     feature_names : tuple of str
     l2 : float
         L2 penalty on ``beta``.
+    problem : StyleProblem
+        The battles and the penalised likelihood that was maximised (what
+        :func:`ratings.bootstrap` and :func:`ratings.sandwich` resample and differentiate).
     """
 
-    coef: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    feature_names: tuple[str, ...] = ()
-    l2: float = 1.0
-    _battles: dict = field(default_factory=dict, repr=False)
+    coef: FloatArray
+    feature_names: tuple[str, ...]
+    l2: float
+    problem: StyleProblem = field(repr=False)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.coef.flags.writeable = False
 
 
-class _StyleProblem:
+class StyleProblem:
     """Battle-level arrays and the penalised log-likelihood's derivatives.
 
     Model-level sums use one ``np.bincount`` on the ordered-pair key ``a * n + b``: with
     ``M`` the (n, n) sums per ordered pair, ``sum_k v_k (e_a - e_b) = M.sum(1) - M.sum(0)``.
     """
 
-    def __init__(self, n, a, b, y, w, x, l2, prior):
+    def __init__(
+        self,
+        n: int,
+        a: IntArray,
+        b: IntArray,
+        y: FloatArray,
+        w: FloatArray,
+        x: FloatArray,
+        l2: float,
+        prior: float,
+    ) -> None:
         self.n, self.a, self.b, self.y, self.w = n, a, b, y, w
         self.x = np.asfortranarray(x, dtype=np.float64)  # contiguous columns
         self.k = x.shape[1]
         self.l2, self.prior = l2, prior
         self.key = a * n + b
 
-    def _model_sums(self, v):
+    def _model_sums(self, v: FloatArray) -> FloatArray:
         m = np.bincount(self.key, v, self.n * self.n).reshape(self.n, self.n)
         return m.sum(axis=1) - m.sum(axis=0)
 
-    def with_prior(self, prior: float) -> _StyleProblem:
-        out = object.__new__(_StyleProblem)
-        out.__dict__.update(self.__dict__)
+    def with_prior(self, prior: float) -> StyleProblem:
+        """The same problem with another prior (the arrays are shared, not copied)."""
+        out = copy.copy(self)
         out.prior = prior
         return out
 
-    def eta(self, theta, beta):
+    def eta(self, theta: FloatArray, beta: FloatArray) -> FloatArray:
         e = theta[self.a] - theta[self.b]
         for c in range(self.k):
             e += beta[c] * self.x[:, c]
         return e
 
-    def loglik(self, theta, beta, w=None, eta=None):
+    def loglik(
+        self,
+        theta: FloatArray,
+        beta: FloatArray,
+        w: FloatArray | None = None,
+        eta: FloatArray | None = None,
+    ) -> float:
         """Log-likelihood; ``y log expit(e) + (1 - y) log expit(-e) = -log1p(exp(-e)) -
         (1 - y) e``."""
         w = self.w if w is None else w
         e = self.eta(theta, beta) if eta is None else eta
         return float(dot(w, -np.logaddexp(0.0, -e) - (1.0 - self.y) * e))
 
-    def objective(self, theta, beta, w=None, eta=None):
+    def objective(
+        self,
+        theta: FloatArray,
+        beta: FloatArray,
+        w: FloatArray | None = None,
+        eta: FloatArray | None = None,
+    ) -> float:
         val = self.loglik(theta, beta, w, eta) - 0.5 * self.l2 * float(beta @ beta)
         if self.prior > 0:
             val += float(prior_terms(theta, self.prior)[0])
         return val
 
-    def gradient(self, theta, beta, w=None, p=None, *, single: bool = False):
+    def gradient(
+        self,
+        theta: FloatArray,
+        beta: FloatArray,
+        w: FloatArray | None = None,
+        p: FloatArray | None = None,
+        *,
+        single: bool = False,
+    ) -> FloatArray:
         """Gradient of the penalised log-likelihood; ``single`` evaluates the logistic
         function in float32 (accurate to a few 1e-7, used by the bootstrap's first steps)."""
         w = self.w if w is None else w
@@ -239,14 +287,20 @@ class _StyleProblem:
         g_beta = xt_dot(self.x, r) - self.l2 * beta
         return np.concatenate([g_theta, g_beta])
 
-    def information(self, theta, beta, w=None, p=None):
+    def information(
+        self,
+        theta: FloatArray,
+        beta: FloatArray,
+        w: FloatArray | None = None,
+        p: FloatArray | None = None,
+    ) -> FloatArray:
         """Negative Hessian of the penalised log-likelihood, shape (n + k, n + k)."""
         w = self.w if w is None else w
         if p is None:
             p = expit(self.eta(theta, beta))
-        return self._assemble(w * p * (1 - p), with_penalty=True, theta=theta)
+        return self.assemble(w * p * (1 - p), with_penalty=True, theta=theta)
 
-    def _assemble(self, h, *, with_penalty: bool, theta):
+    def assemble(self, h: FloatArray, *, with_penalty: bool, theta: FloatArray) -> FloatArray:
         """``sum_battles h [u; x][u; x]'`` (plus the penalty's Hessian when asked)."""
         n, k = self.n, self.k
         m = np.bincount(self.key, h, n * n).reshape(n, n)
@@ -264,7 +318,7 @@ class _StyleProblem:
                 out[np.diag_indices(n)] += prior_terms(theta, self.prior)[2]
         return out
 
-    def shifted(self, info):
+    def shifted(self, info: FloatArray) -> FloatArray:
         """Information plus ``11'/n`` on the strengths when they are only identified up to
         a shift (no prior)."""
         if self.prior > 0:
@@ -273,7 +327,15 @@ class _StyleProblem:
         out[: self.n, : self.n] += 1.0 / self.n
         return out
 
-    def newton(self, theta, beta, *, w=None, tol=1e-10, max_iter=100):
+    def newton(
+        self,
+        theta: FloatArray,
+        beta: FloatArray,
+        *,
+        w: FloatArray | None = None,
+        tol: float = 1e-10,
+        max_iter: int = 100,
+    ) -> tuple[FloatArray, FloatArray, int]:
         n = self.n
         e = self.eta(theta, beta)
         val = self.objective(theta, beta, w, e)
@@ -301,26 +363,26 @@ class _StyleProblem:
         return theta - theta.mean(), beta, it
 
 
-def _scores(outcome: np.ndarray, both_bad: str):
+def _scores(outcome: IntArray, both_bad: str) -> tuple[FloatArray, BoolArray]:
     """Score of A per battle (1, 0, 1/2) and which battles are used."""
-    y = np.array([1.0, 0.0, 0.5, 0.5])[outcome]
-    keep = np.ones(outcome.size, dtype=bool) if both_bad == "tie" else outcome != 3
+    y = np.array(SCORE_OF_A)[outcome]
+    keep = np.ones(outcome.size, dtype=bool) if both_bad == "tie" else outcome != BOTH_BAD
     return y, keep
 
 
 def fit_style(
-    n_models,
-    model_a,
-    model_b,
-    outcome,
-    features,
-    weights=None,
+    n_models: int,
+    model_a: ArrayLike,
+    model_b: ArrayLike,
+    outcome: ArrayLike,
+    features: StyleFeatures | ArrayLike,
+    weights: ArrayLike | None = None,
     *,
-    feature_names=None,
+    feature_names: Sequence[str] | None = None,
     l2: float = 1.0,
     both_bad: str = "tie",
-    prior="auto",
-    anchor=None,
+    prior: Prior = "auto",
+    anchor: Anchor = None,
     tol: float = 1e-10,
     max_iter: int = 100,
 ) -> StyleFit:
@@ -354,9 +416,9 @@ def fit_style(
     RuntimeError
         If Newton's method does not converge.
     """
-    n, a, b, o, w, _ = _battles_iv(n_models, model_a, model_b, outcome, weights)
-    both_bad = _choice_iv(both_bad, "both_bad", ("tie", "drop"))
-    anchor = _anchor_iv(anchor, n)
+    n, a, b, o, w, _ = battles_iv(n_models, model_a, model_b, outcome, weights)
+    both_bad = choice_iv(both_bad, "both_bad", ("tie", "drop"))
+    anchor = anchor_iv(anchor, n)
     if isinstance(features, StyleFeatures):
         names = features.names
         x = features.values
@@ -383,33 +445,27 @@ def fit_style(
     a, b, y, wt, x = a[keep], b[keep], y[keep], wt[keep], np.ascontiguousarray(x[keep])
 
     counts = aggregate(n, a, b, o[keep], None if w is None else wt)
-    keep_pairs, wf, cf = _fit_cells(counts, both_bad)
-    data = PairData(n, counts.pair_i[keep_pairs], counts.pair_j[keep_pairs], wf[keep_pairs])
+    data, _ = pair_data(counts, both_bad)
     notes = degeneracy_notes(data)
-    prior_value = _prior_value(prior, notes)
-    prob = _StyleProblem(n, a, b, y, wt, x, l2, prior_value)
+    value = prior_value(prior, notes)
+    prob = StyleProblem(n, a, b, y, wt, x, l2, value)
     theta, beta, n_iter = prob.newton(np.zeros(n), np.zeros(x.shape[1]), tol=tol, max_iter=max_iter)
-    fit = StyleFit(
+    return StyleFit(
         method="bt",
         n_models=n,
         theta=theta,
-        ratings=np.empty(0),
+        ratings=elo_scale(theta, anchor),
         tie=None,
+        log_tie=None,
         loglik=prob.loglik(theta, beta),
         n_iter=n_iter,
-        prior=prior_value,
-        notes=tuple(notes) if prior_value > 0 else (),
+        prior=value,
+        notes=tuple(notes) if value > 0 else (),
         anchor=anchor,
         both_bad=both_bad,
         counts=counts,
-        _data=data,
-        _cells=cf[keep_pairs].astype(np.int64),
         coef=beta,
         feature_names=tuple(names),
         l2=l2,
-        _battles={"problem": prob, "weighted": w is not None},
+        problem=prob,
     )
-    object.__setattr__(fit, "ratings", fit.to_ratings(theta))
-    fit.ratings.flags.writeable = False
-    fit.coef.flags.writeable = False
-    return fit
