@@ -9,6 +9,8 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 
+import ratings
+
 _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 
 
@@ -289,10 +291,17 @@ class VoteQuerySet(models.QuerySet):
 
 class Vote(models.Model):
     class Outcome(models.TextChoices):
+        """The one outcome vocabulary: the same names, in the same order, as ratings.OUTCOMES."""
+
         A = "a", "A is better"
         B = "b", "B is better"
         TIE = "tie", "Tie"
         BOTH_BAD = "both_bad", "Both are bad"
+
+        @property
+        def code(self) -> int:
+            """The ratings engine's integer code (ratings.A_WINS ... ratings.BOTH_BAD)."""
+            return ratings.OUTCOMES.index(self.value)
 
     battle = models.OneToOneField(Battle, on_delete=models.CASCADE, related_name="vote")
     voter = models.ForeignKey(

@@ -37,7 +37,7 @@ DOMAINS = (
 )
 MAX_LINES = 600
 # Past MAX_LINES only with a reason in the module's docstring, named here.
-LONG_ON_PURPOSE: dict[str, str] = {}
+LONG_ON_PURPOSE = {"ratings.cli": "one command: its options, reader and writers"}
 
 
 def module_name(path: Path, root: Path) -> str:

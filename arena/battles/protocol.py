@@ -10,6 +10,8 @@ from typing import Literal, NotRequired, TypedDict
 
 from django.conf import settings
 
+from arena.models import Vote
+
 
 class ProtocolError(ValueError):
     """A client message that cannot be accepted; the message is shown to the user."""
@@ -36,7 +38,7 @@ class NewRoundMessage(TypedDict):
 
 ClientMessage = PromptMessage | VoteMessage | RegenerateMessage | NewRoundMessage
 
-OUTCOMES = ("a", "b", "tie", "both_bad")
+OUTCOMES = tuple(Vote.Outcome.values)
 MAX_MESSAGE_BYTES = 256 * 1024
 
 

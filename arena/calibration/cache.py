@@ -8,7 +8,7 @@ import time
 from django.db.models import Count, Max, Q
 
 from arena.calibration.report import (
-    BOARD_ROUNDS,
+    BOARD_RESAMPLES,
     _cache,
     _cache_lock,
     _judge_report,
@@ -60,13 +60,13 @@ def _fingerprint(judge: Judge) -> tuple:
 
 
 def cached_calibration_report(
-    *, judge=None, rng=0, n_resamples: int = 1000, board_rounds: int = BOARD_ROUNDS
+    *, judge=None, rng=0, n_resamples: int = 1000, board_resamples: int = BOARD_RESAMPLES
 ) -> dict:
     """:func:`calibration_report`, kept per process for a few minutes while the data stays
     the same (see ``_fingerprint``). Returns a copy the caller may change."""
     if not isinstance(rng, int):
         return calibration_report(
-            judge=judge, rng=rng, n_resamples=n_resamples, board_rounds=board_rounds
+            judge=judge, rng=rng, n_resamples=n_resamples, board_resamples=board_resamples
         )
     if isinstance(judge, str):
         judge = Judge.objects.get(name=judge)
@@ -75,14 +75,14 @@ def cached_calibration_report(
     reports = []
     now = time.monotonic()
     for j in judges:
-        key = (j.pk, rng, n_resamples, board_rounds)
+        key = (j.pk, rng, n_resamples, board_resamples)
         fingerprint = _fingerprint(j)
         with _cache_lock:
             hit = _cache.get(key)
         if hit is not None and hit[0] == fingerprint and now - hit[1] < _CACHE_SECONDS:
             report = hit[2]
         else:
-            report = _judge_report(j, rng, n_resamples, board_rounds, memo)
+            report = _judge_report(j, rng, n_resamples, board_resamples, memo)
             with _cache_lock:
                 _cache[key] = (fingerprint, time.monotonic(), report)
                 while len(_cache) > _CACHE_SIZE:

@@ -220,12 +220,15 @@ def _collect(judge: Judge) -> _Pairs:
     )
 
 
-_VOTE_CODES = {"a": ag.A_WINS, "b": ag.B_WINS, "tie": ag.TIE, "both_bad": ag.TIE}
+# Agreement statistics have three classes: "both are bad" counts as a tie there.
+_VOTE_CODES = {o.value: min(o.code, ratings.TIE) for o in Vote.Outcome}
 
 
 def _flip(outcomes: np.ndarray, flip: np.ndarray) -> np.ndarray:
     """Swap A_WINS and B_WINS where ``flip``; ties stay."""
     swapped = np.select(
-        [outcomes == ag.A_WINS, outcomes == ag.B_WINS], [ag.B_WINS, ag.A_WINS], ag.TIE
+        [outcomes == ratings.A_WINS, outcomes == ratings.B_WINS],
+        [ratings.B_WINS, ratings.A_WINS],
+        ratings.TIE,
     )
     return np.where(flip, swapped, outcomes).astype(np.intp)

@@ -57,6 +57,16 @@ import numpy as np
 
 import ratings
 from arena.calibration.collect import _collect, _Pairs
+from arena.calibration.figures import (
+    agreement_figures,
+    confusion,
+    estimate,
+    first_position,
+    interval_text,
+    length_bias,
+    number,
+    percent,
+)
 from arena.models import (
     Category,
     Contestant,
@@ -67,61 +77,7 @@ from ratings import agreement as ag
 CONFIDENCE = 0.95
 
 
-BOARD_ROUNDS = 200
-
-
-LABELS = ("A", "B", "tie")  # ratings.agreement's A_WINS, B_WINS, TIE
-
-
-def _num(x) -> float | None:
-    x = float(x)
-    return x if np.isfinite(x) else None
-
-
-def _est(e: ag.Estimate) -> dict:
-    return {"value": _num(e.value), "low": _num(e.low), "high": _num(e.high)}
-
-
-def _agreement(a: ag.Agreement) -> dict:
-    return {
-        "with_ties": _est(a.agreement),
-        "without_ties": _est(a.agreement_no_ties),
-        "kappa": _est(a.kappa),
-        "n_pairs": a.n_items,
-        "n_comparisons": a.n_comparisons,
-    }
-
-
-def _confusion(a: ag.Agreement, rows: str, columns: str) -> dict:
-    return {
-        "labels": list(LABELS),
-        "rows": rows,
-        "columns": columns,
-        "counts": a.confusion.tolist(),
-    }
-
-
-def _first(p: ag.PositionPreference) -> dict:
-    return {
-        "first_share": _est(p.first_share),
-        "n_first": p.n_first,
-        "n_second": p.n_second,
-        "n_ties": p.n_ties,
-    }
-
-
-def _length(b: ag.LengthBias) -> dict:
-    return {"longer_share": _est(b.longer_share), "slope": _est(b.slope), "n_used": b.n_used}
-
-
-def _pct(x: float | None) -> str:
-    return "—" if x is None else f"{100 * x:.1f}%"
-
-
-def _interval(e: dict) -> str:
-    if e["low"] is None:
-        return "no interval"
-    return f"{100 * e['low']:.1f}–{100 * e['high']:.1f}%"
+BOARD_RESAMPLES = 200
 
 
 def _per_category(pairs: _Pairs, rng, n_resamples) -> list[dict]:
@@ -143,13 +99,13 @@ def _per_category(pairs: _Pairs, rng, n_resamples) -> list[dict]:
         judged = ag.judge_agreement(
             pairs.judge_outcome[in_category], items, votes, n_resamples=n_resamples, rng=rng
         )
-        row["judge"] = _agreement(judged)
+        row["judge"] = agreement_figures(judged)
         try:
             human = ag.human_agreement(items, votes, n_resamples=n_resamples, rng=rng)
         except ValueError:
             row["humans"] = None
         else:
-            row["humans"] = _agreement(human)
+            row["humans"] = agreement_figures(human)
         out.append(row)
     return out
 
@@ -188,7 +144,7 @@ def _length_bias(verdicts, len_a, len_b, items, rng, n_resamples) -> tuple[dict 
         )
     except (ValueError, RuntimeError) as exc:
         return None, str(exc)
-    return {**_length(bias), "n_unknown_length": int((~known).sum())}, ""
+    return {**length_bias(bias), "n_unknown_length": int((~known).sum())}, ""
 
 
 def _human_side(pairs: _Pairs, rngs, n_resamples) -> dict:
@@ -204,8 +160,8 @@ def _human_side(pairs: _Pairs, rngs, n_resamples) -> dict:
             {"what": "Agreement between people", "why": "no pair was voted by two people or more"}
         )
     else:
-        out["baseline"] = _agreement(humans)
-    out["first"] = _first(
+        out["baseline"] = agreement_figures(humans)
+    out["first"] = first_position(
         ag.first_position_preference(
             pairs.vote_shown, items=pairs.vote_pair, n_resamples=n_resamples, rng=rngs[1]
         )
@@ -240,28 +196,32 @@ def _compare_boards(board, human, models) -> dict:
     corr = ag.rank_correlation(score, ref)
     ci = ag.agreement_with_ci(score, lower, upper, ref, ref_lower, ref_upper)
     return {
-        "spearman": _num(corr.spearman),
-        "kendall": _num(corr.kendall),
-        "separability": _num(ag.separability(lower, upper)),
-        "agreement_with_ci": _num(ci.agreement),
+        "spearman": number(corr.spearman),
+        "kendall": number(corr.kendall),
+        "separability": number(ag.separability(lower, upper)),
+        "agreement_with_ci": number(ci.agreement),
         "ci_pairs": {
             "separated_by_humans": ci.n_separated,
             "same_order": ci.n_same,
             "overlap": ci.n_overlap,
             "opposite": ci.n_opposite,
         },
-        "brier": _num(ag.brier_score(mean, var, ref)),
+        "brier": number(ag.brier_score(mean, var, ref)),
     }
 
 
-def _fit_board(n, a, b, outcome, *, rounds, rng, what, missing, notes, style=None):
+def _fit_board(n, a, b, outcome, *, board_resamples, rng, what, missing, notes, style=None):
     """``ratings.leaderboard`` with bootstrap intervals, or None (and why) if it cannot fit.
 
     A bootstrap round of a style fit whose resample has no finite estimate (a group of models
     that never lost to the others) can fail to converge; the board is then refitted with the
     engine's small prior (``ratings.DEFAULT_PRIOR`` virtual ties per model), and a note says so.
     """
-    kwargs = {"style": style, "rounds": rounds, "workers": 1}  # one thread: the web process
+    kwargs = {
+        "style": style,
+        "n_resamples": board_resamples,
+        "workers": 1,
+    }  # one thread: the web process
     try:
         return ratings.leaderboard(n, a, b, outcome, rng=copy.deepcopy(rng), **kwargs)
     except RuntimeError:
@@ -280,7 +240,7 @@ def _fit_board(n, a, b, outcome, *, rounds, rng, what, missing, notes, style=Non
     return board
 
 
-def _leaderboards(pairs: _Pairs, judge: Judge, rngs, rounds, missing, memo) -> dict | None:
+def _leaderboards(pairs: _Pairs, judge: Judge, rngs, board_resamples, missing, memo) -> dict | None:
     shown, _, _, _, first, second = _judge_shown(pairs)
     contestants = np.unique(np.concatenate([pairs.vote_a, pairs.vote_b, first, second]))
     if contestants.size < 2:
@@ -294,7 +254,7 @@ def _leaderboards(pairs: _Pairs, judge: Judge, rngs, rounds, missing, memo) -> d
 
     # The human board depends only on the votes (and the seed): judges with the same pairs
     # share it within one call.
-    key = ("human board", contestants.tobytes(), pairs.vote_battle.tobytes(), rounds)
+    key = ("human board", contestants.tobytes(), pairs.vote_battle.tobytes(), board_resamples)
     if memo is not None and key in memo:
         human, human_notes = memo[key]
         notes.extend(human_notes)
@@ -304,7 +264,7 @@ def _leaderboards(pairs: _Pairs, judge: Judge, rngs, rounds, missing, memo) -> d
             ids(pairs.vote_a),
             ids(pairs.vote_b),
             pairs.vote_shown,
-            rounds=rounds,
+            board_resamples=board_resamples,
             rng=rngs[0],
             what="Human leaderboard",
             missing=missing,
@@ -317,7 +277,7 @@ def _leaderboards(pairs: _Pairs, judge: Judge, rngs, rounds, missing, memo) -> d
         ids(first),
         ids(second),
         shown,
-        rounds=rounds,
+        board_resamples=board_resamples,
         rng=rngs[1],
         what="Raw judge leaderboard",
         missing=missing,
@@ -351,7 +311,7 @@ def _leaderboards(pairs: _Pairs, judge: Judge, rngs, rounds, missing, memo) -> d
         ids(pairs.judged_b[known]),
         np.asarray(ag.score_outcomes(pairs.judged_score[known]), dtype=np.intp),
         style=style,
-        rounds=rounds,
+        board_resamples=board_resamples,
         rng=rngs[2],
         what="Debiased judge leaderboard",
         missing=missing,
@@ -373,22 +333,26 @@ def _leaderboards(pairs: _Pairs, judge: Judge, rngs, rounds, missing, memo) -> d
     for k, m in enumerate(models):
         row = {"contestant": names[int(contestants[m])]}
         for name, (score, lower, upper, _, _) in arrays.items():
-            row[name] = {"rating": _num(score[k]), "lower": _num(lower[k]), "upper": _num(upper[k])}
+            row[name] = {
+                "rating": number(score[k]),
+                "lower": number(lower[k]),
+                "upper": number(upper[k]),
+            }
         rows.append(row)
     rows.sort(key=lambda r: -r["human"]["rating"])
 
     length_coef = None
     if debiased.style_coef is not None:
         length_coef = {
-            "value": _num(debiased.style_coef[0]),
-            "low": _num(debiased.style_lower[0]),
-            "high": _num(debiased.style_upper[0]),
+            "value": number(debiased.style_coef[0]),
+            "lower": number(debiased.style_lower[0]),
+            "upper": number(debiased.style_upper[0]),
         }
     return {
         "n_models": int(models.size),
-        "rounds": rounds,
+        "n_resamples": board_resamples,
         "reference": "human board",
-        "human_separability": _num(ag.separability(arrays["human"][1], arrays["human"][2])),
+        "human_separability": number(ag.separability(arrays["human"][1], arrays["human"][2])),
         "raw": {
             "description": "every single-order judgement as a battle, first-shown answer as A",
             **_compare_boards(raw, human, models),
@@ -408,15 +372,15 @@ def _verdict(name: str, agreement: dict | None, humans: dict | None) -> str:
         return f"{name} has no parsed verdict on a pair that people voted on; nothing was measured."
     est = agreement["with_ties"]
     sentence = (
-        f"{name} agrees with the human majority on {_pct(est['value'])} of pairs "
-        f"(95% CI {_interval(est)})"
+        f"{name} agrees with the human majority on {percent(est['value'])} of pairs "
+        f"(95% CI {interval_text(est)})"
     )
     if humans is None:
         return sentence + "; agreement between people was not measured (no pair has two votes)."
-    return sentence + f"; people agree with each other on {_pct(humans['with_ties']['value'])}."
+    return sentence + f"; people agree with each other on {percent(humans['with_ties']['value'])}."
 
 
-def _judge_report(judge: Judge, rng, n_resamples: int, board_rounds: int, memo) -> dict:
+def _judge_report(judge: Judge, rng, n_resamples: int, board_resamples: int, memo) -> dict:
     pairs = _collect(judge)
     rngs = np.random.default_rng(rng).spawn(11)
     missing: list[dict] = []
@@ -431,7 +395,7 @@ def _judge_report(judge: Judge, rng, n_resamples: int, board_rounds: int, memo) 
         "settings": {
             "rng": rng if isinstance(rng, int) else None,
             "n_resamples": n_resamples,
-            "board_rounds": board_rounds,
+            "board_resamples": board_resamples,
             "confidence_level": CONFIDENCE,
         },
     }
@@ -479,8 +443,8 @@ def _judge_report(judge: Judge, rng, n_resamples: int, board_rounds: int, memo) 
         n_resamples=n_resamples,
         rng=rngs[0],
     )
-    report["agreement"] = _agreement(agreement)
-    report["confusion"] = _confusion(agreement, "human majority", "judge")
+    report["agreement"] = agreement_figures(agreement)
+    report["confusion"] = confusion(agreement, "human majority", "judge")
     vote_key = tuple(
         x.tobytes()
         for x in (
@@ -507,7 +471,7 @@ def _judge_report(judge: Judge, rng, n_resamples: int, board_rounds: int, memo) 
     shown, len_first, len_second, shown_pair, _, _ = _judge_shown(pairs)
     both = ~np.isnan(pairs.judged_ab) & ~np.isnan(pairs.judged_ba)
     position = {
-        "judge_first": _first(
+        "judge_first": first_position(
             ag.first_position_preference(
                 shown, items=shown_pair, n_resamples=n_resamples, rng=rngs[3]
             )
@@ -517,7 +481,7 @@ def _judge_report(judge: Judge, rng, n_resamples: int, board_rounds: int, memo) 
         "consistency_n": int(both.sum()),
     }
     if both.any():
-        position["consistency"] = _est(
+        position["consistency"] = estimate(
             ag.position_consistency(
                 pairs.judged_ab[both], pairs.judged_ba[both], n_resamples=n_resamples, rng=rngs[5]
             )
@@ -544,14 +508,14 @@ def _judge_report(judge: Judge, rng, n_resamples: int, board_rounds: int, memo) 
         "judge": judge_length,
         "humans": human_side["length"],
     }
-    report["leaderboard"] = _leaderboards(pairs, judge, rngs[8:], board_rounds, missing, memo)
+    report["leaderboard"] = _leaderboards(pairs, judge, rngs[8:], board_resamples, missing, memo)
     report["verdict"] = _verdict(judge.name, report["agreement"], report["human_baseline"])
     report["not_measured"] = missing
     return report
 
 
 def calibration_report(
-    *, judge=None, rng=0, n_resamples: int = 1000, board_rounds: int = BOARD_ROUNDS
+    *, judge=None, rng=0, n_resamples: int = 1000, board_resamples: int = BOARD_RESAMPLES
 ) -> dict:
     """Calibration of a judge against the human votes, JSON-ready.
 
@@ -564,9 +528,9 @@ def calibration_report(
         does not depend on which other judges exist.
     n_resamples : int
         Bootstrap resamples of pairs for the pair-level statistics.
-    board_rounds : int
-        Bootstrap rounds of each leaderboard (arena-hard-auto uses 100). The length-controlled
-        board refits every round battle by battle, so rounds cost most of the report's time.
+    board_resamples : int
+        Bootstrap resamples of each leaderboard (arena-hard-auto uses 100). The length-controlled
+        board refits every resample battle by battle, so resamples cost most of the report's time.
 
     Returns
     -------
@@ -574,7 +538,7 @@ def calibration_report(
         For one judge its report (keys ``judge``, ``verdict``, ``not_measured``, ``data``,
         ``agreement``, ``confusion``, ``human_baseline``, ``categories``, ``position``,
         ``length``, ``leaderboard``, ``settings``); for every judge ``{"judges": [reports]}``,
-        by name. Estimates are ``{"value", "low", "high"}``; undefined numbers are None.
+        by name. Estimates are ``{"value", "lower", "upper"}``; undefined numbers are None.
 
     Raises
     ------
@@ -585,13 +549,13 @@ def calibration_report(
     if judge is None:
         return {
             "judges": [
-                _judge_report(j, rng, n_resamples, board_rounds, memo)
+                _judge_report(j, rng, n_resamples, board_resamples, memo)
                 for j in Judge.objects.order_by("name")
             ]
         }
     if isinstance(judge, str):
         judge = Judge.objects.get(name=judge)
-    return _judge_report(judge, rng, n_resamples, board_rounds, memo)
+    return _judge_report(judge, rng, n_resamples, board_resamples, memo)
 
 
 _cache: dict[tuple, tuple[tuple, float, dict]] = {}

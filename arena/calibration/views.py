@@ -70,13 +70,13 @@ def _cell(estimate: dict | None, kind: str = "pct", digits: int = 3) -> dict:
     if estimate is None:
         return {"value": "—", "ci": ""}
     if kind == "pct":
-        value, low, high = (estimate[k] for k in ("value", "low", "high"))
+        value, low, high = (estimate[k] for k in ("value", "lower", "upper"))
         ci = "" if low is None else f"{100 * low:.1f}–{100 * high:.1f}%"
         return {"value": _pct(value), "ci": ci}
     ci = (
         ""
-        if estimate["low"] is None
-        else (f"{_dec(estimate['low'], digits)} to {_dec(estimate['high'], digits)}")
+        if estimate["lower"] is None
+        else (f"{_dec(estimate['lower'], digits)} to {_dec(estimate['upper'], digits)}")
     )
     return {"value": _dec(estimate["value"], digits), "ci": ci}
 
@@ -221,7 +221,7 @@ def _present(report: dict) -> dict:
         "board": board
         and {
             "n_models": board["n_models"],
-            "rounds": board["rounds"],
+            "n_resamples": board["n_resamples"],
             "human_separability": _pct(board["human_separability"]),
             "rows": _board_rows(board),
             "raw_description": board["raw"]["description"],

@@ -66,7 +66,7 @@ JUDGES = (
     ("GPT-4 (LLMFAO)", "gpt4-crowd-comparisons.csv"),
     ("GPT-3 (LLMFAO)", "gpt3-crowd-comparisons.csv"),
 )
-OUTCOMES = {"left": Vote.Outcome.A, "right": Vote.Outcome.B, "tie": Vote.Outcome.TIE}
+WINNERS = {"left": Vote.Outcome.A, "right": Vote.Outcome.B, "tie": Vote.Outcome.TIE}
 VERDICTS = {"left": "A", "right": "B", "tie": "tie"}
 BATCH = 2000
 
@@ -226,7 +226,7 @@ def demo_load(*, data_dir: Path = DEMO_DIR) -> DemoResult:
                         "answer_b_id": answer[(y, prompt)],
                         "external_id": f"llmfao:{pair}:{row['worker']}",
                     },
-                    vote={"outcome": OUTCOMES[row["winner"]], "voter_label": row["worker"]},
+                    vote={"outcome": WINNERS[row["winner"]], "voter_label": row["worker"]},
                     categories=[
                         {
                             "category_id": category_of[prompt],

@@ -33,8 +33,6 @@ FIELDS = ("text", "category", "reference", "notes", "id")
 SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv"}
 
 
-
-
 MAX_EXTERNAL_ID = PromptItem._meta.get_field("external_id").max_length
 
 

@@ -9,8 +9,8 @@ from django.db.models import Count, Q, Sum
 from arena.judging.runs import UPSTREAM_ERROR, _chunks
 from arena.judging.verdicts import judge_verdicts
 from arena.models import Judge, Judgement
+from ratings import TIE
 from ratings.agreement import (
-    TIE,
     Estimate,
     first_position_preference,
     position_consistency,

@@ -8,10 +8,8 @@ import numpy as np
 
 from arena.judging.prompts import FIVE_LEVELS, THREE_LEVELS
 from arena.models import Judgement
+from ratings import A_WINS, B_WINS, TIE
 from ratings.agreement import (
-    A_WINS,
-    B_WINS,
-    TIE,
     combine_orders,
     outcome_scores,
     score_outcomes,

@@ -52,7 +52,7 @@ def _get_judge_run(run_id: int) -> Run:
 def _estimate(estimate) -> dict | None:
     if estimate is None:
         return None
-    return {"value": estimate.value, "low": estimate.low, "high": estimate.high}
+    return {"value": estimate.value, "lower": estimate.lower, "upper": estimate.upper}
 
 
 def _stats_dict(stats: JudgeStats | None) -> dict | None:

@@ -24,13 +24,6 @@ from arena.models import (
     Vote,
 )
 
-OUTCOME_CODES = {
-    "a": ratings.A_WINS,
-    "b": ratings.B_WINS,
-    "tie": ratings.TIE,
-    "both_bad": ratings.BOTH_BAD,
-}
-
 
 @dataclass(frozen=True, eq=False)
 class BattleData:
@@ -124,7 +117,7 @@ def human_battles(*, cutoff_vote_id: int | None = None) -> BattleData:
     if cutoff_vote_id is None:
         return _mapped(_EMPTY, {}, None, None)
     code = Case(
-        *(When(outcome=k, then=Value(v)) for k, v in OUTCOME_CODES.items()),
+        *(When(outcome=o.value, then=Value(o.code)) for o in Vote.Outcome),
         output_field=IntegerField(),
     )
     battle_id, outcome, day = read_columns(

@@ -137,8 +137,8 @@ def _settings() -> dict:
     return {
         "method": "bt",
         "ci": "bootstrap",
-        "rounds": settings.ARENA_LEADERBOARD_ROUNDS,
-        "alpha": 0.05,
+        "n_resamples": settings.ARENA_LEADERBOARD_ROUNDS,
+        "confidence_level": 0.95,
         "min_votes": settings.ARENA_MIN_VOTES,
         "both_bad": "tie",
     }
@@ -149,7 +149,7 @@ def leaderboard_refresh(
     judge: Judge | None = None,
     cutoff_id: int | None = None,
     seed: int | None = None,
-    rounds: int | None = None,
+    n_resamples: int | None = None,
     progress=None,
 ) -> list[LeaderboardSnapshot]:
     """Fit and store the overall and per-category boards, plain and style-controlled.
@@ -159,8 +159,8 @@ def leaderboard_refresh(
     """
     seed = settings.ARENA_LEADERBOARD_SEED if seed is None else seed
     fit_settings = _settings()
-    if rounds is not None:
-        fit_settings["rounds"] = rounds
+    if n_resamples is not None:
+        fit_settings["n_resamples"] = n_resamples
     step = progress or (lambda message: None)
     step("reading votes")
     if judge is None:
@@ -199,7 +199,7 @@ def leaderboard_refresh(
     if mask.sum() >= 2:
         features = ratings.battle_features(style_a, style_b)
         idx = np.flatnonzero(mask)
-        style_settings = {**fit_settings, "rounds": min(fit_settings["rounds"], 100)}
+        style_settings = {**fit_settings, "n_resamples": min(fit_settings["n_resamples"], 100)}
         sc = ratings.leaderboards_by_category(
             data.n_models,
             data.a[idx],
@@ -260,7 +260,7 @@ def leaderboard_refresh(
                 results_sc["notes"] = [*results_sc["notes"], style_note]
             style_settings = {
                 **fit_settings,
-                "rounds": min(fit_settings["rounds"], 100),
+                "n_resamples": min(fit_settings["n_resamples"], 100),
                 "style": list(ratings.FEATURES),
             }
             made.append(

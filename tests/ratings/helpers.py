@@ -2,7 +2,8 @@
 
 Real data (copied under tests/data with their licences):
 - evalica-golden/: reference scores from dustalov/evalica, Apache-2.0 (LICENSE).
-- llmfao/: LLMFAO crowd comparisons by Dmitry Ustalov and llmonitor.com, CC BY 4.0.
+- LLMFAO crowd comparisons by Dmitry Ustalov and llmonitor.com, CC BY 4.0: the demo's copy,
+  arena/demo/data (stored once).
 - chatbot-arena-20240329/: the public Chatbot Arena leaderboard of 2024-03-29 from the
   lmarena/arena-hard-auto notebook data, Apache-2.0 (LICENSE).
 """
@@ -17,7 +18,8 @@ from ratings import A_WINS, B_WINS, SCALE, TIE, aggregate
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 GOLDEN = DATA / "evalica-golden"
-LLMFAO = DATA / "llmfao" / "crowd-comparisons.csv"
+LLMFAO_DIR = Path(__file__).resolve().parents[2] / "arena" / "demo" / "data"
+LLMFAO = LLMFAO_DIR / "crowd-comparisons.csv"
 ARENA = DATA / "chatbot-arena-20240329" / "leaderboard.csv"
 
 LEFT_RIGHT = {"left": A_WINS, "right": B_WINS, "tie": TIE}

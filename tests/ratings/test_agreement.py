@@ -3,7 +3,8 @@
 Real data (copied under tests/data with their licences):
 - arena-hard-v0.1-stats/ and chatbot-arena-20240329/: lmarena/arena-hard-auto notebook data,
   Apache-2.0 (LICENSE beside the files).
-- llmfao/: LLMFAO comparisons by Dmitry Ustalov and llmonitor.com, CC BY 4.0 (LICENSE.CC-BY).
+- LLMFAO comparisons by Dmitry Ustalov and llmonitor.com, CC BY 4.0: the demo's copy in
+  arena/demo/data (LICENSE.CC-BY there).
 """
 
 import csv
@@ -36,6 +37,7 @@ from ratings.agreement import (
     verdict_scores,
     win_probabilities,
 )
+from tests.ratings.helpers import LLMFAO_DIR
 
 ATOL = 1e-12
 RTOL = 1e-12
@@ -542,7 +544,7 @@ LLMFAO_CODES = {"left": A_WINS, "right": B_WINS, "tie": TIE}  # left = model_x =
 
 
 def read_llmfao(name):
-    with open(DATA / "llmfao" / name, newline="") as f:
+    with open(LLMFAO_DIR / name, newline="") as f:
         return list(csv.DictReader(f))
 
 
@@ -552,7 +554,7 @@ def llmfao():
     pair_ids, items = np.unique([int(r["id"]) for r in crowd], return_inverse=True)
     votes = np.array([LLMFAO_CODES[r["winner"]] for r in crowd])
     texts = {}
-    for line in (DATA / "llmfao/results.jsonl").read_text().splitlines():
+    for line in (LLMFAO_DIR / "results.jsonl").read_text().splitlines():
         row = json.loads(line)
         texts[row["model"], row["prompt"]] = row["result"] or ""
 

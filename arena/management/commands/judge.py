@@ -173,7 +173,7 @@ class Command(BaseCommand):
 def _share(estimate, what: str) -> str:
     if estimate is None:
         return f"n/a ({what.replace('of ', '', 1)}: none)"
-    return f"{estimate.value:.1%} (95% CI {estimate.low:.1%}-{estimate.high:.1%}) {what}"
+    return f"{estimate.value:.1%} (95% CI {estimate.lower:.1%}-{estimate.upper:.1%}) {what}"
 
 
 def _check_template(template: str, verdict_format: str) -> None:

@@ -20,13 +20,15 @@ class Command(BaseCommand):
         who = parser.add_mutually_exclusive_group()
         who.add_argument("--judge", help="Only this judge's board.")
         who.add_argument("--all", action="store_true", help="Human votes and every judge.")
-        parser.add_argument("--rounds", type=int, help="Bootstrap rounds (default: settings).")
+        parser.add_argument(
+            "--n-resamples", type=int, help="Bootstrap resamples (default: settings)."
+        )
         parser.add_argument("--seed", type=int, help="Bootstrap seed (default: settings).")
         parser.add_argument("--cutoff", type=int, help="Last vote (or judgement) id to count.")
 
-    def handle(self, *args, action, judge, all, rounds, seed, cutoff, **options):
-        if rounds is not None and rounds < 1:
-            raise CommandError("--rounds must be at least 1")
+    def handle(self, *args, action, judge, all, n_resamples, seed, cutoff, **options):
+        if n_resamples is not None and n_resamples < 1:
+            raise CommandError("--n-resamples must be at least 1")
         targets = [None]
         if judge:
             found = Judge.objects.filter(name=judge).first()
@@ -52,7 +54,11 @@ class Command(BaseCommand):
                         bar.update(1)
 
                 made = leaderboard_refresh(
-                    judge=target, cutoff_id=cutoff, seed=seed, rounds=rounds, progress=step
+                    judge=target,
+                    cutoff_id=cutoff,
+                    seed=seed,
+                    n_resamples=n_resamples,
+                    progress=step,
                 )
                 bar.update(bar.total - bar.n)
             elapsed = time.perf_counter() - started

@@ -4,6 +4,7 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+import ratings
 from arena.battles.services import AlreadyVoted, VoteRejected, vote_record
 from arena.models import Battle, Contestant, Vote
 from tests.factories import make_contestant
@@ -94,3 +95,9 @@ def test_concurrent_votes_count_exactly_once(battle, alice):
     assert len(outcomes) == 1 and len(errors) == 3
     assert Vote.objects.count() == 1
     assert Vote.objects.get().outcome == outcomes[0]
+
+
+def test_the_vote_outcomes_are_the_ratings_engines_outcomes():
+    assert Vote.Outcome.values == list(ratings.OUTCOMES)
+    codes = [o.code for o in Vote.Outcome]
+    assert codes == [ratings.A_WINS, ratings.B_WINS, ratings.TIE, ratings.BOTH_BAD]

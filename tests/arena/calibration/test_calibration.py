@@ -131,7 +131,7 @@ def arena():
 
 def test_it_computes_agreement_and_kappa_by_hand(arena):
     desc = "4 pairs: confusion rows human majority A/B/tie, columns judge"
-    report = calibration_report(judge=arena.judge, n_resamples=N, board_rounds=B)
+    report = calibration_report(judge=arena.judge, n_resamples=N, board_resamples=B)
 
     assert report["confusion"]["counts"] == [[1, 0, 1], [1, 0, 0], [0, 0, 1]], desc
     agreement = report["agreement"]
@@ -140,7 +140,7 @@ def test_it_computes_agreement_and_kappa_by_hand(arena):
     assert_allclose(agreement["without_ties"]["value"], 1 / 2, atol=ATOL)
     # p_o = 1/2; p_e = 2/4 * 2/4 + 1/4 * 0 + 1/4 * 2/4 = 3/8; kappa = (1/2 - 3/8) / (5/8).
     assert_allclose(agreement["kappa"]["value"], 0.2, atol=ATOL)
-    low, high = agreement["with_ties"]["low"], agreement["with_ties"]["high"]
+    low, high = agreement["with_ties"]["lower"], agreement["with_ties"]["upper"]
     assert 0 <= low <= 0.5 <= high <= 1
 
     # Leave-one-out: P1's three votes each disagree with the others (tie, tie, A); P2's two
@@ -165,7 +165,7 @@ def test_it_computes_agreement_and_kappa_by_hand(arena):
 
 
 def test_it_measures_position_as_shown_and_per_category(arena):
-    report = calibration_report(judge=arena.judge, n_resamples=N, board_rounds=B)
+    report = calibration_report(judge=arena.judge, n_resamples=N, board_resamples=B)
     position = report["position"]
     # As shown: votes a, b, tie, b, b, both_bad, a, a; verdicts B, A, tie, A (ab), A (ba).
     assert (
@@ -212,19 +212,19 @@ def _swap_sides(battles):
 
 
 def test_swapping_sides_keeps_agreement_and_a_global_swap_keeps_kappa(arena):
-    before = calibration_report(judge=arena.judge, n_resamples=N, board_rounds=B)
+    before = calibration_report(judge=arena.judge, n_resamples=N, board_resamples=B)
 
     # One pair (P2) the other way round: its frame turns with it, agreement stays; kappa
     # may move, since the judge's and the people's A/B shares change.
     _swap_sides(Battle.objects.filter(prompt_item=arena.items[0], contestant_b=arena.z))
-    after = calibration_report(judge=arena.judge, n_resamples=N, board_rounds=B)
+    after = calibration_report(judge=arena.judge, n_resamples=N, board_resamples=B)
     for key in ("with_ties", "without_ties"):
         assert after["agreement"][key] == before["agreement"][key], key
     assert after["human_baseline"]["with_ties"] == before["human_baseline"]["with_ties"]
 
     # Every battle the other way round: A and B swap names everywhere, nothing else changes.
     _swap_sides(Battle.objects.all())
-    again = calibration_report(judge=arena.judge, n_resamples=N, board_rounds=B)
+    again = calibration_report(judge=arena.judge, n_resamples=N, board_resamples=B)
     swapped = np.array(after["confusion"]["counts"])[[1, 0, 2]][:, [1, 0, 2]]
     assert again["confusion"]["counts"] == swapped.tolist()
     assert again["agreement"] == after["agreement"]
@@ -245,7 +245,7 @@ def test_a_judge_without_verdicts_on_voted_pairs_is_not_measured(arena):
     assert report["verdict"].startswith("Silent judge has no parsed verdict")
     assert report["not_measured"][0]["what"] == "Everything"
 
-    every = calibration_report(judge=None, n_resamples=N, board_rounds=B)
+    every = calibration_report(judge=None, n_resamples=N, board_resamples=B)
     assert [r["judge"]["name"] for r in every["judges"]] == ["Silent judge", "Tiny judge"]
     with pytest.raises(Judge.DoesNotExist):
         calibration_report(judge="Nobody")
@@ -267,7 +267,7 @@ def test_it_pairs_live_battles_by_their_first_prompt():
     live(x, y, "Another prompt", "b")  # another pair, never judged
     Judgement.objects.create(judge=judge, battle=first, order="ab", verdict="A>B")
 
-    report = calibration_report(judge=judge, n_resamples=N, board_rounds=B)
+    report = calibration_report(judge=judge, n_resamples=N, board_resamples=B)
     assert (report["data"]["pairs"], report["data"]["human_votes"]) == (1, 2)
     assert report["confusion"]["counts"] == [[1, 0, 0], [0, 0, 0], [0, 0, 0]]
     assert report["human_baseline"]["with_ties"]["value"] == 1.0
@@ -277,13 +277,13 @@ def test_it_pairs_live_battles_by_their_first_prompt():
 
 
 def test_the_cache_sees_new_votes_and_voided_ones(arena):
-    first = cached_calibration_report(judge=arena.judge, n_resamples=N, board_rounds=B)
-    assert cached_calibration_report(judge=arena.judge, n_resamples=N, board_rounds=B) == first
+    first = cached_calibration_report(judge=arena.judge, n_resamples=N, board_resamples=B)
+    assert cached_calibration_report(judge=arena.judge, n_resamples=N, board_resamples=B) == first
     battle = arena.battle(arena.items[1], arena.y, arena.x, "b")
-    second = cached_calibration_report(judge=arena.judge, n_resamples=N, board_rounds=B)
+    second = cached_calibration_report(judge=arena.judge, n_resamples=N, board_resamples=B)
     assert second["data"]["human_votes"] == first["data"]["human_votes"] + 1
     Vote.objects.filter(battle=battle).update(void_reason="flagged voter")
-    third = cached_calibration_report(judge=arena.judge, n_resamples=N, board_rounds=B)
+    third = cached_calibration_report(judge=arena.judge, n_resamples=N, board_resamples=B)
     assert third["data"]["human_votes"] == first["data"]["human_votes"]
 
 
@@ -322,7 +322,7 @@ def test_the_api_gives_every_judge_or_one_and_404_for_an_unknown_name(client, al
         "leaderboard",
     }
     assert one[0]["agreement"]["with_ties"]["value"] == 0.5
-    assert set(one[0]["agreement"]["kappa"]) == {"value", "low", "high"}
+    assert set(one[0]["agreement"]["kappa"]) == {"value", "lower", "upper"}
 
     missing = client.get("/api/calibration/", {"judge": "Nobody"})
     assert missing.status_code == 404
@@ -445,7 +445,7 @@ def _independent(judge_file):
 
 
 def _line(label, estimate, scale=100, unit="%"):
-    value, low, high = (estimate[k] * scale for k in ("value", "low", "high"))
+    value, low, high = (estimate[k] * scale for k in ("value", "lower", "upper"))
     digits = 2 if unit else 3
     return f"  {label:<44} {value:7.{digits}f}{unit} [{low:.{digits}f}, {high:.{digits}f}]"
 
@@ -470,7 +470,7 @@ def test_llmfao_calibration_matches_an_independent_computation_from_the_csv_file
             ("kappa", expected["kappa"]),
         ):
             assert_allclose(agreement[key]["value"], want, atol=ATOL)
-            assert agreement[key]["low"] < want < agreement[key]["high"]
+            assert agreement[key]["lower"] < want < agreement[key]["upper"]
         assert_allclose(report["human_baseline"]["with_ties"]["value"], expected["loo"], atol=ATOL)
         position = report["position"]
         assert_allclose(position["human_first"]["first_share"]["value"], expected["human_first"])

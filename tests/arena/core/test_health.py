@@ -32,7 +32,9 @@ def test_healthz_answers_503_when_redis_is_down(client, settings):
 def test_healthz_answers_503_when_the_database_is_down(tmp_path):
     # A pooled connection is waited for up to ARENA_DB_POOL_TIMEOUT: down means "none within 0.3 s".
     env = server_env(
-        tmp_path, DATABASE_URL="postgres://postgres@127.0.0.1:1/nowhere", ARENA_DB_POOL_TIMEOUT="0.3"
+        tmp_path,
+        DATABASE_URL="postgres://postgres@127.0.0.1:1/nowhere",
+        ARENA_DB_POOL_TIMEOUT="0.3",
     )
     with daphne_server(env, tmp_path / "daphne.log") as base:
         response = httpx.get(base + "/healthz", timeout=10)

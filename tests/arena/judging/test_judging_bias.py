@@ -159,12 +159,12 @@ def test_both_orders_remove_the_first_position_bias_that_one_order_shows(simulat
     combined = first_position_preference(simulation.outcome, rng=0).first_share
     figures = f"one order {one_order}, combined {combined}, {simulation.stats}"
     # In one order the answer shown first wins about 0.5 + 0.3 / 2 of decided verdicts.
-    assert one_order.low > 0.55, figures
-    assert simulation.stats.first_position.low > 0.55, figures  # both orders, pooled
+    assert one_order.lower > 0.55, figures
+    assert simulation.stats.first_position.lower > 0.55, figures  # both orders, pooled
     # Combined, side A (shown first in order ab) is back to an even share...
-    assert combined.low < 0.5 < combined.high, figures
+    assert combined.lower < 0.5 < combined.upper, figures
     # ...because the pairs on which the position decided are now ties.
-    assert simulation.stats.consistency.high < 0.75, figures
+    assert simulation.stats.consistency.upper < 0.75, figures
     assert "position consistency: " in simulation.report
 
 

@@ -137,7 +137,7 @@ def test_two_refreshes_at_once_each_store_a_consistent_snapshot(arena_votes):
 
     def refresh():
         try:
-            done.append(leaderboard_refresh(rounds=50))
+            done.append(leaderboard_refresh(n_resamples=50))
         finally:
             connection.close()
 
