@@ -10,16 +10,23 @@ from django.db import models
 from django.db.models import Q
 
 import ratings
+from arena.core.keys import key_var_refusal
 
 _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 
 
 def validate_env_var_name(value: str) -> None:
-    """Only the *name* of the variable holding a key is stored, never a key."""
-    if value and not _ENV_NAME.match(value):
+    """Only the *name* of the variable holding a key is stored, never a key, and only a name
+    the operator allows (``core.keys``)."""
+    if not value:
+        return
+    if not _ENV_NAME.match(value):
         raise ValidationError(
             "Enter the name of an environment variable (e.g. OPENAI_API_KEY), not a key."
         )
+    refusal = key_var_refusal(value)
+    if refusal:
+        raise ValidationError(f"{refusal}.")
 
 
 class Contestant(models.Model):

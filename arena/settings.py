@@ -214,6 +214,9 @@ ARENA_TIMEOUT_CONNECT = env_float("ARENA_TIMEOUT_CONNECT", 5.0)
 ARENA_TIMEOUT_FIRST_TOKEN = env_float("ARENA_TIMEOUT_FIRST_TOKEN", 30.0)
 ARENA_TIMEOUT_TOTAL = env_float("ARENA_TIMEOUT_TOTAL", 300.0)
 # Recorded answers replay word by word with this pause, so the demo streams visibly.
+# Environment variables a contestant's api_key_env may name (names or shell patterns); the
+# server's own settings (ARENA_*, DATABASE_*, REDIS_*, *SECRET*...) never, whatever this says.
+ARENA_PROVIDER_KEY_VARS = env_list("ARENA_PROVIDER_KEY_VARS", ["*_API_KEY"])
 ARENA_RECORDED_CHUNK_DELAY_MS = env_int("ARENA_RECORDED_CHUNK_DELAY_MS", 10, minimum=0)
 
 LOGGING = {
