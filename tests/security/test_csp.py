@@ -91,7 +91,16 @@ def _finish(env, run_id: int, done: int) -> None:
 
 
 @pytest.mark.browser
-def test_every_page_works_under_the_policy(tmp_path, page):
+def test_every_page_works_under_the_policy(tmp_path, chromium_browser):
+    # A context of its own, never one that bypasses the page's policy.
+    context = chromium_browser.new_context(viewport={"width": 1280, "height": 800})
+    try:
+        _sweep(tmp_path, context.new_page())
+    finally:
+        context.close()
+
+
+def _sweep(tmp_path, page):
     env = server_env(tmp_path, ARENA_LEADERBOARD_ROUNDS="20")
     password = first_password(manage(env, "serve", "--prepare-only").stdout)
     ids = manage(env, "shell", "-c", RUNS).stdout.strip().splitlines()[-1]

@@ -38,6 +38,7 @@ the table to tests/artifacts/page-integrity.md and asserts both counts are zero.
 
 import json
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -248,8 +249,27 @@ def _check_result(page) -> list[str]:
     return problems
 
 
-def _play(page, base, upstream, payload, listener) -> tuple[list[str], int]:
-    """A live battle: two rounds of the payload, the vote, the reveal. (problems, attempts)."""
+def _settled(check, page, *args, timeout: float = 5.0) -> list[str]:
+    """check(page, *args) once it finds nothing, or what it still finds after `timeout` s: the
+    last streamed chunk may still be waiting for its animation frame."""
+    deadline = time.monotonic() + timeout
+    while True:
+        problems = check(page, *args)
+        if not problems or time.monotonic() > deadline:
+            return problems
+        page.wait_for_timeout(100)
+
+
+def _attempt(stage: str, run, *args) -> list[str]:
+    """The problems run(*args) found; a page that stopped working is one too."""
+    try:
+        return run(*args)
+    except Exception as exc:  # a Playwright timeout or a wait_js that never came true
+        return [f"{stage}: stopped working: {str(exc).splitlines()[0][:200]}"]
+
+
+def _play(page, base, upstream, payload, listener) -> list[str]:
+    """A live battle: two rounds of the payload, the vote, the reveal."""
     for name, model_id in MODEL_IDS.items():
         upstream.set_behaviour(model_id, fixed_spec(_answer(payload, name, listener)))
     page.goto(base + "/battle/")
@@ -258,25 +278,23 @@ def _play(page, base, upstream, payload, listener) -> tuple[list[str], int]:
         page.locator("main > #battle > #prompt-form > #prompt").fill(f"Tell me about {payload}")
         page.locator("main > #battle > #prompt-form #send").click()
         wait_js(page, "!document.querySelector('main > #battle > .votes > button').disabled", 20)
-        page.wait_for_timeout(100)  # the last frame's render
-        problems += [f"battle round {rounds}: {p}" for p in _check_battle_round(page, rounds)]
+        checked = _settled(_check_battle_round, page, rounds)
+        problems += [f"battle: round {rounds}: {p}" for p in checked]
     page.keyboard.press("1")
     wait_js(page, "!document.querySelector('main > #battle > #reveal').hidden", 10)
-    problems += [f"battle reveal: {p}" for p in _check_battle_reveal(page)]
-    return problems, 1
+    problems += [f"battle: reveal: {p}" for p in _settled(_check_battle_reveal, page)]
+    return problems
 
 
-def _evalset(page, base, set_id) -> tuple[list[str], int]:
+def _evalset(page, base, set_id) -> list[str]:
     page.goto(f"{base}/evalsets/{set_id}/vote/")
     wait_js(page, "document.querySelectorAll('main > #evalset-vote .markdown').length === 2")
-    page.wait_for_timeout(100)
-    problems = [f"eval-set vote: {p}" for p in _check_evalset(page)]
+    problems = [f"eval-set vote: {p}" for p in _settled(_check_evalset, page)]
     page.locator("main > #evalset-vote > #vote-form > button[value=a]").click()
     page.wait_for_url(re.compile(r".*/battles/\d+/$"))
     wait_js(page, "document.querySelectorAll('main > #reveal-names .msg.assistant').length === 2")
-    page.wait_for_timeout(100)
-    problems += [f"battle result: {p}" for p in _check_result(page)]
-    return problems, 2
+    problems += [f"battle result: {p}" for p in _settled(_check_result, page)]
+    return problems
 
 
 def test_model_output_cannot_clobber_the_page_or_fetch(tmp_path, chromium_browser, artifacts_dir):
@@ -303,9 +321,10 @@ def test_model_output_cannot_clobber_the_page_or_fetch(tmp_path, chromium_browse
                 page = context.new_page()
                 watch = Watch(page)
                 hits_before = len(listener.hits)
-                problems, attempts = _play(page, base, upstream, payload, listener)
-                more, n = _evalset(page, base, set_ids[payload])
-                problems, attempts = problems + more, attempts + n
+                page.set_default_timeout(5_000)
+                problems = _attempt("battle", _play, page, base, upstream, payload, listener)
+                problems += _attempt("eval-set vote", _evalset, page, base, set_ids[payload])
+                attempts = 3  # the live battle, the eval-set vote page, the revealed result
                 watch.collect()
                 page.wait_for_timeout(200)  # late fetches (prefetch, refresh) still count
                 context.close()
@@ -359,7 +378,7 @@ def test_screenshots_of_a_hostile_battle(tmp_path, chromium_browser):
                 page.goto(base + "/battle/")
                 page.locator("#prompt").fill("Summarise the payloads")
                 page.locator("#send").click()
-                wait_js(page, "!document.querySelector('.votes button').disabled", 20)
+                wait_js(page, "!document.querySelector('.votes button').disabled", 10)
                 page.wait_for_timeout(150)
                 page.screenshot(path=str(shots / f"battle-hostile-{label}.png"), full_page=True)
                 page.keyboard.press("1")
