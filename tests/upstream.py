@@ -14,6 +14,9 @@ normally. Behaviours:
 
     normal              a fixed sentence, then usage (``tokens=N`` for N words instead)
     echo                "Echo: <last user message>" so tests can check what was sent
+    fixed               exactly the text ``fixed_spec(text)`` encodes (``b64=`` URL-safe base64
+                        of its UTF-8), streamed a few characters at a time, so any text
+                        (Markdown, HTML, commas) can be an answer
     slow                ``delay=S`` seconds between tokens (0.05), ``ttft=S`` before the first
     error               HTTP ``status`` (500) before any token
     flaky               HTTP 500 for the first ``fails`` (1) requests of this model id, then normal
@@ -46,6 +49,7 @@ benchmarks it also notes ``received_at`` (``time.monotonic()`` once the body was
 ``upstream.max_in_flight(model_id)`` is the most requests for one model id answered at once.
 """
 
+import base64
 import contextlib
 import hashlib
 import json
@@ -93,6 +97,15 @@ def parse_behaviour(spec: str) -> tuple[str, dict[str, str]]:
             key, _, value = part.partition("=")
             options[key.strip()] = value.strip()
     return name.strip(), options
+
+
+def fixed_spec(text: str) -> str:
+    """The behaviour spec of a model that answers exactly ``text``."""
+    return "fixed:b64=" + base64.urlsafe_b64encode(text.encode()).decode()
+
+
+def _pieces(text: str, size: int = 7) -> list[str]:
+    return [text[i : i + size] for i in range(0, len(text), size)] or [""]
 
 
 def _words(text: str) -> list[str]:
@@ -250,6 +263,8 @@ class _Handler(BaseHTTPRequestHandler):
             tokens = _words(" ".join(f"word{i}" for i in range(int(options["tokens"]))))
         if name == "echo":
             tokens = _words("Echo: " + protocol.last_user_text(body))
+        if name == "fixed":
+            tokens = _pieces(base64.urlsafe_b64decode(options.get("b64", "")).decode())
         if name == "judge":
             if count <= int(options.get("fails", 0)):
                 return self._json_error(500, "scripted failure")

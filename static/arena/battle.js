@@ -2,7 +2,18 @@
   "use strict";
   const root = document.getElementById("battle");
   if (!root) return;
-  const $ = (id) => document.getElementById(id);
+  // Every element this script touches is found here, once, before any answer is on the page:
+  // model output is sanitized, but the page never looks its own elements up by id afterwards.
+  const byId = (id) => document.getElementById(id);
+  const ui = {
+    notice: byId("notice"), reveal: byId("reveal"), form: byId("prompt-form"), prompt: byId("prompt"),
+    category: byId("category"), send: byId("send"), regenerate: byId("regenerate"),
+    newRound: byId("new-round"),
+    conv: { a: byId("conv-a"), b: byId("conv-b") },
+    status: { a: byId("status-a"), b: byId("status-b") },
+    title: { a: byId("pane-a").querySelector("header h2"), b: byId("pane-b").querySelector("header h2") },
+  };
+  const TITLES = { a: "Model A", b: "Model B" };
   const voteButtons = Array.from(root.querySelectorAll(".votes button"));
   const state = { socket: null, streaming: false, canVote: false, voted: false, battle: null,
                   current: { a: null, b: null }, text: { a: "", b: "" }, pending: new Set() };
@@ -25,14 +36,14 @@
     return true;
   }
   function setNotice(text, isError) {
-    const el = $("notice");
+    const el = ui.notice;
     el.hidden = !text; el.textContent = text || "";
     el.classList.toggle("error", !!isError);
   }
   function setBusy(busy) {
     state.streaming = busy;
-    $("send").disabled = busy || state.voted;
-    $("regenerate").disabled = busy || state.voted || state.battle === null;
+    ui.send.disabled = busy || state.voted;
+    ui.regenerate.disabled = busy || state.voted || state.battle === null;
   }
   function enableVotes(on) {
     state.canVote = on;
@@ -42,7 +53,7 @@
     const el = document.createElement("div");
     el.className = "msg " + role;
     if (role === "user") el.textContent = text; else el.classList.add("markdown");
-    $("conv-" + side).appendChild(el);
+    ui.conv[side].appendChild(el);
     return el;
   }
   function scheduleRender(side) {
@@ -54,9 +65,10 @@
     });
   }
   function resetPanes() {
-    ["a", "b"].forEach((s) => { $("conv-" + s).innerHTML = ""; $("status-" + s).textContent = ""; });
-    $("reveal").hidden = true; $("reveal").innerHTML = "";
-    root.querySelectorAll(".pane h2").forEach((h, i) => { h.textContent = i ? "Model B" : "Model A"; });
+    ["a", "b"].forEach((s) => {
+      ui.conv[s].replaceChildren(); ui.status[s].textContent = ""; ui.title[s].textContent = TITLES[s];
+    });
+    ui.reveal.hidden = true; ui.reveal.textContent = "";
   }
   function fmtStats(st) {
     const parts = [];
@@ -71,16 +83,16 @@
     switch (m.type) {
       case "start": {
         state.battle = m.battle; setBusy(true); enableVotes(false); setNotice("");
-        if (m.attempt === 0) $("prompt").value = "";
+        if (m.attempt === 0) ui.prompt.value = "";
         const prompt = state.lastPrompt || "";
         ["a", "b"].forEach((s) => {
           if (m.attempt > 0) {  // regenerate: drop the replaced answer
-            const conv = $("conv-" + s); if (conv.lastChild) conv.removeChild(conv.lastChild);
+            const conv = ui.conv[s]; if (conv.lastChild) conv.removeChild(conv.lastChild);
           } else {
             addBubble(s, "user", prompt);
           }
           state.text[s] = ""; state.current[s] = addBubble(s, "assistant", "");
-          $("status-" + s).textContent = "answering…";
+          ui.status[s].textContent = "answering…";
         });
         break;
       }
@@ -88,10 +100,10 @@
         state.text[m.side] += m.text; scheduleRender(m.side); break;
       case "side_done":
         scheduleRender(m.side);
-        $("status-" + m.side).textContent = "done · " + fmtStats(m.stats); break;
+        ui.status[m.side].textContent = "done · " + fmtStats(m.stats); break;
       case "error":
         if (m.side) {
-          $("status-" + m.side).textContent = "failed";
+          ui.status[m.side].textContent = "failed";
           if (state.current[m.side]) {
             const err = document.createElement("p"); err.className = "error"; err.textContent = m.message;
             state.current[m.side].appendChild(err);
@@ -106,11 +118,11 @@
         break;
       case "revealed": {
         state.voted = true; enableVotes(false); setBusy(false);
-        ["a", "b"].forEach((s, i) => {
-          root.querySelectorAll(".pane h2")[i].textContent = (s === "a" ? "A: " : "B: ") + m[s].name;
-          $("status-" + s).textContent = fmtStats(m[s].stats);
+        ["a", "b"].forEach((s) => {
+          ui.title[s].textContent = s.toUpperCase() + ": " + m[s].name;
+          ui.status[s].textContent = fmtStats(m[s].stats);
         });
-        const r = $("reveal"); r.hidden = false;
+        const r = ui.reveal; r.hidden = false;
         r.textContent = m.counted ? "Thanks, your vote counts." : "Vote stored but not counted: " + m.void_reason + ".";
         setNotice("Press New round (n) to battle again.");
         break;
@@ -121,18 +133,18 @@
     }
   }
 
-  $("prompt-form").addEventListener("submit", (e) => {
+  ui.form.addEventListener("submit", (e) => {
     e.preventDefault();
-    const text = $("prompt").value;
+    const text = ui.prompt.value;
     if (!text.trim()) { setNotice("Type a prompt first.", true); return; }
     if (state.streaming) return;
     state.lastPrompt = text;
-    const category = $("category") ? $("category").value || null : null;
+    const category = ui.category ? ui.category.value || null : null;
     send({ type: "prompt", text: text, category: state.battle === null ? category : null });
     // The text stays in the box until the server starts the round: a refused prompt is not lost.
   });
-  $("prompt").addEventListener("keydown", (e) => {
-    if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); $("prompt-form").requestSubmit(); }
+  ui.prompt.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); ui.form.requestSubmit(); }
   });
   function vote(outcome) {
     if (!state.canVote) return;
@@ -140,16 +152,16 @@
     if (!send({ type: "vote", outcome: outcome })) enableVotes(true);
   }
   voteButtons.forEach((b) => b.addEventListener("click", () => vote(b.dataset.outcome)));
-  $("regenerate").addEventListener("click", () => send({ type: "regenerate" }));
-  $("new-round").addEventListener("click", () => send({ type: "new_round" }));
-  root.querySelectorAll(".suggestion").forEach((b) => b.addEventListener("click", () => { $("prompt").value = b.textContent; $("prompt").focus(); }));
+  ui.regenerate.addEventListener("click", () => send({ type: "regenerate" }));
+  ui.newRound.addEventListener("click", () => send({ type: "new_round" }));
+  root.querySelectorAll(".suggestion").forEach((b) => b.addEventListener("click", () => { ui.prompt.value = b.textContent; ui.prompt.focus(); }));
   document.addEventListener("keydown", (e) => {
     const tag = (e.target.tagName || "").toLowerCase();
     if (tag === "textarea" || tag === "input" || tag === "select" || e.ctrlKey || e.metaKey || e.altKey) return;
     const outcome = { "1": "a", "2": "b", "3": "tie", "4": "both_bad" }[e.key];
     if (outcome) vote(outcome);
     else if (e.key === "n") send({ type: "new_round" });
-    else if (e.key === "r" && !$("regenerate").disabled) send({ type: "regenerate" });
+    else if (e.key === "r" && !ui.regenerate.disabled) send({ type: "regenerate" });
   });
   connect();
 })();

@@ -1,9 +1,11 @@
 // The revealed battle's rounds: the prompt as plain text, each answer as sanitized Markdown.
 (function () {
   "use strict";
-  const rounds = JSON.parse(document.getElementById("transcript").textContent);
+  // Both panes are found before any answer is rendered, so an answer cannot stand in for one.
+  const data = document.getElementById("transcript");
+  const panes = { a: document.getElementById("transcript-a"), b: document.getElementById("transcript-b") };
+  const rounds = JSON.parse(data.textContent);
   ["a", "b"].forEach((side) => {
-    const pane = document.getElementById("transcript-" + side);
     rounds.forEach((round) => {
       const prompt = document.createElement("div");
       prompt.className = "msg user";
@@ -11,7 +13,7 @@
       const answer = document.createElement("div");
       answer.className = "msg assistant markdown";
       ArenaRender.renderMarkdown(answer, round[side]);
-      pane.append(prompt, answer);
+      panes[side].append(prompt, answer);
     });
   });
 })();
