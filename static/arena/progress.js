@@ -36,7 +36,7 @@
     }
     var range = document.createElement("span");
     range.className = "muted";
-    range.textContent = "(" + percent(estimate.low) + "–" + percent(estimate.high) + ")";
+    range.textContent = "(" + percent(estimate.lower) + "–" + percent(estimate.upper) + ")";
     el.replaceChildren(percent(estimate.value) + "% ", range);
   }
 
