@@ -23,6 +23,7 @@ run: install
 lint: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(PY) -m mypy
 
 test: lint
 	$(PY) manage.py makemigrations --check --dry-run

@@ -22,11 +22,12 @@ def validate_env_var_name(value: str) -> None:
         return
     if not _ENV_NAME.match(value):
         raise ValidationError(
-            "Enter the name of an environment variable (e.g. OPENAI_API_KEY), not a key."
+            "Enter the name of an environment variable (e.g. OPENAI_API_KEY), not a key.",
+            code="not_a_name",  # never echo the value: it may be a key pasted by mistake
         )
     refusal = key_var_refusal(value)
     if refusal:
-        raise ValidationError(f"{refusal}.")
+        raise ValidationError(f"{refusal}.", code="not_allowed")
 
 
 class Contestant(models.Model):

@@ -5,26 +5,35 @@ page, so scripts get a status they can act on.
 """
 
 import functools
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Concatenate, ParamSpec, overload
 
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+
+P = ParamSpec("P")
+View = Callable[Concatenate[HttpRequest, P], HttpResponse]
+"""A view function: the request, then the URL's arguments; answers a response."""
 
 
 def json_error(message: str, status: int) -> JsonResponse:
     return JsonResponse({"error": message}, status=status)
 
 
-def is_staff(user) -> bool:
+def is_staff(user: "AbstractBaseUser | AnonymousUser") -> bool:
     return bool(user.is_authenticated and user.is_active and user.is_staff)
 
 
-def staff_page(reason: str):
+def staff_page(reason: str) -> Callable[[View[P]], View[P]]:
     """Staff only: the sign-in page for visitors, a 403 page saying ``reason`` for others."""
 
-    def decorate(view):
+    def decorate(view: View[P]) -> View[P]:
         @functools.wraps(view)
-        def wrapped(request, *args, **kwargs):
+        def wrapped(request: HttpRequest, *args: P.args, **kwargs: P.kwargs) -> HttpResponse:
             if not request.user.is_authenticated:
                 return redirect_to_login(request.get_full_path())
             if not is_staff(request.user):
@@ -36,13 +45,19 @@ def staff_page(reason: str):
     return decorate
 
 
-def api_view(view=None, *, staff: bool = False):
+@overload
+def api_view(view: View[P], *, staff: bool = False) -> View[P]: ...
+@overload
+def api_view(view: None = None, *, staff: bool = False) -> Callable[[View[P]], View[P]]: ...
+def api_view(
+    view: View[P] | None = None, *, staff: bool = False
+) -> View[P] | Callable[[View[P]], View[P]]:
     """A JSON endpoint for signed-in accounts (staff only with ``staff=True``); ``Http404`` and
     ``PermissionDenied`` raised by the view become JSON errors."""
 
-    def decorate(view):
+    def decorate(view: View[P]) -> View[P]:
         @functools.wraps(view)
-        def wrapped(request, *args, **kwargs):
+        def wrapped(request: HttpRequest, *args: P.args, **kwargs: P.kwargs) -> HttpResponse:
             if not request.user.is_authenticated:
                 return json_error("Sign in first.", 403)
             if staff and not is_staff(request.user):

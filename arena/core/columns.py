@@ -7,16 +7,18 @@ the DB-API rows.
 """
 
 import itertools
+from collections.abc import Sequence
 
 import numpy as np
 import psycopg
 from django.db import connection
+from django.db.models import QuerySet
 
 INT, DATE = "int", "date"
 _PG_EPOCH = np.datetime64("2000-01-01", "D")
 
 
-def read_columns(queryset, kinds: tuple[str, ...]) -> list[np.ndarray]:
+def read_columns(queryset: QuerySet, kinds: tuple[str, ...]) -> list[np.ndarray]:
     """One array per column of a ``values_list`` queryset: int64 for ``INT``, datetime64[D]
     for ``DATE`` (a date column, such as ``TruncDate``). NULLs are not allowed."""
     sql, params = queryset.query.sql_with_params()
@@ -38,7 +40,7 @@ def read_columns(queryset, kinds: tuple[str, ...]) -> list[np.ndarray]:
     ]
 
 
-def _postgres(sql: str, params, kinds) -> list[np.ndarray]:
+def _postgres(sql: str, params: Sequence[object], kinds: tuple[str, ...]) -> list[np.ndarray]:
     names = ", ".join(f"c{k}" for k in range(len(kinds)))
     packed = " || ".join(
         f"int8send((q.c{k} - DATE '2000-01-01')::int8)"
@@ -51,7 +53,9 @@ def _postgres(sql: str, params, kinds) -> list[np.ndarray]:
     # A plain psycopg cursor (Django's binds client-side) so the bytes come back in binary.
     with psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(wrapped, params, binary=True)
-        data, n_rows = cursor.fetchone()
+        row = cursor.fetchone()
+        assert row is not None  # an aggregate without GROUP BY always answers one row
+        data, n_rows = row
     values = np.frombuffer(data or b"", dtype=">i8").astype(np.int64)
     if values.size != n_rows * len(kinds):  # string_agg skips a row with a NULL
         raise ValueError("a NULL in a column read as numbers")

@@ -2,6 +2,7 @@
 
 import json
 import uuid
+from typing import Any
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 
@@ -13,15 +14,15 @@ class PingConsumer(AsyncWebsocketConsumer):
     arrives when the configured layer (in-memory or Redis) really works.
     """
 
-    async def connect(self):
+    async def connect(self) -> None:
         self.group = f"ping-{uuid.uuid4().hex}"
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
 
-    async def disconnect(self, code):
+    async def disconnect(self, code: int) -> None:
         await self.channel_layer.group_discard(self.group, self.channel_name)
 
-    async def receive(self, text_data=None, bytes_data=None):
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         try:
             message = json.loads(text_data or "")
         except json.JSONDecodeError:
@@ -36,8 +37,8 @@ class PingConsumer(AsyncWebsocketConsumer):
             return
         await self.channel_layer.group_send(self.group, {"type": "pong.relay", "token": token})
 
-    async def pong_relay(self, event):
+    async def pong_relay(self, event: dict[str, Any]) -> None:
         await self.send(json.dumps({"type": "pong", "token": event["token"]}))
 
-    async def _error(self, message: str):
+    async def _error(self, message: str) -> None:
         await self.send(json.dumps({"type": "error", "message": message}))

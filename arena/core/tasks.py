@@ -4,12 +4,12 @@ import logging
 import os
 import socket
 
-from celery import shared_task
+from celery import Task, shared_task
 
 log = logging.getLogger(__name__)
 
 
-def enqueue_beside_request(task, *args) -> None:
+def enqueue_beside_request(task: Task, *args: object) -> None:
     """Queue a task for a worker; without one (eager mode), run it on a daemon thread so the
     request that triggered it (a vote) does not wait for it."""
     from django.conf import settings

@@ -4,7 +4,7 @@ import logging
 
 from django.conf import settings
 from django.db import connection
-from django.http import JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 
 
 @require_GET
-def index(request):
+def index(request: HttpRequest) -> HttpResponse:
     context = {
         "contestants": Contestant.objects.filter(active=True).count(),
         "battles": Battle.objects.count(),
@@ -51,7 +51,7 @@ def _check_redis() -> str:
 
 @never_cache
 @require_GET
-def healthz(request):
+def healthz(request: HttpRequest) -> JsonResponse:
     checks = {"database": _check_database()}
     if settings.REDIS_URL:
         checks["redis"] = _check_redis()

@@ -3,6 +3,7 @@
 import asyncio
 import os
 
+from arena.core.keys import key_var_refusal
 from arena.providers.endpoint import Endpoint, Finished, Timeouts, answer_cost, estimate_tokens
 from arena.providers.errors import ProviderError
 
@@ -46,6 +47,8 @@ class Call:
         name = self.endpoint.api_key_env
         if not name:
             return None
+        if key_var_refusal(name):  # a row stored before the rule, or written around it
+            raise ProviderError("is misconfigured (its api_key_env is not an allowed variable)")
         value = os.environ.get(name, "").strip()
         if not value:
             raise ProviderError(f"needs the environment variable {name}, which is not set")

@@ -5,16 +5,18 @@ import asyncio
 import contextlib
 import functools
 import logging
+import ssl
 import time
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Protocol
 
 import httpcore
 import httpx
 
 from arena.core.retry import backoff
 from arena.providers.anthropic import AnthropicProtocol
-from arena.providers.call import END, Call
+from arena.providers.call import Call, End
 from arena.providers.endpoint import Delta, Endpoint, Finished, Timeouts
 from arena.providers.errors import ProviderError
 from arena.providers.openai import OpenAIProtocol
@@ -22,6 +24,23 @@ from arena.providers.recorded import recorded_stream
 from arena.providers.sse import sse_events
 
 logger = logging.getLogger(__name__)
+
+
+class ChatProtocol(Protocol):
+    """What an endpoint kind's protocol class (``OpenAIProtocol``, ``AnthropicProtocol``)
+    provides: the request to send and the parser of each server-sent event."""
+
+    @property
+    def path(self) -> str: ...
+
+    @property
+    def end_optional(self) -> bool: ...
+
+    def headers(self, key: str | None, /) -> dict[str, str]: ...
+
+    def body(self, endpoint: Endpoint, messages: list[dict], /) -> dict: ...
+
+    def parse(self, event: str, data: str, call: Call, /) -> str | End: ...
 
 
 MAX_RETRIES = 2
@@ -35,7 +54,7 @@ _DRAIN_SECONDS = 0.5  # after the end event, read on briefly so the connection c
 
 async def stream_chat(
     endpoint: Endpoint, messages: list[dict], *, timeouts: Timeouts | None = None
-) -> AsyncIterator[Delta | Finished]:
+) -> AsyncGenerator[Delta | Finished, None]:
     """Stream one answer: ``Delta`` chunks, then exactly one ``Finished``; or ``ProviderError``.
 
     ``messages`` is this side's own history, ``[{"role": "user"|"assistant", "content": str}]``;
@@ -86,7 +105,7 @@ _clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClien
 
 
 @functools.cache
-def _ssl_context():
+def _ssl_context() -> ssl.SSLContext:
     """Built once: loading the CA bundle blocks, and must not stall the event loop per battle."""
     return httpx.create_ssl_context()
 
@@ -193,7 +212,7 @@ async def aclose_client() -> None:
         await client.aclose()
 
 
-async def _with_retries(call: Call, protocol) -> AsyncIterator[str]:
+async def _with_retries(call: Call, protocol: ChatProtocol) -> AsyncGenerator[str, None]:
     attempt = 0
     while True:
         try:
@@ -215,7 +234,7 @@ async def _with_retries(call: Call, protocol) -> AsyncIterator[str]:
         await asyncio.sleep(delay)
 
 
-async def _http_attempt(call: Call, protocol) -> AsyncIterator[str]:
+async def _http_attempt(call: Call, protocol: ChatProtocol) -> AsyncGenerator[str, None]:
     endpoint = call.endpoint
     key = call.api_key()
     client = _client()
@@ -253,7 +272,7 @@ async def _http_attempt(call: Call, protocol) -> AsyncIterator[str]:
                     if complete:
                         raise
                     break  # a torn last event: the stream was cut, reported below
-                if result is END:
+                if isinstance(result, End):  # END, the one End
                     await _drain(events)
                     return
                 if result:
@@ -269,7 +288,7 @@ async def _http_attempt(call: Call, protocol) -> AsyncIterator[str]:
         await response.aclose()
 
 
-async def _drain(events) -> None:
+async def _drain(events: AsyncIterator[tuple[str, str, bool]]) -> None:
     """Read to the end of the body (briefly) so the connection goes back to the pool."""
     with contextlib.suppress(TimeoutError, httpx.HTTPError, ProviderError):
         async with asyncio.timeout(_DRAIN_SECONDS):
@@ -299,4 +318,4 @@ async def _status_error(response: httpx.Response, key: str | None) -> ProviderEr
     return ProviderError(f"answered HTTP {status}{hint}", retryable=retryable, detail=detail)
 
 
-_PROTOCOLS = {"openai": OpenAIProtocol, "anthropic": AnthropicProtocol}
+_PROTOCOLS: dict[str, ChatProtocol] = {"openai": OpenAIProtocol, "anthropic": AnthropicProtocol}

@@ -14,11 +14,13 @@ import tomllib
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import cast
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from arena.core.keys import key_var_refusal
 from arena.models import Contestant, validate_env_var_name
 
 __all__ = [
@@ -49,7 +51,8 @@ class ContestantSpec:
 
     name: str
     organisation: str = ""
-    kind: str = Contestant.Kind.OPENAI
+    # A TextChoices member (a str); without Django stubs mypy sees its (value, label) tuple.
+    kind: str = cast(str, Contestant.Kind.OPENAI)
     base_url: str = ""
     model_id: str = ""
     api_key_env: str = ""
@@ -136,7 +139,9 @@ def _entry_iv(entry: dict) -> tuple[ContestantSpec | None, list[str]]:
     problems = [f'unknown field "{key}"' for key in entry if key not in FIELDS]
     values: dict = {}
 
-    def text(name, *, required=False, max_length=None, multiline=True):
+    def text(
+        name: str, *, required: bool = False, max_length: int | None = None, multiline: bool = True
+    ) -> None:
         value = entry.get(name, "")
         if not isinstance(value, str):
             problems.append(f"{name} must be a string")
@@ -149,7 +154,9 @@ def _entry_iv(entry: dict) -> tuple[ContestantSpec | None, list[str]]:
         else:
             values[name] = value
 
-    def number(name, low, high, *, default=None, message):
+    def number(
+        name: str, low: float, high: float, *, default: float | None = None, message: str
+    ) -> None:
         value = entry.get(name, default)
         if value is None:
             values[name] = None
@@ -163,7 +170,7 @@ def _entry_iv(entry: dict) -> tuple[ContestantSpec | None, list[str]]:
         else:
             values[name] = float(value)
 
-    def price(name):
+    def price(name: str) -> None:
         value = entry.get(name)
         if value is None:
             values[name] = None
@@ -223,10 +230,12 @@ def _entry_iv(entry: dict) -> tuple[ContestantSpec | None, list[str]]:
     else:
         try:
             validate_env_var_name(api_key_env.strip())
-        except ValidationError:
+        except ValidationError as exc:
             problems.append(
-                "api_key_env must be the NAME of an environment variable (e.g. OPENAI_API_KEY), "
-                "not a key"
+                f"api_key_env: {key_var_refusal(api_key_env.strip())}"
+                if exc.code == "not_allowed"
+                else "api_key_env must be the NAME of an environment variable "
+                "(e.g. OPENAI_API_KEY), not a key"
             )
         else:
             if len(api_key_env.strip()) > 100:

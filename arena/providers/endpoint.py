@@ -2,10 +2,14 @@
 
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 
 from ratings import estimate_tokens as ratings_estimate_tokens
+
+if TYPE_CHECKING:
+    from arena.models import Contestant
 
 _COST_QUANTUM = Decimal("0.00000001")  # Turn.cost has 8 decimal places
 
@@ -49,7 +53,7 @@ class Endpoint:
     contestant_id: int | None = None
 
     @classmethod
-    def from_contestant(cls, contestant) -> "Endpoint":
+    def from_contestant(cls, contestant: "Contestant") -> "Endpoint":
         return cls(
             name=contestant.name,
             kind=str(contestant.kind),

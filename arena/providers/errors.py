@@ -24,6 +24,6 @@ class ProviderError(Exception):
 _ERROR_TYPE = re.compile(r"^[a-z_]{1,40}$")
 
 
-def error_type(error) -> str:
+def error_type(error: object) -> str:
     kind = error.get("type") if isinstance(error, dict) else None
     return kind if isinstance(kind, str) and _ERROR_TYPE.match(kind) else "unknown"

@@ -3,7 +3,7 @@ user message, in word-sized chunks so the page fills visibly."""
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, Iterable
 
 from channels.db import database_sync_to_async
 from django.conf import settings
@@ -18,11 +18,11 @@ RECORDED_CHUNK_DELAY_MS = 10  # default for settings.ARENA_RECORDED_CHUNK_DELAY_
 _CHUNK = re.compile(r"\s*\S+\s*|\s+")
 
 
-def recorded_answer_for(*, contestant_ids, prompt: str) -> dict[int, Answer]:
+def recorded_answer_for(*, contestant_ids: Iterable[int], prompt: str) -> dict[int, Answer]:
     """Stored answers whose prompt is exactly ``prompt`` (surrounding spaces aside), by
     contestant: what a recorded contestant can replay."""
     prompt = prompt.strip()
-    found = {}
+    found: dict[int, Answer] = {}
     if not prompt:
         return found
     # contains() narrows in the database; the exact match is checked here.
@@ -36,13 +36,13 @@ def recorded_answer_for(*, contestant_ids, prompt: str) -> dict[int, Answer]:
 
 
 @database_sync_to_async
-def _recorded_answer(contestant_id: int | None, prompt: str):
+def _recorded_answer(contestant_id: int | None, prompt: str) -> Answer | None:
     if contestant_id is None:
         return None
     return recorded_answer_for(contestant_ids=[contestant_id], prompt=prompt).get(contestant_id)
 
 
-async def recorded_stream(call: Call) -> AsyncIterator[str]:
+async def recorded_stream(call: Call) -> AsyncGenerator[str, None]:
     users = [m for m in call.messages if m.get("role") == "user"]
     if len(call.messages) != 1 or len(users) != 1:
         raise ProviderError("has no recorded answer for follow-up messages")

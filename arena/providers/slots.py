@@ -7,6 +7,7 @@ import hashlib
 import random
 import secrets
 import time
+from collections.abc import AsyncGenerator
 
 from django.conf import settings
 
@@ -43,7 +44,7 @@ class EndpointSlots:
             self.redis = redis.asyncio.Redis.from_url(settings.REDIS_URL)
 
     @contextlib.asynccontextmanager
-    async def hold(self):
+    async def hold(self) -> AsyncGenerator[None, None]:
         async with self.local:
             if self.redis is None:
                 yield
@@ -52,7 +53,13 @@ class EndpointSlots:
             delay = 0.02
             while True:
                 now = time.time()
-                args = [now - self.lease, self.limit, now, token, int(self.lease) + 1]
+                args: list[float | str] = [
+                    now - self.lease,
+                    self.limit,
+                    now,
+                    token,
+                    int(self.lease) + 1,
+                ]
                 if await self.redis.eval(self._ACQUIRE, 1, self.key, *args):
                     break
                 await asyncio.sleep(delay * random.uniform(0.5, 1.5))
@@ -62,6 +69,6 @@ class EndpointSlots:
             finally:
                 await self.redis.zrem(self.key, token)
 
-    async def aclose(self):
+    async def aclose(self) -> None:
         if self.redis is not None:
             await self.redis.aclose()

@@ -1,12 +1,12 @@
 """Server-sent events parsed from a body's bytes (lines end only at CR, LF or CR LF)."""
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 
 from arena.providers.errors import ProviderError
 
 
-async def sse_events(chunks: AsyncIterator[bytes]) -> AsyncIterator[tuple[str, str, bool]]:
+async def sse_events(chunks: AsyncIterator[bytes]) -> AsyncGenerator[tuple[str, str, bool], None]:
     """Server-sent events as ``(event, data, complete)``; ``complete`` is False only for a last
     event that the stream ended in the middle of (no blank line after it).
 
@@ -14,7 +14,8 @@ async def sse_events(chunks: AsyncIterator[bytes]) -> AsyncIterator[tuple[str, s
     else, so a U+2028 inside an event's JSON stays in it); every line is UTF-8, and UTF-8 never
     puts those two bytes inside a character, so a line is decoded once it is whole.
     """
-    event, data = "", []
+    event = ""
+    data: list[str] = []
     pending = b""
     async for chunk in chunks:
         pending += chunk
@@ -64,5 +65,5 @@ def event_json(data: str) -> dict:
     return value
 
 
-def int_or_none(value) -> int | None:
+def int_or_none(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None

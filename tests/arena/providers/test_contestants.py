@@ -29,7 +29,7 @@ name = "Beta"
 kind = "anthropic"
 base_url = "https://api.example.com/v1/"
 model_id = "beta-1"
-api_key_env = "BETA_KEY"
+api_key_env = "BETA_API_KEY"
 price_input_per_mtok = "0.80"
 price_output_per_mtok = 4
 identity_patterns = ["Beta", "Example Corp"]
@@ -162,7 +162,7 @@ def test_sync_creates_then_leaves_unchanged_then_updates(tmp_path):
     out = run("sync", str(path))
     assert f"{path}: 2 created, 0 updated, 0 unchanged" in out
     beta = Contestant.objects.get(name="Beta")
-    assert beta.kind == "anthropic" and beta.api_key_env == "BETA_KEY"
+    assert beta.kind == "anthropic" and beta.api_key_env == "BETA_API_KEY"
     assert beta.price_input_per_mtok == Decimal("0.8")
     assert beta.identity_patterns == "Beta\nExample Corp"
 

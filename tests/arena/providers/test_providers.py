@@ -92,10 +92,10 @@ async def test_it_sends_the_key_system_prompt_and_sampling_parameters_to_openai(
     upstream,
     monkeypatch,
 ):
-    monkeypatch.setenv("TEST_UPSTREAM_KEY", KEY)
+    monkeypatch.setenv("TEST_UPSTREAM_API_KEY", KEY)
     ep = endpoint(
         upstream,
-        api_key_env="TEST_UPSTREAM_KEY",
+        api_key_env="TEST_UPSTREAM_API_KEY",
         system_prompt="Be brief.",
         temperature=0.3,
         top_p=0.9,
@@ -120,11 +120,11 @@ async def test_it_sends_anthropic_headers_a_top_level_system_and_a_default_max_t
     upstream,
     monkeypatch,
 ):
-    monkeypatch.setenv("TEST_ANTHROPIC_KEY", KEY)
+    monkeypatch.setenv("TEST_ANTHROPIC_API_KEY", KEY)
     ep = endpoint(
         upstream,
         kind="anthropic",
-        api_key_env="TEST_ANTHROPIC_KEY",
+        api_key_env="TEST_ANTHROPIC_API_KEY",
         system_prompt="Be brief.",
         temperature=0.5,
     )
@@ -376,19 +376,19 @@ async def test_a_missing_key_variable_is_named_and_nothing_is_sent(
     monkeypatch,
     kind,
 ):
-    monkeypatch.delenv("TEST_MISSING_KEY", raising=False)
+    monkeypatch.delenv("TEST_MISSING_API_KEY", raising=False)
     _, error = await deltas_then_error(
-        endpoint(upstream, kind=kind, api_key_env="TEST_MISSING_KEY")
+        endpoint(upstream, kind=kind, api_key_env="TEST_MISSING_API_KEY")
     )
-    assert str(error) == "needs the environment variable TEST_MISSING_KEY, which is not set"
+    assert str(error) == "needs the environment variable TEST_MISSING_API_KEY, which is not set"
     assert error.retryable is False
     assert upstream.requests == []
 
 
 @pytest.mark.parametrize("kind", ["openai", "anthropic"])
 async def test_the_key_never_appears_in_an_error(upstream, monkeypatch, kind):
-    monkeypatch.setenv("TEST_UPSTREAM_KEY", KEY)
-    ep = endpoint(upstream, "unauthorized", kind=kind, api_key_env="TEST_UPSTREAM_KEY")
+    monkeypatch.setenv("TEST_UPSTREAM_API_KEY", KEY)
+    ep = endpoint(upstream, "unauthorized", kind=kind, api_key_env="TEST_UPSTREAM_API_KEY")
     _, error = await deltas_then_error(ep)
     assert str(error) == "answered HTTP 401 (check its API key)"
     assert "Incorrect API key provided" in error.detail  # the upstream's body, for logs
@@ -436,7 +436,7 @@ def test_an_endpoint_is_made_from_a_contestant():
         kind=Contestant.Kind.OPENAI,
         base_url="https://api.example.com/v1",
         model_id="gpt-x",
-        api_key_env="EXAMPLE_KEY",
+        api_key_env="EXAMPLE_API_KEY",
         system_prompt="Be kind.",
         temperature=0.7,
         top_p=0.95,
@@ -449,7 +449,7 @@ def test_an_endpoint_is_made_from_a_contestant():
         kind="openai",
         base_url="https://api.example.com/v1",
         model_id="gpt-x",
-        api_key_env="EXAMPLE_KEY",
+        api_key_env="EXAMPLE_API_KEY",
         system_prompt="Be kind.",
         temperature=0.7,
         top_p=0.95,
