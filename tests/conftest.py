@@ -183,9 +183,7 @@ def chromium_browser():
 def page(chromium_browser):
     # The pages' CSP forbids eval(), which Playwright's wait_for_function polls with; the CSP
     # itself is checked by tests/security/test_csp.py in a context of its own.
-    context = chromium_browser.new_context(
-        viewport={"width": 1280, "height": 800}, bypass_csp=True
-    )
+    context = chromium_browser.new_context(viewport={"width": 1280, "height": 800}, bypass_csp=True)
     page = context.new_page()
     yield page
     context.close()
