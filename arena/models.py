@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 import ratings
 from arena.core.keys import key_var_refusal
@@ -199,6 +200,22 @@ class Battle(models.Model):
 
     def __str__(self) -> str:
         return f"Battle {self.pk}"
+
+    @classmethod
+    def evalset_pair(cls, *, item_id: int, answers: dict, a: int, b: int, **fields) -> "Battle":
+        """An unsaved eval-set battle between contestants ``a`` (left) and ``b`` on one prompt;
+        ``answers`` maps contestant id -> that contestant's answer id for the prompt."""
+        return cls(
+            contestant_a_id=a,
+            contestant_b_id=b,
+            mode=cls.Mode.EVALSET,
+            status=cls.Status.READY,
+            ready_at=timezone.now(),
+            prompt_item_id=item_id,
+            answer_a_id=answers[a],
+            answer_b_id=answers[b],
+            **fields,
+        )
 
     def rounds(self) -> "list[Round]":
         """The rounds of a live battle in order, each with its sides' current answers."""

@@ -11,7 +11,6 @@ from collections import Counter, defaultdict
 from itertools import combinations
 
 from django.db import transaction
-from django.utils import timezone
 
 from arena.core.errors import ArenaError
 from arena.models import Answer, Battle, BattleCategory, PromptSet, Vote
@@ -76,18 +75,15 @@ def evalset_next_battle(*, voter, prompt_set: PromptSet, rng=None) -> Battle:
     if rng.random() < 0.5:
         x, y = y, x
     with transaction.atomic():
-        battle = Battle.objects.create(
-            contestant_a_id=x,
-            contestant_b_id=y,
-            mode=Battle.Mode.EVALSET,
-            status=Battle.Status.READY,
-            ready_at=timezone.now(),
+        battle = Battle.evalset_pair(
+            item_id=item_id,
+            answers=answers[item_id],
+            a=x,
+            b=y,
             user=voter,
-            prompt_item_id=item_id,
-            answer_a_id=answers[item_id][x],
-            answer_b_id=answers[item_id][y],
             pair_probability=1.0 / len(best),
         )
+        battle.save()
         category_id = battle.prompt_item.category_id
         if category_id:
             BattleCategory.objects.create(

@@ -170,18 +170,7 @@ def judge_pairs_for_set(*, prompt_set: PromptSet, rng=None) -> list[int]:
                 if key in existing:
                     continue
                 a, b = (x, y) if rng.random() < 0.5 else (y, x)
-                new.append(
-                    Battle(
-                        contestant_a_id=a,
-                        contestant_b_id=b,
-                        mode=Battle.Mode.EVALSET,
-                        status=Battle.Status.READY,
-                        ready_at=timezone.now(),
-                        prompt_item_id=item_id,
-                        answer_a_id=by_contestant[a],
-                        answer_b_id=by_contestant[b],
-                    )
-                )
+                new.append(Battle.evalset_pair(item_id=item_id, answers=by_contestant, a=a, b=b))
     with transaction.atomic():
         created = Battle.objects.bulk_create(new)
         BattleCategory.objects.bulk_create(
