@@ -6,13 +6,13 @@ import contextlib
 import functools
 import logging
 import ssl
-import time
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Protocol
 
-import httpcore
+import aiohttp
 import httpx
+from httpx_aiohttp import AiohttpTransport
 
 from arena.core.retry import backoff
 from arena.providers.anthropic import AnthropicProtocol
@@ -111,74 +111,18 @@ def _ssl_context() -> ssl.SSLContext:
 
 
 # Idle connections kept for reuse: a burst of battles then sends its requests at once instead of
-# connecting first (each new connection costs the event loop about a millisecond, and a
-# round trip or a TLS handshake when the endpoint is remote).
-_KEEPALIVE_CONNECTIONS = 200
+# connecting first (each new connection costs a round trip, and a TLS handshake when remote).
+_KEEPALIVE_SECONDS = 60.0
 
 
-class _Pool(httpcore.AsyncConnectionPool):
-    """httpcore's pool with a linear-time ``_assign_requests_to_connections``.
-
-    The stock method (httpcore 1.0) runs on every request start and response close. It asks
-    every connection whether it has expired (for an idle one: a poll of its socket), counts the
-    idle connections once per idle connection, and may hand one idle connection to several
-    queued requests, the losers retrying until one is free (encode/httpcore#1035). With a
-    hundred idle connections kept, a burst of a hundred streams waited there up to a second
-    (and with few kept, most streams must connect first). Here: one pass over the
-    connections, the expiry poll only for the idle connection about to be reused (and for all
-    of them at most once a second), and a connection goes to one waiting request only.
-    """
-
-    _SWEEP_SECONDS = 1.0
-    _swept_at = 0.0
-
-    def _assign_requests_to_connections(self) -> list:
-        closing = []
-        now = time.monotonic()
-        sweep = now - self._swept_at >= self._SWEEP_SECONDS
-        if sweep:
-            self._swept_at = now
-        kept, idle = [], 0
-        for connection in self._connections:
-            if connection.is_closed():
-                continue
-            if connection.is_idle():
-                if idle >= self._max_keepalive_connections or (sweep and connection.has_expired()):
-                    closing.append(connection)
-                    continue
-                idle += 1
-            kept.append(connection)
-        self._connections = kept
-
-        taken = {id(r.connection) for r in self._requests if r.connection is not None}
-        for pool_request in self._requests:
-            if not pool_request.is_queued():
-                continue
-            origin = pool_request.request.url.origin
-            chosen = None
-            for connection in list(self._connections):
-                if id(connection) in taken or not (
-                    connection.can_handle_request(origin) and connection.is_available()
-                ):
-                    continue
-                if connection.is_idle() and connection.has_expired():
-                    self._connections.remove(connection)
-                    closing.append(connection)
-                    continue
-                chosen = connection
-                break
-            if chosen is None:
-                if len(self._connections) >= self._max_connections:
-                    idle_ones = [c for c in self._connections if c.is_idle() and id(c) not in taken]
-                    if not idle_ones:
-                        continue  # stays queued until a response closes
-                    self._connections.remove(idle_ones[0])
-                    closing.append(idle_ones[0])
-                chosen = self.create_connection(origin)
-                self._connections.append(chosen)
-            taken.add(id(chosen))
-            pool_request.assign_to_connection(chosen)
-        return closing
+def _session() -> aiohttp.ClientSession:
+    """aiohttp underneath httpx (the httpx-aiohttp transport, as the OpenAI SDK ships it):
+    starting a request costs the event loop a fraction of httpx's own pool. No connection
+    limit here: each caller bounds its own concurrency (``providers.slots``, one per battle)."""
+    connector = aiohttp.TCPConnector(
+        limit=0, ssl=_ssl_context(), keepalive_timeout=_KEEPALIVE_SECONDS
+    )
+    return aiohttp.ClientSession(connector=connector, auto_decompress=False)
 
 
 def _client() -> httpx.AsyncClient:
@@ -187,20 +131,9 @@ def _client() -> httpx.AsyncClient:
     if client is None or client.is_closed:
         for old in [old for old in _clients if old.is_closed()]:
             del _clients[old]
-        limits = httpx.Limits(
-            max_connections=None, max_keepalive_connections=_KEEPALIVE_CONNECTIONS
+        client = httpx.AsyncClient(
+            transport=AiohttpTransport(client=_session), follow_redirects=False
         )
-        client = httpx.AsyncClient(limits=limits, follow_redirects=False, verify=_ssl_context())
-        transport = client._transport  # the one for URLs that no (environment) proxy takes
-        if isinstance(transport, httpx.AsyncHTTPTransport) and type(transport._pool) is (
-            httpcore.AsyncConnectionPool
-        ):
-            transport._pool = _Pool(
-                ssl_context=_ssl_context(),
-                max_connections=limits.max_connections,
-                max_keepalive_connections=limits.max_keepalive_connections,
-                keepalive_expiry=limits.keepalive_expiry,
-            )
         _clients[loop] = client
     return client
 
@@ -250,14 +183,8 @@ async def _http_attempt(call: Call, protocol: ChatProtocol) -> AsyncGenerator[st
         response = await client.send(request, stream=True)
     except (httpx.InvalidURL, httpx.UnsupportedProtocol):
         raise ProviderError("is misconfigured (invalid base URL)") from None
-    except httpx.ConnectTimeout:
-        raise ProviderError("timed out connecting", retryable=True) from None
-    except httpx.ConnectError:
-        raise ProviderError("could not be reached", retryable=True) from None
-    except httpx.TimeoutException:
-        raise ProviderError("timed out before the first token", retryable=True) from None
-    except httpx.TransportError:
-        raise ProviderError("closed the connection before answering", retryable=True) from None
+    except httpx.TransportError as exc:
+        raise _before_answer(exc) from None
     try:
         if response.status_code >= 400:
             raise await _status_error(response, key)
@@ -286,6 +213,23 @@ async def _http_attempt(call: Call, protocol: ChatProtocol) -> AsyncGenerator[st
         raise ProviderError("closed the stream early", retryable=True) from None
     finally:
         await response.aclose()
+
+
+def _before_answer(exc: httpx.TransportError) -> ProviderError:
+    """What went wrong before the response started. httpx-aiohttp maps every aiohttp
+    connection error to ConnectTimeout, so the aiohttp error it wraps decides where it can."""
+    cause = exc.__cause__
+    if isinstance(cause, aiohttp.ClientConnectorError) or isinstance(exc, httpx.ConnectError):
+        return ProviderError("could not be reached", retryable=True)
+    if isinstance(cause, aiohttp.ConnectionTimeoutError) or (
+        cause is None and isinstance(exc, httpx.ConnectTimeout)
+    ):
+        return ProviderError("timed out connecting", retryable=True)
+    if isinstance(exc, httpx.TimeoutException) and not isinstance(
+        cause, aiohttp.ClientConnectionError
+    ):
+        return ProviderError("timed out before the first token", retryable=True)
+    return ProviderError("closed the connection before answering", retryable=True)
 
 
 async def _drain(events: AsyncIterator[tuple[str, str, bool]]) -> None:

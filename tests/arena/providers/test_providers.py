@@ -266,7 +266,9 @@ async def test_a_malformed_event_is_an_error(upstream, kind):
     assert [d.text for d in deltas] == ["Hello! "]
     assert str(error) == "sent a malformed event"
     assert error.retryable is False
-    assert upstream.requests[0].disconnected.wait(2), "the connection was closed"
+    # aiohttp closes the socket on the event loop: wait for it without blocking the loop.
+    closed = await asyncio.to_thread(upstream.requests[0].disconnected.wait, 2)
+    assert closed, "the connection was closed"
 
 
 @pytest.mark.parametrize(
