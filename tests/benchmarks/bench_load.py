@@ -159,6 +159,7 @@ def main() -> int:
             ARENA_REFRESH_AFTER_VOTES="0",
         )
         manage(env, "migrate", "--verbosity", "0")
+        manage(env, "collectstatic", "--noinput", "--verbosity", "0")  # debug is off
         (tmp / "models.toml").write_text(MODELS.format(url=upstream.url))
         manage(env, "models", "sync", str(tmp / "models.toml"))
         out = manage(env, "shell", "-c", SESSIONS.format(n=args.battles)).stdout
@@ -193,6 +194,7 @@ def main() -> int:
             battle_burst(base.replace("http://", "ws://") + "/ws/battle/", base, cookies, 0)
         )
         wall = time.monotonic() - started
+        peak = sampler.peak  # before this script's own shell below connects
         failed = [run for run in runs if not run.voted or run.errors]
         revealed = sum(run.voted for run in runs)
         counted = json.loads(
@@ -209,7 +211,7 @@ def main() -> int:
             print(f"  ! {run.errors[:2]}")
         print(
             f"SUMMARY requests={args.requests}x{args.bursts} battles={args.battles} "
-            f"errors={problems} peak_pg_connections={sampler.peak} "
+            f"errors={problems} peak_pg_connections={peak} "
             f"pool_max_size_per_process={pool} daphne_processes=1"
         )
     return 1 if problems else 0
