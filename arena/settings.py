@@ -238,11 +238,20 @@ ARENA_TIMEOUT_TOTAL = env_float("ARENA_TIMEOUT_TOTAL", 300.0)
 ARENA_PROVIDER_KEY_VARS = env_list("ARENA_PROVIDER_KEY_VARS", ["*_API_KEY"])
 ARENA_RECORDED_CHUNK_DELAY_MS = env_int("ARENA_RECORDED_CHUNK_DELAY_MS", 10, minimum=0)
 
+# One handler, on the root logger: every line once. Django's own "django" logger would print
+# through its console handler and again through the root's (its default config propagates).
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"client_errors": {"()": "arena.core.logging.ClientErrorsWithoutTraceback"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": ["client_errors"]},
+    },
     "root": {"handlers": ["console"], "level": env_str("ARENA_LOG_LEVEL", "INFO").upper()},
-    # httpx logs every request at INFO; upstream failures are reported by the providers.
-    "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
+    "loggers": {
+        "django": {"handlers": [], "propagate": True},
+        # httpx logs every request at INFO; upstream failures are reported by the providers.
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+    },
 }
