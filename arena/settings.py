@@ -255,3 +255,23 @@ LOGGING = {
         "httpcore": {"level": "WARNING"},
     },
 }
+
+# --- Battle sockets: per-user limits and the sweep of battles left streaming ---------------
+# (owned by arena/battles; read there with getattr(settings, NAME, default))
+# Battles one user can have streaming at once (across sockets and server processes).
+ARENA_MAX_CONCURRENT_BATTLES = env_int("ARENA_MAX_CONCURRENT_BATTLES", 3, minimum=1)
+# Rounds (new battles, follow-ups, regenerates) one user can start in any 60 s.
+ARENA_PROMPTS_PER_MINUTE = env_int("ARENA_PROMPTS_PER_MINUTE", 20, minimum=1)
+# Votes one user can cast in any 24 hours (live and eval-set).
+ARENA_VOTES_PER_DAY = env_int("ARENA_VOTES_PER_DAY", 500, minimum=1)
+# A battle still "streaming" this many seconds after its round began was left by a crash and
+# is voided by `manage.py battles sweep` / the arena.battles_sweep task (and at `serve`).
+ARENA_SWEEP_STREAMING_AFTER = env_float(
+    "ARENA_SWEEP_STREAMING_AFTER",
+    ARENA_TIMEOUT_TOTAL + 3 * (ARENA_TIMEOUT_CONNECT + ARENA_TIMEOUT_FIRST_TOKEN) + 60,
+    minimum=1.0,
+)
+# For `celery -A arena beat`: sweep every 5 minutes.
+CELERY_BEAT_SCHEDULE = {
+    "arena-battles-sweep": {"task": "arena.battles_sweep", "schedule": 300.0},
+}

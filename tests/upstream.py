@@ -28,6 +28,8 @@ normally. Behaviours:
     stream_error        ``after`` (0) tokens, then an error event inside the stream (Anthropic
                         ``event: error`` overloaded_error; OpenAI ``data: {"error": ...}``)
     no_usage            normal, but never reports token usage
+    finish              normal, but the finish reason (OpenAI ``finish_reason``, Anthropic
+                        ``stop_reason``) is ``reason=`` (any name an upstream likes)
     json                a plain JSON completion, as from a server that ignores ``stream``
     judge               a pairwise judge (see ``judge_output``): reads the two answers fenced
                         between ``<<<ANSWER A nonce>>>`` markers in the last user message and
@@ -304,7 +306,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._event(protocol.token(token))
             received.tokens_sent += 1
         usage = None if name == "no_usage" else (_count_words(body), len(tokens))
-        for event in protocol.end(body, usage):
+        reason = {"finish_reason": options["reason"]} if name == "finish" else {}
+        for event in protocol.end(body, usage, **reason):
             self._event(event)
         self._write_chunk(b"")
 
@@ -461,8 +464,8 @@ class _OpenAI:
     def error(self):
         return _sse({"error": {"message": "The server is overloaded", "type": "server_error"}})
 
-    def end(self, body, usage):
-        events = [_sse(self._chunk({}, "stop"))]
+    def end(self, body, usage, finish_reason="stop"):
+        events = [_sse(self._chunk({}, finish_reason))]
         include = (body.get("stream_options") or {}).get("include_usage") is True
         if usage and include:
             prompt, completion = usage
@@ -531,8 +534,8 @@ class _Anthropic:
         error = {"type": "overloaded_error", "message": "Overloaded"}
         return _sse({"type": "error", "error": error}, "error")
 
-    def end(self, body, usage):
-        delta = {"type": "message_delta", "delta": {"stop_reason": "end_turn"}}
+    def end(self, body, usage, finish_reason="end_turn"):
+        delta = {"type": "message_delta", "delta": {"stop_reason": finish_reason}}
         if usage:
             delta["usage"] = {"output_tokens": usage[1]}
         return [

@@ -8,36 +8,58 @@ from dataclasses import dataclass
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from arena.battles.protocol import ProtocolError, parse_client_message
+from arena.battles import limits
+from arena.battles.protocol import (
+    ProtocolError,
+    neutral_finish_reason,
+    parse_client_message,
+    side_error,
+    storable_text,
+)
 from arena.battles.services import (
     BattleDraw,
     battle_abandon,
+    battle_follow_up,
     battle_history,
     battle_identity_leak,
     battle_regenerate,
     battle_reveal,
     battle_round_finish,
-    battle_rounds,
     turn_record,
     vote_record,
 )
 from arena.battles.streaming import ChunkGate, battle_store, db, draw_battle, dumps
+from arena.core.consumers import CLOSE_SIGNED_OUT, session_is_current, session_key_of
 from arena.core.errors import ArenaError
-from arena.models import Battle, Contestant
+from arena.models import Battle, Vote
 from arena.providers import Endpoint, Finished, ProviderError, Timeouts, stream_chat
 
 log = logging.getLogger(__name__)
 
 
+class SignedOut(Exception):
+    """The socket's session was signed out (or expired) since it connected."""
+
+
 class BattleConsumer(AsyncWebsocketConsumer):
-    """One blind battle at a time per socket; see arena/protocol.py for the messages."""
+    """One blind battle at a time per socket; see arena/battles/protocol.py for the messages.
+
+    Every message that changes something first checks that the session the socket was opened
+    with is still signed in to the same user (else the socket closes with 4401), in the same
+    database call as the change.
+    """
+
+    # Battles need no channel layer (nothing is sent to a socket from elsewhere): without one
+    # a battle socket works whatever state Redis is in. get_channel_layer(None) is None.
+    channel_layer_alias = None
 
     async def connect(self):
         self.battle_id: int | None = None
         self.round_task: asyncio.Task | None = None
         self.user = self.scope.get("user")
-        if self.user is None or not self.user.is_authenticated:
-            await self.close(code=4401)
+        self.session_key = session_key_of(self.scope)
+        if self.user is None or not self.user.is_authenticated or not self.session_key:
+            await self.close(code=CLOSE_SIGNED_OUT)
             return
         await self.accept()
 
@@ -53,6 +75,9 @@ class BattleConsumer(AsyncWebsocketConsumer):
         handler = getattr(self, f"on_{message['type']}")
         try:
             await handler(message)
+        except SignedOut:
+            await self._stop_round()
+            await self.close(code=CLOSE_SIGNED_OUT)
         except ArenaError as exc:
             await self._send(type="error", side=None, message=str(exc))
 
@@ -62,11 +87,14 @@ class BattleConsumer(AsyncWebsocketConsumer):
         if self._streaming():
             raise ArenaError("Wait until both answers have finished.")
         if self.battle_id is None:
+            # One database call before the upstream requests: the session and the limits
+            # (checked again where the battle is stored, so a race stores nothing past them).
+            await db(_new_round_allowed)(self.session_key, self.user)
             opening = await draw_battle(message.get("category"), message["text"])
             context = RoundContext(None, 0, opening.endpoints, {"a": [], "b": []})
             self._launch(context, attempt=0, prompt=message["text"], opening=opening.draw)
         else:
-            context = await db(_follow_up)(self.battle_id)
+            context = await db(_follow_up)(self.battle_id, self.user, self.session_key)
             self._launch(context, attempt=0, prompt=message["text"])
 
     async def on_regenerate(self, message):
@@ -74,7 +102,9 @@ class BattleConsumer(AsyncWebsocketConsumer):
             raise ArenaError("There is no battle to regenerate.")
         if self._streaming():
             raise ArenaError("Wait until both answers have finished.")
-        context, attempt, prompt = await db(_regenerate)(self.battle_id, self.user)
+        context, attempt, prompt = await db(_regenerate)(
+            self.battle_id, self.user, self.session_key
+        )
         self._launch(context, attempt=attempt, prompt=prompt)
 
     async def on_vote(self, message):
@@ -82,10 +112,9 @@ class BattleConsumer(AsyncWebsocketConsumer):
             raise ArenaError("There is no battle to vote on.")
         if self._streaming():
             raise ArenaError("Wait until both answers have finished.")
-        vote = await db(vote_record)(
-            battle_id=self.battle_id, user=self.user, outcome=message["outcome"]
+        vote, sides = await db(_vote)(
+            self.battle_id, self.user, self.session_key, message["outcome"]
         )
-        sides = await db(_reveal)(self.battle_id)
         await self._send(
             type="revealed",
             battle=self.battle_id,
@@ -96,6 +125,7 @@ class BattleConsumer(AsyncWebsocketConsumer):
         )
 
     async def on_new_round(self, message):
+        await db(_require_session)(self.session_key, self.user)
         await self._stop_round()
         self.battle_id = None
         await self._send(type="new_round")
@@ -175,6 +205,9 @@ class BattleConsumer(AsyncWebsocketConsumer):
             with contextlib.suppress(Exception):
                 await db(battle_abandon)(battle_id=await insert)
             raise
+        except limits.LimitExceeded as exc:  # reached meanwhile, from another socket
+            await self._send(type="error", side=None, message=str(exc))
+            return None
         except Exception:
             log.exception("could not store a new battle")
             await self._send(
@@ -199,14 +232,17 @@ class BattleConsumer(AsyncWebsocketConsumer):
                 else (
                     None
                     if battle.status == Battle.Status.READY
-                    else "A side failed, so this battle cannot be voted on. Start a new round."
+                    else "A side failed, so these answers cannot be voted on: regenerate to "
+                    "try again, or start a new round."
                 )
             ),
         )
 
     async def _run_side(self, gate, side, endpoint, history, index, attempt, prompt):
+        """Stream one side. The stored Turn keeps what the upstream said (its error, its
+        finish reason); the page gets them mapped to a fixed, neutral set before the vote."""
         parts: list[str] = []
-        finished, error = None, ""
+        finished, reason = None, ""
         messages = [*history, {"role": "user", "content": prompt}]
         try:
             stream = stream_chat(endpoint, messages, timeouts=Timeouts.from_settings())
@@ -215,17 +251,19 @@ class BattleConsumer(AsyncWebsocketConsumer):
                     if isinstance(event, Finished):
                         finished = event
                     elif event.text:
-                        parts.append(event.text)
-                        await gate.chunk(side, event.text)
+                        text = storable_text(event.text)  # no NUL: PostgreSQL stores it
+                        parts.append(text)
+                        await gate.chunk(side, text)
         except ProviderError as exc:
-            error = exc.for_side(side.upper())
+            reason = str(exc)
         except asyncio.CancelledError:
             raise
         except Exception:  # a bug must not take the socket down or leak a traceback
             log.exception("side %s failed", side)
-            error = f"Model {side.upper()} failed unexpectedly."
-        if finished is None and not error:
-            error = f"Model {side.upper()}'s endpoint ended without finishing."
+            reason = "failed unexpectedly"
+        if finished is None and not reason:
+            reason = "ended without finishing"
+        error = f"Model {side.upper()}'s endpoint {reason}." if reason else ""
         battle_id = await gate.done(side)
         await db(turn_record)(
             battle_id=battle_id,
@@ -238,7 +276,7 @@ class BattleConsumer(AsyncWebsocketConsumer):
             error=error,
         )
         if error:
-            await self._send(type="error", side=side, message=error)
+            await self._send(type="error", side=side, message=side_error(side, reason))
         else:
             await self._send(
                 type="side_done",
@@ -247,18 +285,12 @@ class BattleConsumer(AsyncWebsocketConsumer):
                     "ttft_ms": finished.ttft_ms,
                     "total_ms": finished.total_ms,
                     "tokens_out": finished.tokens_out,
-                    "finish_reason": finished.finish_reason,
+                    "finish_reason": neutral_finish_reason(finished.finish_reason),
                 },
             )
 
     async def _send(self, **message):
         await self.send(dumps(**message))
-
-
-def _reopen(battle_id: int) -> None:
-    Battle.objects.filter(pk=battle_id, status=Battle.Status.READY).update(
-        status=Battle.Status.STREAMING, ready_at=None
-    )
 
 
 @dataclass(frozen=True)
@@ -281,31 +313,35 @@ def _context(battle: Battle, index: int) -> RoundContext:
     return RoundContext(battle.pk, index, endpoints, history)
 
 
-def _follow_up(battle_id: int) -> RoundContext:
-    battle = Battle.objects.select_related("contestant_a", "contestant_b").get(pk=battle_id)
-    if battle.status != Battle.Status.READY:
-        raise ArenaError("This battle is over: start a new round to ask again.")
-    if Contestant.Kind.RECORDED in (battle.contestant_a.kind, battle.contestant_b.kind):
-        # Refused before anything changes, so the first round can still be voted on.
-        raise ArenaError(
-            "Recorded (demo) models answer only the first prompt of a battle: vote on these "
-            "answers, then start a new round."
-        )
-    index = battle_rounds(battle=battle)
-    if index >= settings.ARENA_MAX_TURNS:
-        raise ArenaError(
-            f"This battle has reached {settings.ARENA_MAX_TURNS} rounds; vote, "
-            "then start a new round."
-        )
-    _reopen(battle_id)
+def _require_session(session_key: str | None, user) -> None:
+    if not session_is_current(session_key=session_key, user=user):
+        raise SignedOut()
+
+
+def _new_round_allowed(session_key: str | None, user) -> None:
+    _require_session(session_key, user)
+    limits.round_check(user_id=user.pk)
+
+
+def _follow_up(battle_id: int, user, session_key: str | None) -> RoundContext:
+    _require_session(session_key, user)
+    battle, index = battle_follow_up(battle_id=battle_id, user=user)
     return _context(battle, index)
 
 
-def _regenerate(battle_id: int, user) -> tuple[RoundContext, int, str]:
+def _regenerate(battle_id: int, user, session_key: str | None) -> tuple[RoundContext, int, str]:
+    _require_session(session_key, user)
     index, attempt, prompt = battle_regenerate(battle_id=battle_id, user=user)
     battle = Battle.objects.select_related("contestant_a", "contestant_b").get(pk=battle_id)
     context = _context(battle, index)
     return context, attempt, prompt
+
+
+def _vote(battle_id: int, user, session_key: str | None, outcome: str) -> tuple[Vote, dict]:
+    _require_session(session_key, user)
+    vote = vote_record(battle_id=battle_id, user=user, outcome=outcome)
+    battle = Battle.objects.select_related("contestant_a", "contestant_b").get(pk=battle_id)
+    return vote, battle_reveal(battle=battle)
 
 
 def _finish_round(battle_id: int) -> tuple[Battle, str]:
@@ -314,8 +350,3 @@ def _finish_round(battle_id: int) -> tuple[Battle, str]:
     if battle.status == Battle.Status.READY:
         leak = battle_identity_leak(battle=battle)
     return battle, leak
-
-
-def _reveal(battle_id: int) -> dict:
-    battle = Battle.objects.select_related("contestant_a", "contestant_b").get(pk=battle_id)
-    return battle_reveal(battle=battle)

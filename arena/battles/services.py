@@ -5,12 +5,19 @@ No network call happens inside a transaction here; callers stream first, then re
 
 import logging
 import re
+from collections import Counter
 from dataclasses import dataclass
+from datetime import timedelta
 
+from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
+from arena.battles import limits
 from arena.battles.matchmaking import NotEnoughContestants, Pairing, Roster
+from arena.battles.protocol import storable_text
 from arena.battles.style import text_style
 from arena.core import hooks
 from arena.core.errors import ArenaError
@@ -33,7 +40,9 @@ def vote_record(*, battle_id: int, user, outcome: str, reason_tags=None) -> Vote
     """Record the one vote a battle can take, atomically.
 
     Raises VoteRejected (or AlreadyVoted) with a message for the user when the vote cannot be
-    taken. The unique constraint on Vote.battle is the last line behind the row lock.
+    taken, and LimitExceeded past ARENA_VOTES_PER_DAY. The battle moves READY -> VOTED by a
+    conditional UPDATE whose row count is checked, behind the row lock; the unique constraint
+    on Vote.battle is the last line.
     """
     if outcome not in Vote.Outcome.values:
         raise VoteRejected(f"Unknown outcome {outcome!r}; expected one of {Vote.Outcome.values}.")
@@ -47,6 +56,13 @@ def vote_record(*, battle_id: int, user, outcome: str, reason_tags=None) -> Vote
         if battle.status == Battle.Status.VOTED or Vote.objects.filter(battle=battle).exists():
             raise AlreadyVoted()
         if battle.status != Battle.Status.READY:
+            raise VoteRejected("Both answers must finish without error before a vote.")
+        limits.user_lock(user=user)
+        limits.vote_check(user=user)
+        claimed = Battle.objects.filter(pk=battle.pk, status=Battle.Status.READY).update(
+            status=Battle.Status.VOTED
+        )
+        if claimed != 1:  # changed under us: a follow-up or regenerate took it
             raise VoteRejected("Both answers must finish without error before a vote.")
         now = timezone.now()
         seconds = (now - battle.ready_at).total_seconds() if battle.ready_at else None
@@ -63,7 +79,6 @@ def vote_record(*, battle_id: int, user, outcome: str, reason_tags=None) -> Vote
         except IntegrityError:
             raise AlreadyVoted() from None
         battle.status = Battle.Status.VOTED
-        battle.save(update_fields=["status"])
         if vote.counted:
             hooks.counted_vote(battle.pk)
     return vote
@@ -116,7 +131,8 @@ def _voter_category(battle: Battle, draw: BattleDraw) -> BattleCategory:
 
 
 def battle_open(*, user, draw: BattleDraw) -> Battle:
-    """Store a drawn battle: the Battle row and its category link, together or not at all."""
+    """Store a drawn battle: the Battle row and its category link, together or not at all.
+    (No per-user limits: the socket's battles are stored by ``battle_open_many``.)"""
     with transaction.atomic():
         battle = _live_battle(user, draw)
         battle.save()
@@ -127,21 +143,24 @@ def battle_open(*, user, draw: BattleDraw) -> Battle:
 
 def battle_open_many(*, openings: list[tuple]) -> list:
     """Store several drawn battles, ``[(user, draw), ...]``, in one transaction: their ids in
-    order. When that fails (one bad row fails them all), each is stored on its own, and the
-    failed ones get their exception in place of an id; no battle is ever half stored."""
+    order. A battle past its user's limits gets LimitExceeded in place of an id and is not
+    stored. When the transaction fails (one bad row fails them all), each is stored on its
+    own, and the failed ones get their exception in place of an id; no battle is ever half
+    stored."""
     try:
         with transaction.atomic():
-            battles = Battle.objects.bulk_create(
-                [_live_battle(user, draw) for user, draw in openings]
-            )
+            results: list = _over_limits(openings)
+            kept = [o for o, result in zip(openings, results, strict=True) if not result]
+            battles = Battle.objects.bulk_create([_live_battle(user, draw) for user, draw in kept])
             BattleCategory.objects.bulk_create(
                 [
                     _voter_category(battle, draw)
-                    for battle, (_, draw) in zip(battles, openings, strict=True)
+                    for battle, (_, draw) in zip(battles, kept, strict=True)
                     if draw.category_id is not None
                 ]
             )
-        return [battle.pk for battle in battles]
+        stored = iter(battles)
+        return [result or next(stored).pk for result in results]
     except Exception:
         if len(openings) == 1:
             raise
@@ -149,9 +168,43 @@ def battle_open_many(*, openings: list[tuple]) -> list:
     results = []
     for user, draw in openings:
         try:
-            results.append(battle_open(user=user, draw=draw).pk)
+            with transaction.atomic():
+                result = _over_limits([(user, draw)])[0] or battle_open(user=user, draw=draw).pk
+            results.append(result)
         except Exception as exc:  # handed to the one waiting for this battle
             results.append(exc)
+    return results
+
+
+def _over_limits(openings: list[tuple]) -> list:
+    """For each opening, None or the LimitExceeded that refuses it, counting the battles of
+    the same batch (users' rows locked, in id order, so concurrent batches cannot overlap)."""
+    user_ids = sorted({user.pk for user, _ in openings})
+    list(
+        get_user_model()
+        .objects.select_for_update()
+        .filter(pk__in=user_ids)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    streaming = Counter(
+        Battle.objects.filter(user_id__in=user_ids, status=Battle.Status.STREAMING).values_list(
+            "user_id", flat=True
+        )
+    )
+    started = {user_id: limits.rounds_last_minute(user_id=user_id) for user_id in user_ids}
+    results: list = []
+    for user, _ in openings:
+        try:
+            limits.round_check(
+                user_id=user.pk, streaming=streaming[user.pk], started=started[user.pk]
+            )
+        except limits.LimitExceeded as exc:
+            results.append(exc)
+            continue
+        streaming[user.pk] += 1
+        started[user.pk] += 1
+        results.append(None)
     return results
 
 
@@ -216,9 +269,9 @@ def turn_record(
         index=index,
         side=side,
         attempt=attempt,
-        prompt=prompt,
-        text=text,
-        error=error,
+        prompt=storable_text(prompt),
+        text=storable_text(text),  # an upstream's NUL would void the round on PostgreSQL
+        error=storable_text(error),
         **fields,
     )
 
@@ -240,24 +293,75 @@ def battle_round_finish(*, battle_id: int) -> Battle:
     return battle
 
 
+def battle_follow_up(*, battle_id: int, user) -> tuple[Battle, int]:
+    """Reopen a READY battle for its next round: (battle, the new round's index).
+
+    Only from READY, by a conditional UPDATE whose row count is checked, so a vote racing the
+    follow-up takes the battle or the follow-up does, never both. Raises ArenaError (nothing
+    changed) when the battle cannot take a follow-up, LimitExceeded past the user's limits.
+    """
+    with transaction.atomic():
+        battle = (
+            Battle.objects.select_for_update()
+            .select_related("contestant_a", "contestant_b")
+            .get(pk=battle_id)
+        )
+        if battle.user_id != getattr(user, "pk", None):
+            raise ArenaError("Only the person who started this battle can continue it.")
+        if battle.status != Battle.Status.READY:
+            raise ArenaError("This battle is over: start a new round to ask again.")
+        if Contestant.Kind.RECORDED in (battle.contestant_a.kind, battle.contestant_b.kind):
+            # Refused before anything changes, so the first round can still be voted on.
+            raise ArenaError(
+                "Recorded (demo) models answer only the first prompt of a battle: vote on "
+                "these answers, then start a new round."
+            )
+        index = battle_rounds(battle=battle)
+        if index >= settings.ARENA_MAX_TURNS:
+            raise ArenaError(
+                f"This battle has reached {settings.ARENA_MAX_TURNS} rounds; vote, "
+                "then start a new round."
+            )
+        limits.user_lock(user=user)
+        limits.round_check(user_id=user.pk)
+        _claim(battle, Battle.Status.READY, "This battle is over: start a new round to ask again.")
+    return battle, index
+
+
+def _claim(battle: Battle, status: str, refusal: str) -> None:
+    """Move ``battle`` from ``status`` to STREAMING, or raise ArenaError(refusal) when its row
+    is no longer in ``status``. While a reopened battle streams, ``ready_at`` holds when its
+    round began (``battle_sweep_stale`` reads it); it is set again when the round is ready."""
+    now = timezone.now()
+    claimed = Battle.objects.filter(pk=battle.pk, status=status).update(
+        status=Battle.Status.STREAMING, ready_at=now
+    )
+    if claimed != 1:
+        raise ArenaError(refusal)
+    battle.status, battle.ready_at = Battle.Status.STREAMING, now
+
+
 def battle_regenerate(*, battle_id: int, user) -> tuple[int, int, str]:
     """Replace the last round's answers; returns (round index, new attempt, prompt).
 
-    The replaced answers stay stored, marked superseded, and are never voted on.
+    Allowed before the vote once both sides finished, also after a side failed (ERRORED):
+    retrying a failed round is allowed, and only the current answers must be complete for a
+    vote. The replaced answers stay stored, marked superseded, and are never voted on.
     """
+    refusal = "Answers can be regenerated only before the vote, once both finished."
     with transaction.atomic():
         battle = Battle.objects.select_for_update().get(pk=battle_id)
         if battle.user_id != getattr(user, "pk", None):
             raise ArenaError("Only the person who started this battle can regenerate it.")
         if battle.status not in (Battle.Status.READY, Battle.Status.ERRORED):
-            raise ArenaError("Answers can be regenerated only before the vote, once both finished.")
+            raise ArenaError(refusal)
         last = battle.turns.current().order_by("-index", "-attempt").first()
         if last is None:
             raise ArenaError("There is nothing to regenerate yet.")
+        limits.user_lock(user=user)
+        limits.round_check(user_id=user.pk)
+        _claim(battle, battle.status, refusal)
         battle.turns.current().filter(index=last.index).update(superseded=True)
-        battle.status = Battle.Status.STREAMING
-        battle.ready_at = None
-        battle.save(update_fields=["status", "ready_at"])
     return last.index, last.attempt + 1, last.prompt
 
 
@@ -266,6 +370,36 @@ def battle_abandon(*, battle_id: int) -> None:
     Battle.objects.filter(pk=battle_id, status=Battle.Status.STREAMING).update(
         status=Battle.Status.VOID
     )
+
+
+def battle_sweep_age() -> timedelta:
+    """How long a round can stream at most: the total upstream timeout, plus the retries
+    before a first token and a margin (ARENA_SWEEP_STREAMING_AFTER overrides it)."""
+    seconds = getattr(settings, "ARENA_SWEEP_STREAMING_AFTER", None)
+    if seconds is None:
+        seconds = (
+            settings.ARENA_TIMEOUT_TOTAL
+            + 3 * (settings.ARENA_TIMEOUT_CONNECT + settings.ARENA_TIMEOUT_FIRST_TOKEN)
+            + 60
+        )
+    return timedelta(seconds=float(seconds))
+
+
+def battle_sweep_stale(*, older_than: timedelta) -> int:
+    """Void the battles left STREAMING by a crash (no process streams them any more): those
+    whose round began more than ``older_than`` ago (a new battle's round at its creation, a
+    follow-up's or regenerate's at ``ready_at``, see ``_claim``). One conditional UPDATE;
+    returns how many were voided. They can never be voted on."""
+    cutoff = timezone.now() - older_than
+    began_long_ago = Q(ready_at__isnull=True, created_at__lt=cutoff) | Q(ready_at__lt=cutoff)
+    swept = (
+        Battle.objects.filter(status=Battle.Status.STREAMING)
+        .filter(began_long_ago)
+        .update(status=Battle.Status.VOID)
+    )
+    if swept:
+        log.warning("voided %d battles left streaming for over %s", swept, older_than)
+    return swept
 
 
 def identity_terms(contestant: Contestant) -> list[str]:

@@ -28,6 +28,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, host, port, no_demo, prepare_only, **options):
         call_command("migrate", interactive=False, verbosity=0)
+        # Battles a previous (crashed) server left streaming can never finish: void them.
+        call_command("battles", "sweep", stdout=self.stdout)
         if not settings.DEBUG:
             call_command("collectstatic", interactive=False, verbosity=0)
         if not no_demo and "load_demo" in get_commands():

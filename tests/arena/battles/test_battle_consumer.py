@@ -54,7 +54,11 @@ async def _socket(username="alice", origin=b"http://localhost"):
     communicator = WebsocketCommunicator(
         application,
         "/ws/battle/",
-        headers=[(b"origin", origin), (b"cookie", f"sessionid={cookie}".encode())],
+        headers=[
+            (b"origin", origin),
+            (b"host", b"localhost"),
+            (b"cookie", f"sessionid={cookie}".encode()),
+        ],
     )
     connected, _ = await communicator.connect()
     assert connected
@@ -146,9 +150,9 @@ async def test_follow_ups_go_to_the_same_pair_with_each_sides_own_history(upstre
 @pytest.mark.parametrize(
     ("spec", "reason"),
     [
-        ("error", "answered HTTP 500"),
-        ("cut:after=2", "closed the stream early"),
-        ("malformed", "malformed"),
+        ("error", "failed (server error)"),
+        ("cut:after=2", "closed the stream before finishing its answer"),
+        ("malformed", "sent a malformed answer"),
         ("hang", "timed out before the first token"),
     ],
 )
@@ -519,3 +523,45 @@ async def test_a_sides_chunks_are_joined_per_window_and_the_first_goes_at_once(
             assert len(chunks) <= 8
         else:
             assert len(chunks) == 40
+
+
+async def test_a_failed_round_regenerated_successfully_can_be_voted_and_counts(upstream):
+    """Retrying a failed round is allowed; only the current answers must be complete."""
+    await _contestants(upstream, "normal", "flaky:fails=3")  # 3 attempts fail, then it answers
+    ws = await _socket()
+    try:
+        await ws.send_json_to({"type": "prompt", "text": "hello"})
+        failed = (await _until(ws, "ready"))[-1]
+        assert failed["can_vote"] is False and "regenerate" in failed["notice"]
+        await ws.send_json_to({"type": "vote", "outcome": "a"})
+        assert "finish without error" in (await _until(ws, "error"))[-1]["message"]
+
+        await ws.send_json_to({"type": "regenerate"})
+        retried = await _until(ws, "ready")
+        assert retried[0]["attempt"] == 1
+        assert retried[-1]["can_vote"] is True and retried[-1]["notice"] is None
+        await ws.send_json_to({"type": "vote", "outcome": "b"})
+        assert (await _until(ws, "revealed"))[-1]["counted"] is True
+    finally:
+        await ws.disconnect()
+    vote = await database_sync_to_async(Vote.objects.counted().get)()
+    assert vote.outcome == "b"
+    failed_turns = await database_sync_to_async(Turn.objects.exclude(error="").get)()
+    assert failed_turns.superseded  # kept, but not among the answers voted on
+
+
+async def test_a_regenerate_that_fails_again_still_cannot_be_voted(upstream):
+    await _contestants(upstream, "normal", "error")
+    ws = await _socket()
+    try:
+        await ws.send_json_to({"type": "prompt", "text": "hello"})
+        assert (await _until(ws, "ready"))[-1]["can_vote"] is False
+        await ws.send_json_to({"type": "regenerate"})
+        assert (await _until(ws, "ready"))[-1]["can_vote"] is False
+        await ws.send_json_to({"type": "vote", "outcome": "a"})
+        assert "finish without error" in (await _until(ws, "error"))[-1]["message"]
+    finally:
+        await ws.disconnect()
+    assert not await database_sync_to_async(Vote.objects.exists)()
+    battle = await database_sync_to_async(Battle.objects.get)()
+    assert battle.status == Battle.Status.ERRORED

@@ -4,16 +4,28 @@ import uuid
 
 import pytest
 from celery import Celery
+from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
+from django.test import Client
 
 from arena.asgi import application
 from arena.core.tasks import ping
+from tests.factories import make_user
 
 ORIGIN = (b"origin", b"http://localhost")
+HOST = (b"host", b"localhost")
+
+
+@database_sync_to_async
+def _cookie() -> tuple[bytes, bytes]:
+    client = Client()
+    client.force_login(make_user("pinger"))
+    return (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode())
 
 
 async def _ping_round_trip() -> None:
-    communicator = WebsocketCommunicator(application, "/ws/ping/", headers=[ORIGIN])
+    headers = [ORIGIN, HOST, await _cookie()]
+    communicator = WebsocketCommunicator(application, "/ws/ping/", headers=headers)
     connected, _ = await communicator.connect()
     assert connected
     try:
@@ -31,12 +43,16 @@ async def _ping_round_trip() -> None:
         await communicator.disconnect()
 
 
-async def test_websocket_round_trip_through_the_in_memory_layer():
+@pytest.mark.django_db(transaction=True)
+async def test_websocket_round_trip_through_the_in_memory_layer(_db_thread_closed):
     await _ping_round_trip()
 
 
 @pytest.mark.redis
-async def test_websocket_round_trip_through_the_real_redis_layer(redis_settings, redis_url):
+@pytest.mark.django_db(transaction=True)
+async def test_websocket_round_trip_through_the_real_redis_layer(
+    redis_settings, redis_url, _db_thread_closed
+):
     from channels.layers import get_channel_layer
 
     assert type(get_channel_layer()).__name__ == "RedisChannelLayer"
@@ -45,7 +61,7 @@ async def test_websocket_round_trip_through_the_real_redis_layer(redis_settings,
 
 async def test_a_socket_from_a_foreign_origin_is_refused():
     communicator = WebsocketCommunicator(
-        application, "/ws/ping/", headers=[(b"origin", b"http://evil.example")]
+        application, "/ws/ping/", headers=[(b"origin", b"http://evil.example"), HOST]
     )
     connected, _ = await communicator.connect()
     assert not connected
