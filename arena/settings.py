@@ -4,7 +4,9 @@ Defaults make a fresh clone run at once: SQLite in the local data folder, the in
 channel layer and eager Celery. DATABASE_URL and REDIS_URL switch on the real services.
 """
 
+import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -16,27 +18,34 @@ from arena.env import env_bool, env_float, env_int, env_list, env_str, env_url
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("ARENA_DATA_DIR") or BASE_DIR / "var")
 
-DEBUG = env_bool("ARENA_DEBUG", True)
+# Off unless asked for: `make run` serves like production (no technical error pages, even
+# on HOST=0.0.0.0); ARENA_DEBUG=1 turns Django's debug mode on for development.
+DEBUG = env_bool("ARENA_DEBUG", False)
+
+SECRET_KEY_FILE = DATA_DIR / "secret_key"
 
 
 def _secret_key() -> str:
+    """ARENA_SECRET_KEY, or a key generated once and kept in the data folder (mode 0600), so
+    sessions survive restarts and a fresh clone runs without configuration. Several processes
+    starting at once agree: the file is created exclusively and the losers read it."""
     key = env_str("ARENA_SECRET_KEY")
     if key:
         return key
-    if not DEBUG:
-        raise ImproperlyConfigured(
-            "ARENA_SECRET_KEY is not set. With ARENA_DEBUG=0 the arena needs a secret key from "
-            "the environment, e.g. ARENA_SECRET_KEY=\"$(python -c 'import secrets; "
-            "print(secrets.token_urlsafe(50))')\""
-        )
-    # Development: generate once and keep it in the data folder so sessions survive restarts.
-    path = DATA_DIR / "secret_key"
-    if path.exists():
-        return path.read_text().strip()
     DATA_DIR.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(SECRET_KEY_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        key = SECRET_KEY_FILE.read_text().strip()
+        if len(key) < 50:
+            raise ImproperlyConfigured(
+                f"{SECRET_KEY_FILE} holds no usable secret key; delete it to have one "
+                "generated, or set ARENA_SECRET_KEY"
+            ) from None
+        return key
     key = secrets.token_urlsafe(50)
-    path.write_text(key)
-    path.chmod(0o600)
+    with os.fdopen(fd, "w") as file:
+        file.write(key)
     return key
 
 
@@ -60,6 +69,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "channels",
+    "axes",
     "arena",
 ]
 
@@ -73,6 +83,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a refused sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "arena.urls"
@@ -164,6 +176,22 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+# Sign-in throttling (django-axes, arena/core/throttle.py): after ARENA_LOGIN_FAILURE_LIMIT
+# wrong passwords in a row for one account from one address, that account is refused from
+# that address for ARENA_LOGIN_COOLOFF_MINUTES, counted from the last failure before the lock
+# (attempts during the lock do not extend it); other accounts and addresses are not affected.
+AUTHENTICATION_BACKENDS = [
+    "arena.core.throttle.SignInThrottle",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("ARENA_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("ARENA_LOGIN_COOLOFF_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_CALLABLE = "arena.core.throttle.locked_out"
+AXES_CLIENT_IP_CALLABLE = "arena.core.throttle.client_ip"
+AXES_VERBOSE = False
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "index"
 LOGOUT_REDIRECT_URL = "index"
@@ -206,9 +234,23 @@ CONTENT_SECURITY_POLICY = {
         "frame-ancestors": [NONE],
     }
 }
-if not DEBUG:
-    SESSION_COOKIE_SECURE = env_bool("ARENA_SECURE_COOKIES", True)
-    CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# HTTPS. `make run` serves plain HTTP, so nothing here is on by default; behind a proxy that
+# terminates TLS set ARENA_BEHIND_TLS_PROXY=1 (the proxy must set X-Forwarded-Proto and
+# append to X-Forwarded-For): requests it marks https count as secure, plain HTTP is
+# redirected to HTTPS, cookies are sent over HTTPS only. HSTS is a promise browsers keep for
+# ARENA_HSTS_SECONDS, so it is never turned on implicitly.
+ARENA_BEHIND_TLS_PROXY = env_bool("ARENA_BEHIND_TLS_PROXY", False)
+if ARENA_BEHIND_TLS_PROXY:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env_bool("ARENA_SECURE_SSL_REDIRECT", ARENA_BEHIND_TLS_PROXY)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # the proxy's own health checks may come over HTTP
+SECURE_HSTS_SECONDS = env_int("ARENA_HSTS_SECONDS", 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("ARENA_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("ARENA_HSTS_PRELOAD", False)
+SESSION_COOKIE_SECURE = env_bool(
+    "ARENA_SECURE_COOKIES", ARENA_BEHIND_TLS_PROXY or SECURE_SSL_REDIRECT
+)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 
 # Arena behaviour.
 ARENA_MIN_VOTES = env_int("ARENA_MIN_VOTES", 30, minimum=0)
@@ -253,6 +295,8 @@ LOGGING = {
         # httpx logs every request at INFO; upstream failures are reported by the providers.
         "httpx": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},
+        # django-axes logs every sign-in at INFO; failures and lockouts come at WARNING.
+        "axes": {"level": "WARNING"},
     },
 }
 

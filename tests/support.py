@@ -44,10 +44,15 @@ def free_port() -> int:
 
 
 def server_env(data_dir: Path, **overrides: str) -> dict[str, str]:
-    """A clean environment for a child process: its own data folder and SQLite file."""
+    """A clean environment for a child process: its own data folder and SQLite file.
+
+    Debug is on, so a server started without `collectstatic` serves the static files from the
+    source folders; tests of the production defaults pass ARENA_DEBUG="0" (and collect), or
+    drop the variable to get the default, off."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ARENA_", "DATABASE_URL"))}
     env.pop("REDIS_URL", None)
     env.update(
+        ARENA_DEBUG="1",
         ARENA_DATA_DIR=str(data_dir),
         DATABASE_URL=f"sqlite:///{data_dir / 'arena.sqlite3'}",
         DJANGO_SETTINGS_MODULE="arena.settings",

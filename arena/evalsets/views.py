@@ -2,7 +2,7 @@
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
@@ -13,7 +13,10 @@ from arena.core.access import api_view, is_staff
 from arena.core.errors import ArenaError
 from arena.evalsets.generation import generation_runs_recent
 from arena.evalsets.voting import NoPairLeft, evalset_next_battle, evalset_progress
-from arena.models import PromptSet, Run
+from arena.models import Battle, PromptSet, Run
+
+# Ids are 64-bit signed integers in the database (BigAutoField).
+MAX_ID = 2**63 - 1
 
 
 def run_progress_data(run: Run) -> dict:
@@ -58,7 +61,15 @@ def evalset_list(request):
 def evalset_vote(request, set_id: int):
     prompt_set = get_object_or_404(PromptSet, pk=set_id)
     if request.method == "POST":
-        battle = battle_for_user(request, int(request.POST.get("battle", 0) or 0))
+        battle_id = _posted_id(request.POST.get("battle", ""))
+        if battle_id is None:
+            return render(
+                request,
+                "400.html",
+                {"exception": "The vote form named no valid battle; open the set again."},
+                status=400,
+            )
+        battle = _evalset_battle(request, prompt_set, battle_id)
         try:
             vote_record(
                 battle_id=battle.pk, user=request.user, outcome=request.POST.get("outcome", "")
@@ -80,3 +91,23 @@ def evalset_vote(request, set_id: int):
         "leak": bool(battle_identity_leak(battle=battle)),
     }
     return render(request, "arena/evalset_vote.html", context)
+
+
+def _posted_id(raw: str) -> int | None:
+    """A row id from a form field: decimal digits within the database's range, else None."""
+    raw = raw.strip()
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 19:
+        return None
+    value = int(raw)
+    return value if 1 <= value <= MAX_ID else None
+
+
+def _evalset_battle(request: HttpRequest, prompt_set: PromptSet, battle_id: int) -> Battle:
+    """The signed-in user's eval-set battle ``battle_id`` of ``prompt_set``; 404 when it is a
+    battle of another set or no eval-set battle at all (a live one is voted on its socket)."""
+    battle = battle_for_user(request, battle_id)
+    if battle.mode != Battle.Mode.EVALSET or battle.prompt_item is None:
+        raise Http404("No such pair in this eval set.")
+    if battle.prompt_item.prompt_set_id != prompt_set.pk:
+        raise Http404("No such pair in this eval set.")
+    return battle

@@ -13,6 +13,7 @@ from django.core.management.base import BaseCommand
 from arena.models import LeaderboardSnapshot, Vote
 
 FIRST_LOGIN_FILE = "first-login.txt"
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
 class Command(BaseCommand):
@@ -38,6 +39,7 @@ class Command(BaseCommand):
         self._leaderboards_in_background(prepare_only)
         url = f"http://{'[' + host + ']' if ':' in host else host}:{port}/"
         self.stdout.write(self.style.SUCCESS(f"Arena at {url}  (Ctrl-C stops it)"))
+        self._say_how_it_serves(host)
         if prepare_only:
             return
         sys.stdout.flush()
@@ -47,6 +49,22 @@ class Command(BaseCommand):
             sys.executable,
             [sys.executable, "-m", "daphne", "-b", host, "-p", str(port), "arena.asgi:application"],
         )
+
+    def _say_how_it_serves(self, host: str):
+        if settings.DEBUG:
+            self.stdout.write(
+                self.style.WARNING(
+                    "Debug mode is on (ARENA_DEBUG=1): error pages show code and settings. "
+                    "Never use it where others can reach the server."
+                )
+            )
+        if host not in LOOPBACK:
+            hosts = ", ".join(settings.ALLOWED_HOSTS)
+            self.stdout.write(
+                f"Served on every address: other machines reach it only by a host name listed "
+                f"in ARENA_ALLOWED_HOSTS (now: {hosts}); over plain HTTP, so on a network you "
+                "do not trust put a TLS proxy in front (README, Production)."
+            )
 
     def _leaderboards_in_background(self, prepare_only: bool):
         """First start with votes but no boards: fit them beside the server, not before it."""

@@ -81,3 +81,63 @@ def test_a_person_can_sign_in_with_the_first_account(tmp_path, page, artifacts_d
         page.wait_for_url(base + "/")
         assert page.locator(".who").inner_text() == "admin"
         page.screenshot(path=str(artifacts_dir / "home-signed-in.png"), full_page=True)
+
+
+def test_make_runs_default_serves_with_debug_off_and_the_sites_error_pages(tmp_path):
+    """`make run` (no ARENA_DEBUG, no ARENA_SECRET_KEY) on every address: no technical pages,
+    static files still served (collected by serve), a private generated key."""
+    env = server_env(tmp_path)
+    del env["ARENA_DEBUG"]
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "manage.py",
+            "serve",
+            "--no-demo",
+            "--host",
+            "0.0.0.0",
+            "--port",
+            str(port),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                httpx.get(base + "/healthz", timeout=1)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None, proc.stdout.read().decode()
+                assert time.monotonic() < deadline, "serve did not answer within 90 s"
+                time.sleep(0.2)
+        home = httpx.get(base + "/", timeout=10)
+        missing = httpx.get(base + "/no/such/page/", timeout=10)
+        bad_host = httpx.get(base + "/", headers={"Host": "evil.example"}, timeout=10)
+        css = re.search(r'href="(/static/arena/arena\.[0-9a-f]{12}\.css)"', home.text)
+        assert css, home.text[:500]
+        asset = httpx.get(base + css.group(1), timeout=10)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            out = proc.communicate(timeout=15)[0].decode()
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out = proc.communicate()[0].decode()
+    assert home.status_code == 200
+    assert asset.status_code == 200 and "--accent" in asset.text
+    assert missing.status_code == 404
+    assert "Not found" in missing.text and 'class="brand"' in missing.text
+    for page in (missing.text, bad_host.text):
+        assert "Traceback" not in page and "DEBUG = True" not in page
+        assert "URLconf" not in page and "ALLOWED_HOSTS" not in page
+    assert bad_host.status_code == 400
+    assert "Debug mode is on" not in out
+    assert "ARENA_ALLOWED_HOSTS" in out
+    key = tmp_path / "secret_key"
+    assert key.stat().st_mode & 0o777 == 0o600

@@ -1,3 +1,5 @@
+import re
+import secrets
 import subprocess
 import sys
 
@@ -5,7 +7,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from arena.env import env_bool, env_int, env_list, env_url
-from tests.support import ROOT, server_env
+from tests.support import ROOT, manage, server_env
 
 
 def _django_setup(env) -> subprocess.CompletedProcess:
@@ -54,11 +56,72 @@ def test_env_url_rejects_unknown_schemes(monkeypatch):
         env_url("DATABASE_URL", schemes=("sqlite", "postgres"))
 
 
-def test_startup_without_secret_key_fails_clearly_when_debug_is_off(tmp_path):
+def _setting(env, expression: str) -> str:
+    code = f"import django; django.setup(); from django.conf import settings; print({expression})"
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_debug_is_off_unless_asked_for(tmp_path):
+    env = server_env(tmp_path)
+    del env["ARENA_DEBUG"]
+    assert _setting(env, "settings.DEBUG") == "False"
+    assert _setting({**env, "ARENA_DEBUG": "1"}, "settings.DEBUG") == "True"
+
+
+def test_without_a_secret_key_one_is_generated_once_and_kept_private(tmp_path):
+    env = server_env(tmp_path, ARENA_DEBUG="0")
+    first = _django_setup(env)
+    second = _django_setup(env)
+    assert first.returncode == 0, first.stderr
+    key = first.stdout.strip()
+    assert len(key) >= 50
+    assert second.stdout.strip() == key
+    path = tmp_path / "secret_key"
+    assert path.read_text().strip() == key
+    assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_damaged_secret_key_file_stops_start_up_naming_it(tmp_path):
+    (tmp_path / "secret_key").write_text("short\n")
     result = _django_setup(server_env(tmp_path, ARENA_DEBUG="0"))
     assert result.returncode != 0
-    assert "ImproperlyConfigured" in result.stderr
-    assert "ARENA_SECRET_KEY is not set" in result.stderr
+    assert "holds no usable secret key" in result.stderr
+
+
+def test_https_settings_follow_the_tls_proxy_switch(tmp_path):
+    names = (
+        "settings.SECURE_SSL_REDIRECT, settings.SESSION_COOKIE_SECURE, "
+        "settings.CSRF_COOKIE_SECURE, getattr(settings, 'SECURE_PROXY_SSL_HEADER', None), "
+        "settings.SECURE_HSTS_SECONDS"
+    )
+    plain = _setting(server_env(tmp_path, ARENA_DEBUG="0"), names)
+    assert plain == "False False False None 0"
+    proxied = _setting(
+        server_env(tmp_path, ARENA_DEBUG="0", ARENA_BEHIND_TLS_PROXY="1", ARENA_HSTS_SECONDS="60"),
+        names,
+    )
+    assert proxied == "True True True ('HTTP_X_FORWARDED_PROTO', 'https') 60"
+
+
+def test_check_deploy_reports_only_the_https_settings_a_plain_http_server_lacks(tmp_path):
+    env = server_env(tmp_path, ARENA_DEBUG="0", ARENA_SECRET_KEY=secrets.token_urlsafe(50))
+    plain = manage(env, "check", "--deploy", check=False)
+    assert plain.returncode == 0, plain.stderr
+    found = set(re.findall(r"\(security\.(W\d+)\)", plain.stderr + plain.stdout))
+    assert found == {"W004", "W008", "W012", "W016"}  # each explained in the README
+    tls = {
+        "ARENA_BEHIND_TLS_PROXY": "1",
+        "ARENA_HSTS_SECONDS": "31536000",
+        "ARENA_HSTS_INCLUDE_SUBDOMAINS": "1",
+        "ARENA_HSTS_PRELOAD": "1",
+    }
+    behind_proxy = manage({**env, **tls}, "check", "--deploy", check=False)
+    assert behind_proxy.returncode == 0, behind_proxy.stderr
+    assert "System check identified no issues" in behind_proxy.stdout
 
 
 def test_startup_with_a_malformed_variable_names_it(tmp_path):

@@ -123,3 +123,38 @@ def test_a_refused_result_page_says_why_in_the_sites_layout(client, users, promp
     html = response.content.decode()
     assert "This battle belongs to someone else." in html
     assert 'class="brand"' in html  # the site's own page, not a bare error
+
+
+@pytest.mark.parametrize("raw", ["abc", "1e9", "99999999999999999999", "-1", "0", "", "１２"])
+def test_a_malformed_battle_id_is_a_400_and_stores_nothing(client, users, prompt_set, raw):
+    evalset_next_battle(voter=users["alice"], prompt_set=prompt_set)
+    client.force_login(users["alice"])
+    response = client.post(f"/evalsets/{prompt_set.pk}/vote/", {"battle": raw, "outcome": "a"})
+    assert response.status_code == 400
+    assert "named no valid battle" in response.content.decode()
+    assert not Vote.objects.exists()
+
+
+def test_a_battle_of_another_set_or_a_live_battle_cannot_be_voted_through_a_sets_url(
+    client, users, prompt_set
+):
+    mine = evalset_next_battle(voter=users["alice"], prompt_set=prompt_set)
+    other_set = PromptSet.objects.create(name="Another set")
+    live = Battle.objects.create(
+        user=users["alice"],
+        contestant_a=mine.contestant_a,
+        contestant_b=mine.contestant_b,
+        mode=Battle.Mode.LIVE,
+        status=Battle.Status.READY,
+    )
+    client.force_login(users["alice"])
+    wrong_set = client.post(f"/evalsets/{other_set.pk}/vote/", {"battle": mine.pk, "outcome": "a"})
+    through_set = client.post(
+        f"/evalsets/{prompt_set.pk}/vote/", {"battle": live.pk, "outcome": "a"}
+    )
+    assert wrong_set.status_code == 404
+    assert through_set.status_code == 404
+    assert not Vote.objects.exists()
+    right = client.post(f"/evalsets/{prompt_set.pk}/vote/", {"battle": mine.pk, "outcome": "a"})
+    assert right.status_code == 302
+    assert Vote.objects.get().battle_id == mine.pk
