@@ -38,6 +38,10 @@ async def test_a_user_cannot_stream_more_battles_at_once_than_the_limit(upstream
         for ws in sockets[:2]:
             await ws.send_json_to({"type": "prompt", "text": "hello"})
             await until(ws, "start")
+        for _ in range(100):  # both sides' requests of both battles have reached the upstream
+            if len(upstream.requests) == 4:
+                break
+            await asyncio.sleep(0.02)
         requests = len(upstream.requests)
         await sockets[2].send_json_to({"type": "prompt", "text": "one more"})
         error = (await until(sockets[2], "error"))[-1]
