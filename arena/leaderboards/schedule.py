@@ -3,6 +3,7 @@
 import datetime as dt
 
 from django.conf import settings
+from django.core.cache import cache
 from django.utils import timezone
 
 from arena.leaderboards.data import rated_votes
@@ -25,3 +26,14 @@ def refresh_due() -> bool:
         return True
     age = timezone.now() - (latest.completed_at or latest.created_at)
     return age >= dt.timedelta(minutes=settings.ARENA_REFRESH_MINUTES)
+
+
+def refresh_state() -> str:
+    """What the cache says of a refresh (of the human boards or a judge's): "running",
+    "queued" or "". Without Redis the cache is the web process's own, so this sees the
+    refreshes that votes start beside requests, not a `manage.py leaderboard refresh`."""
+    if cache.get(REFRESH_RUNNING):
+        return "running"
+    if cache.get(REFRESH_QUEUED):
+        return "queued"
+    return ""

@@ -5,12 +5,14 @@ from arena.leaderboards.views import (
     api_snapshots,
     compare_page,
     leaderboard_page,
+    leaderboard_status,
     snapshot_download,
 )
 
 urlpatterns = [
     path("leaderboard/", leaderboard_page, name="leaderboard"),
     path("leaderboard/compare/", compare_page, name="compare"),
+    path("leaderboard/status.json", leaderboard_status, name="leaderboard_status"),
     path(
         "leaderboard/snapshots/<int:snapshot_id>.<str:fmt>",
         snapshot_download,

@@ -5,17 +5,34 @@ computed in a template.
 """
 
 import csv
+import datetime as dt
 import io
 
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from arena.core.access import api_view, json_error
+from arena.leaderboards.data import rated_votes
+from arena.leaderboards.schedule import refresh_state
 from arena.leaderboards.snapshots import latest_snapshot
-from arena.models import Category, Judge, LeaderboardSnapshot
+from arena.models import Category, Judge, Judgement, LeaderboardSnapshot
+
+# serve computes the first boards beside the server (human votes, then each judge): for this
+# long after the first snapshot, a judge with verdicts but no board yet is still to come.
+FIRST_REFRESH_WINDOW = dt.timedelta(minutes=15)
+
+# Columns shown only when some row has a value: (template name, row key).
+OPTIONAL_COLUMNS = (
+    ("win_rate", "win_rate"),
+    ("ttft", "median_ttft_ms"),
+    ("tokens", "median_tokens"),
+    ("cost", "cost_per_1000"),
+)
 
 CSV_COLUMNS = (
     "rank",
@@ -135,6 +152,32 @@ def snapshot_download(request, snapshot_id: int, fmt: str):
     return response
 
 
+def _refresh_pending(judge: Judge | None) -> str:
+    """Why a board may be on its way: "running" or "queued" (the cache), "first" (the first
+    boards serve computes beside the server), or "" when nothing says one is coming."""
+    state = refresh_state()
+    if state:
+        return state
+    complete = LeaderboardSnapshot.objects.filter(status=LeaderboardSnapshot.Status.COMPLETE)
+    if judge is None:
+        human = complete.filter(scope=LeaderboardSnapshot.Scope.HUMAN)
+        return "first" if not human.exists() and rated_votes().exists() else ""
+    first = complete.order_by("completed_at").values_list("completed_at", flat=True).first()
+    if (
+        first is not None
+        and timezone.now() - first < FIRST_REFRESH_WINDOW
+        and not complete.filter(judge=judge).exists()
+        and Judgement.objects.filter(judge=judge).exists()
+    ):
+        return "first"
+    return ""
+
+
+def _ranked_order(row: dict) -> tuple:
+    """The order of the table: by the rank shown, the higher rating first within a rank."""
+    return (row["rank_ub"], -row["rating"], row["model"])
+
+
 def _page_context(request, with_pictures=False):
     judge, category, style = _scope(request.GET)
     snapshot = latest_snapshot(
@@ -149,6 +192,8 @@ def _page_context(request, with_pictures=False):
         "judges": Judge.objects.order_by("name"),
         "categories": Category.objects.order_by("name"),
         "style_available": other is not None or style,
+        "refresh": _refresh_pending(judge),
+        "status_url": reverse("leaderboard_status") + "?" + request.GET.urlencode(),
     }
     if snapshot is None:
         return context
@@ -165,14 +210,49 @@ def _page_context(request, with_pictures=False):
             }
             for r in rows
         ]
+    ranked = sorted((r for r in rows if r["rank"] is not None), key=_ranked_order)
+    unranked = [r for r in rows if r["rank"] is None]
+    min_votes = results.get("min_votes", snapshot.settings.get("min_votes"))
+    for r in unranked:
+        r["votes_short"] = max(0, (min_votes or 0) - r["votes"])
     context.update(
         results=results,
-        ranked=[r for r in rows if r["rank"] is not None],
-        unranked=[r for r in rows if r["rank"] is None],
+        ranked=ranked,
+        unranked=unranked,
+        min_votes=min_votes,
+        shown={
+            **{name: any(r.get(key) is not None for r in ranked) for name, key in OPTIONAL_COLUMNS},
+            "style": any(
+                r.get("plain_rating" if style else "sc_rating") is not None for r in ranked
+            ),
+        },
         meta=snapshot_meta(snapshot),
         n_votes=results["n_battles"],
     )
     return context
+
+
+@login_required
+@never_cache
+@require_GET
+def leaderboard_status(request):
+    """Is the board of this choice there, and is a newer one on its way? Polled by the page
+    (static/arena/leaderboard.js) while it says "computing"."""
+    try:
+        judge, category, style = _scope(request.GET)
+    except BadQuery as exc:
+        return json_error(str(exc), 400)
+    snapshot = latest_snapshot(judge=judge, category=category, style_control=style)
+    return JsonResponse(
+        {
+            "snapshot": snapshot.pk if snapshot else None,
+            "completed_at": snapshot.completed_at.isoformat()
+            if snapshot and snapshot.completed_at
+            else None,
+            "n_votes": snapshot.results["n_battles"] if snapshot else None,
+            "refresh": _refresh_pending(judge),
+        }
+    )
 
 
 def _bad_query(request, template: str, exc: BadQuery):
@@ -204,7 +284,10 @@ def compare_page(request):
         return _bad_query(request, "arena/compare.html", exc)
     results = context.get("results")
     models = results["models"] if results else []
-    a, b = request.GET.get("a"), request.GET.get("b")
+    asked_a, asked_b = request.GET.get("a"), request.GET.get("b")
+    # Nothing asked (the page opened from the leaderboard): the two best models, compared.
+    a = asked_a or (models[0] if models else None)
+    b = asked_b or next((m for m in models if m != a), None)
     if results and a in models and b in models and a != b:
         i, j = models.index(a), models.index(b)
         pictures = context["snapshot"].pictures
@@ -224,8 +307,13 @@ def compare_page(request):
             "significant": bool(pw and pw["significant"][i][j]),
             "votes_needed": pw and pw["votes_needed"][i][j],
         }
+    elif asked_a or asked_b:
+        unknown = [m for m in (asked_a, asked_b) if m and m not in models]
+        context["pair_error"] = (
+            f"{unknown[0]!r} is not on this leaderboard."
+            if unknown
+            else "Model A and model B are the same."
+        )
     context["models"] = models
-    # Preselect the two best models rather than one model against itself.
-    context["a"] = a or (models[0] if models else None)
-    context["b"] = b or (models[1] if len(models) > 1 else None)
+    context["a"], context["b"] = a, b
     return render(request, "arena/compare.html", context)

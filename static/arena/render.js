@@ -12,7 +12,8 @@
 //   the page's own styles (a fake notice, a fake vote button).
 (function () {
   "use strict";
-  marked.use({ gfm: true, breaks: false });
+  // As chat UIs show answers: a single line break stays a line break (a haiku keeps its lines).
+  marked.use({ gfm: true, breaks: true });
 
   const FORBID_TAGS = [
     "style", "link", "meta", "base", "script", "noscript", "template", "slot",

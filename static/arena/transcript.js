@@ -13,6 +13,7 @@
       const answer = document.createElement("div");
       answer.className = "msg assistant markdown";
       ArenaRender.renderMarkdown(answer, round[side]);
+      if (!(round[side] || "").trim()) answer.dataset.empty = "1";
       panes[side].append(prompt, answer);
     });
   });
