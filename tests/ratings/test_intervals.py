@@ -70,6 +70,17 @@ def test_the_bootstrap_depends_on_the_seed_only_not_on_the_number_of_workers():
     assert not np.array_equal(one.theta_samples, other.theta_samples)
 
 
+def test_large_boards_use_smaller_chunks_that_still_ignore_the_number_of_workers(monkeypatch):
+    names, a, b, o = load_pairs(LLMFAO)
+    fit = fit_bt(aggregate(len(names), a, b, o))
+    default = bootstrap(fit, n_resamples=40, rng=11, workers=1)  # one chunk of 40
+    monkeypatch.setattr("ratings._intervals._CHUNK_CELLS", 1)  # the smallest chunks: 8 rounds
+    one = bootstrap(fit, n_resamples=40, rng=11, workers=1)
+    two = bootstrap(fit, n_resamples=40, rng=11, workers=2)
+    assert_array_equal(one.theta_samples, two.theta_samples)
+    assert not np.array_equal(one.theta_samples, default.theta_samples)  # five chunks of 8
+
+
 def test_rounds_solved_together_equal_separate_exact_refits():
     names, a, b, o = load_pairs(LLMFAO)
     n = len(names)
