@@ -6,6 +6,7 @@ Built by :mod:`ratings._leaderboard` (and the command line); JSON-ready through
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,6 +52,10 @@ class Leaderboard:
         The underlying fit on the models with battles (ids re-indexed ``0 .. n_rows - 1`` in
         the order of ``sorted(model)``); None for Elo.
     intervals : Intervals or None
+    estimable : ndarray of bool, shape (n_rows,), or None
+        False where the data cannot bound the rating (a zero-width interval: one battle, only
+        ties): ``lower``/``upper`` are NaN there (None in :meth:`rows`), the rank range spans
+        every rank and ``notes`` says so.
     """
 
     model: IntArray
@@ -83,6 +88,7 @@ class Leaderboard:
     notes: tuple[str, ...] = ()
     fit: RatingFit | None = field(default=None, repr=False)
     intervals: Intervals | None = field(default=None, repr=False)
+    estimable: BoolArray | None = None
 
     COLUMNS = (
         "model",
@@ -113,7 +119,7 @@ class Leaderboard:
                 if col.startswith("rank"):
                     row[col] = int(v) if ranked else None
                 elif col in ("rating", "lower", "upper"):
-                    row[col] = float(v)
+                    row[col] = None if math.isnan(v) else float(v)
                 else:
                     row[col] = int(v)
             out.append(row)

@@ -13,8 +13,8 @@ the original information. A resample that does not converge, or that has no fini
 maximum-likelihood estimate (a model that happens to win or lose every resampled battle), is
 refitted on its own by full Newton, with the small prior if its MLE does not exist; such
 resamples are counted in ``n_degenerate``. Intervals are percentile intervals. Resamples are
-drawn in fixed-size chunks from generators spawned from ``rng``, so results depend only on
-``rng``, not on ``workers``.
+drawn in chunks (of a size set by the data, smaller for large boards) from generators spawned
+from ``rng``, so results depend only on ``rng`` and the data, not on ``workers``.
 
 Weighted battles: the resampled counts are multiplied by each cell's mean weight, which is
 exact when the weight is constant within a (pair, outcome) cell, as for inverse pair sampling
@@ -38,7 +38,6 @@ from dataclasses import dataclass, replace
 from typing import TypeVar
 
 import numpy as np
-from scipy.special import expit
 
 from ._fit import RatingFit, fitted_pairs
 from ._linalg import inv_spd, matmul
@@ -63,6 +62,9 @@ __all__ = ["Intervals", "bootstrap"]
 _T = TypeVar("_T")
 
 _CHUNK = 50  # bootstrap resamples per chunk (one spawned generator each)
+# Cells x rounds per chunk at most: a chunk holds a few arrays of this size (int64 draws, their
+# float64 copy, the weighted counts), so large boards use smaller chunks (peak memory).
+_CHUNK_CELLS = 20_000_000
 _MAX_CHORD = 40
 _STYLE_CHUNK = 10  # style bootstrap resamples per chunk
 
@@ -234,9 +236,15 @@ class _Chord:
             np.subtract(s, p, out=p)
             g = (self.inc32_t @ p).astype(np.float64)
         elif self.kind == "bt":
+            # In place with numpy's vectorised exp (scipy's expit is several times slower
+            # on large arrays); exp(-d) = inf gives p = 0, the right limit.
             s, tot = w
-            p = expit(self.data.diff(theta))
-            p *= tot
+            e = self.data.diff(theta)
+            np.negative(e, out=e)
+            with np.errstate(over="ignore"):
+                np.exp(e, out=e)
+            e += 1.0
+            p = np.divide(tot, e, out=e)
             g = self.data.scatter(np.subtract(s, p, out=p))
         else:
             d = self.data.diff(theta)
@@ -416,7 +424,8 @@ def bootstrap(
         mean_w = np.divide(wsum, flat, out=np.zeros_like(wsum), where=flat > 0)[:, None]
     chord = _Chord(fit, tol, perm)
 
-    sizes = [min(_CHUNK, rounds - s) for s in range(0, rounds, _CHUNK)]
+    chunk = max(8, min(_CHUNK, _CHUNK_CELLS // flat.size))
+    sizes = [min(chunk, rounds - s) for s in range(0, rounds, chunk)]
     child = rng.spawn(len(sizes))
 
     def work(k: int) -> tuple[FloatArray, FloatArray | None, int]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 
 import numpy as np
 
@@ -38,6 +39,7 @@ from ._validation import alpha_of, battles_iv, choice_iv, confidence_level_iv, p
 __all__ = ["leaderboard", "leaderboard_from_counts"]
 
 METHODS = ("bt", "davidson", "elo")
+_MIN_WIDTH = 1e-3  # Elo points: narrower intervals mean the data cannot bound the rating
 CIS = ("bootstrap", "sandwich", "none")
 
 
@@ -116,9 +118,27 @@ def assemble_board(
     lower = ratings if iv is None else iv.lower
     upper = ratings if iv is None else iv.upper
     ranked = votes >= max(min_votes, 1)
+    estimable = np.ones(ratings.size, dtype=bool)
+    if iv is not None:
+        # A zero-width interval is not a certain rating but one the data cannot bound (one
+        # battle, only ties, a model every resample treats alike): NaN, a note, and the
+        # widest rank range, so that interval and rank range say the same thing.
+        estimable = np.asarray(upper) - np.asarray(lower) > _MIN_WIDTH
+        if anchor is not None:
+            estimable[_anchor_row(anchor, ids)] = True  # fixed by definition
+        if not estimable.all():
+            lower = np.where(estimable, lower, np.nan)
+            upper = np.where(estimable, upper, np.nan)
     rk = rank_stats(
         ratings, lower, upper, samples=samples, confidence_level=confidence_level, ranked=ranked
     )
+    unknown = ~estimable & ranked
+    if unknown.any():
+        rk = replace(
+            rk,
+            rank_lower=np.where(unknown, 1, rk.rank_lower),
+            rank_upper=np.where(unknown, int(ranked.sum()), rk.rank_upper),
+        )
     order = np.lexsort((ids, -ratings))
     tie = tie_lo = tie_hi = None
     style_names: tuple[str, ...] = ()
@@ -137,6 +157,12 @@ def assemble_board(
                 coef_lo, coef_hi = SCALE * iv.coef_lower, SCALE * iv.coef_upper
             else:
                 coef_lo, coef_hi = coef.copy(), coef.copy()
+    if not estimable.all():
+        missing = [int(i) for i in np.asarray(ids)[~estimable]]
+        notes = notes + (
+            f"the data cannot bound the ratings of models {missing} ({ci} intervals of zero "
+            "width); their intervals are NaN and their rank ranges span every rank",
+        )
     if iv is not None and iv.n_degenerate:
         notes = notes + (
             f"{iv.n_degenerate} bootstrap resamples had no finite MLE and used the small prior",
@@ -176,7 +202,16 @@ def assemble_board(
         notes=notes,
         fit=fit,
         intervals=iv,
+        estimable=estimable[order],
     )
+
+
+def _anchor_row(anchor: Anchor, ids: IntArray) -> IntArray:
+    """Position in ``ids`` of the anchor model (empty when it is not among them)."""
+    if anchor is None:
+        return np.zeros(0, dtype=np.intp)
+    ((model, _),) = dict(anchor).items() if not isinstance(anchor, tuple) else [anchor]
+    return np.flatnonzero(np.asarray(ids) == int(model))
 
 
 def board_intervals(

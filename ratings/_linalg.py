@@ -69,7 +69,9 @@ def matmul(a: FloatArray, b: FloatArray) -> FloatArray:
     n = b.shape[1]
     if m * k * n <= _GEMM_LIMIT:
         return a @ b
-    width = max(1, _GEMM_LIMIT // max(1, m * k))
+    # At least a few columns per call: one column at a time is a matrix-vector product that
+    # reads all of ``a`` from memory per column (8 MB per column at n = 1000).
+    width = max(_RHS_BLOCK, _GEMM_LIMIT // max(1, m * k))
     out = np.empty((m, n))
     for c in range(0, n, width):
         out[:, c : c + width] = a @ b[:, c : c + width]

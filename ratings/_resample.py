@@ -3,11 +3,13 @@
 Resampling ``N`` battles with replacement gives cell counts ``X ~ Multinomial(N, counts / N)``.
 ``Generator.multinomial`` draws that with one binomial per cell whose parameters change at
 every call, which costs about 140 ns per cell and round. Here each round first draws
-independent ``Poisson(counts)`` cells (the Poisson bootstrap); given their total ``T`` these
-are exactly ``Multinomial(T, counts / N)``. The total is then corrected exactly: when
-``T > N``, ``T - N`` of the drawn battles are removed uniformly at random without replacement;
-when ``T < N``, ``N - T`` battles are added, each drawn from ``counts / N``. Both corrections
-keep the law multinomial, so every round is an exact ``Multinomial(N, counts / N)`` draw.
+independent ``Poisson(s * counts)`` cells (the Poisson bootstrap, with ``s = 1 - 3 / sqrt(N)``
+for large ``N`` so that ``T < N`` in all but about 0.1% of rounds); given their total ``T``
+these are exactly ``Multinomial(T, counts / N)`` whatever ``s``. The total is then corrected
+exactly: when ``T > N``, ``T - N`` of the drawn battles are removed uniformly at random
+without replacement; when ``T < N``, ``N - T`` battles are added, each drawn from
+``counts / N``. Both corrections keep the law multinomial, so every round is an exact
+``Multinomial(N, counts / N)`` draw.
 
 The Poisson draws use inversion of the cumulative distribution with a guide table, built once
 per distinct count (counts are integers, so cells with equal counts share a table); the tables
@@ -30,21 +32,23 @@ _GUIDE = 2  # guide-table buckets per support point
 _TABLE_LIMIT = 4_000_000  # total support points over all tables
 _LAMBDA_LIMIT = 200_000  # counts above this use Generator.poisson
 _BLOCK = 2048  # cells per block when sampling
+_SHIFT_MIN = 10_000  # totals from which the Poisson means are shifted below the counts
 
 
-def _support(lam: IntArray) -> tuple[IntArray, IntArray]:
-    """Support ``[lo, lo + size)`` holding all but < 1e-16 of Poisson(lam)'s mass."""
+def _support(lam: IntArray, scale: float = 1.0) -> tuple[IntArray, IntArray]:
+    """Support ``[lo, lo + size)`` holding all but < 1e-16 of Poisson(scale * lam)'s mass
+    (``scale <= 1``)."""
     half = np.ceil(9.3 * np.sqrt(lam) + 12).astype(np.int64)
-    lo = np.maximum(0, lam - half)
+    lo = np.maximum(0, lam - half - np.ceil((1.0 - scale) * lam).astype(np.int64))
     return lo, lam + half + 10 - lo + 1
 
 
 class PoissonTables:
     """Inverse-CDF tables for ``Poisson(lam)`` at a set of distinct integer ``lam``."""
 
-    def __init__(self, lam_values: ArrayLike) -> None:
+    def __init__(self, lam_values: ArrayLike, scale: float = 1.0) -> None:
         lam_values = np.asarray(lam_values, dtype=np.int64)
-        lo, size = _support(lam_values)
+        lo, size = _support(lam_values, scale)
         n_vals = lam_values.size
         cdf_parts: list[np.ndarray] = [np.zeros(0)] * n_vals
         guide_parts: list[np.ndarray] = [np.zeros(0)] * n_vals
@@ -54,7 +58,7 @@ class PoissonTables:
             rows = np.flatnonzero(bucket == b)
             width = 1 << int(b)
             k = lo[rows, None] + np.arange(width)
-            lam = lam_values[rows, None].astype(np.float64)
+            lam = scale * lam_values[rows, None].astype(np.float64)
             valid = np.arange(width) < size[rows, None]
             with np.errstate(divide="ignore", invalid="ignore"):
                 logpmf = k * np.log(lam) - lam - gammaln(k + 1.0)
@@ -116,7 +120,13 @@ class MultinomialSampler:
         self.table_cells = np.flatnonzero(use)
         self.other_cells = np.flatnonzero(~use)
         self.all_tables = self.table_cells.size == counts.size
-        t = PoissonTables(vals)
+        # Poisson means a little below the counts (by 3 standard deviations of the total), so
+        # that a round's total almost always falls short of N: adding the missing battles
+        # from counts / N is cheap, removing surplus ones needs the round's cumulative sums.
+        # Given its total every Poisson draw is multinomial whatever the scale, so the
+        # corrected draw is exact either way.
+        self.scale = 1.0 - 3.0 / np.sqrt(self.total) if self.total >= _SHIFT_MIN else 1.0
+        t = PoissonTables(vals, self.scale)
         self.tables = t
         self._lo = (t.lo - t.cdf_off[:-1])[inv][:, None]
         self._g = t.n_guide[inv].astype(np.float64)[:, None]
@@ -128,7 +138,7 @@ class MultinomialSampler:
         if not self.all_tables:
             out.fill(0)
         if self.other_cells.size:
-            lam = self.counts[self.other_cells].astype(np.float64)
+            lam = self.scale * self.counts[self.other_cells].astype(np.float64)
             out[self.other_cells] = rng.poisson(lam[:, None], size=(lam.size, rounds))
         cdf, guide = self.tables.cdf, self.tables.guide
         cells = self.table_cells
@@ -161,14 +171,15 @@ class MultinomialSampler:
         fix = np.flatnonzero(diff)
         if not fix.size:
             return x
-        rows = np.ascontiguousarray(x[:, fix].T)  # contiguous per-round rows
-        for row, k in zip(rows, diff[fix].tolist(), strict=True):
+        # Each round's correction touches about sqrt(N) cells: work on the round's column in
+        # place (a strided view) instead of transposing the whole chunk.
+        for r, k in zip(fix.tolist(), diff[fix].tolist(), strict=True):
+            col = x[:, r]
             if k > 0:  # too few: add k battles drawn from counts / N
                 balls = np.sort(rng.integers(0, total, size=k))  # sorted: a linear merge
-                np.add.at(row, np.searchsorted(self.cum, balls, side="right"), 1)
+                np.add.at(col, np.searchsorted(self.cum, balls, side="right"), 1)
             else:  # too many: remove -k of the drawn battles, uniformly without replacement
                 pos = rng.choice(total - k, size=-k, replace=False, shuffle=False)
                 pos.sort()
-                np.subtract.at(row, np.searchsorted(np.cumsum(row), pos, side="right"), 1)
-        x[:, fix] = rows.T
+                np.subtract.at(col, np.searchsorted(np.cumsum(col), pos, side="right"), 1)
         return x

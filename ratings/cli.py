@@ -243,9 +243,47 @@ def _field(rec: dict[str, Any], line: int, column: str, required: bool = True) -
     return rec[column]
 
 
+#: Values that mean "no name" in exported spreadsheets and JSON (compared case-insensitively).
+EMPTY_NAMES = ("", "nan", "none", "null")
+
+
+def _name(rec: dict[str, Any], line: int, column: str, data: _Data) -> str:
+    """A model name: stripped, never empty-like; records spelling variants for a warning."""
+    raw = str(_field(rec, line, column))
+    name = raw.strip()
+    if name.lower() in EMPTY_NAMES:
+        raise InputError(
+            f"line {line}, column '{column}': {raw!r} is not a model name (empty-like names "
+            f"{', '.join(repr(e) for e in EMPTY_NAMES)} are refused, in any case)"
+        )
+    data.spellings.setdefault(name.casefold(), set()).add(raw)
+    return name
+
+
+def name_warnings(spellings: dict[str, set[str]]) -> list[str]:
+    """Warnings about names that differ only in case or surrounding space."""
+    out = []
+    for variants in spellings.values():
+        names = sorted({v.strip() for v in variants})
+        if len(names) > 1:
+            out.append(
+                "names that differ only in case are kept as separate models: "
+                + ", ".join(repr(n) for n in names)
+            )
+        for n in names:
+            spaced = sorted(v for v in variants if v.strip() == n and v != n)
+            if spaced:
+                out.append(
+                    f"names that differ only in surrounding space are merged into {n!r}: "
+                    + ", ".join(repr(v) for v in spaced)
+                )
+    return out
+
+
 class _Data:
     def __init__(self) -> None:
         self.names: dict[str, int] = {}
+        self.spellings: dict[str, set[str]] = {}  # casefolded name -> raw spellings
         self.a: list[int] = []
         self.b: list[int] = []
         self.o: list[int] = []
@@ -264,10 +302,12 @@ class _Data:
 
 def _read(args: argparse.Namespace) -> _Data:
     if args.file == "-":
-        text = sys.stdin.read()
+        text = sys.stdin.read().removeprefix("\ufeff")
     else:
         try:
-            with open(args.file, encoding="utf-8", newline="") as fh:
+            # utf-8-sig: Excel's "CSV UTF-8" starts with a byte-order mark, which would
+            # otherwise become part of the first column's name.
+            with open(args.file, encoding="utf-8-sig", newline="") as fh:
                 text = fh.read()
         except OSError as exc:
             raise InputError(f"cannot read {args.file}: {exc.strerror}") from None
@@ -284,8 +324,8 @@ def _read(args: argparse.Namespace) -> _Data:
                     f"line {line}, column ?: need columns model_a, model_b, winner or "
                     "left, right, winner"
                 )
-        ma = str(_field(rec, line, cols[0])).strip()
-        mb = str(_field(rec, line, cols[1])).strip()
+        ma = _name(rec, line, cols[0], data)
+        mb = _name(rec, line, cols[1], data)
         winner = str(_field(rec, line, "winner")).strip()
         code = WINNERS.get(winner)
         allowed = (
@@ -325,11 +365,13 @@ def _read(args: argparse.Namespace) -> _Data:
                 cats = [c.strip() for c in str(raw).split(args.by_sep)]
             data.cats.append([c for c in cats if c])
         if args.style:
+            # Length control with token counts needs no text; Markdown counts do.
+            need_text = args.style == "markdown" or not (args.tokens_a and args.tokens_b)
             for col, out in ((args.text_a, data.text_a), (args.text_b, data.text_b)):
                 val = _field(rec, line, col, required=False)
-                if val is None:
+                if val is None and need_text:
                     raise InputError(f"line {line}, column '{col}': missing answer text")
-                out.append(str(val))
+                out.append("" if val is None else str(val))
             for col, tokens in ((args.tokens_a, data.tok_a), (args.tokens_b, data.tok_b)):
                 if col:
                     raw = _field(rec, line, col)
@@ -559,6 +601,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {args.file}: {exc}", file=sys.stderr)
         return 2
     names = list(data.names)
+    for warning in name_warnings(data.spellings):
+        print(f"warning: {warning}", file=sys.stderr)
     anchor = None
     if args.anchor:
         model, sep, rating = args.anchor.rpartition("=")

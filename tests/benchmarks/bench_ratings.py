@@ -2,6 +2,10 @@
 
     .venv/bin/python tests/benchmarks/bench_ratings.py           # 1M battles, 100 models
     .venv/bin/python tests/benchmarks/bench_ratings.py --quick   # small smoke run
+    .venv/bin/python tests/benchmarks/bench_ratings.py --scale 500:2000000 --scale 1000:5000000
+                                                   # large boards: fit + 1000 rounds vs choix
+    .venv/bin/python tests/benchmarks/bench_ratings.py --style-scale 100:10000000
+                                                   # style fit + sandwich on many battles
 
 Data: battles over models with skewed pair frequencies (pair probability proportional to the
 product of log-normal popularities), about 30% ties (a fifth of them coded both_bad), and
@@ -176,12 +180,65 @@ def bench_choix(counts, fit, rounds: int, rounds_probe: int):
     return total, diff
 
 
+def bench_scale(n_models: int, n_battles: int, rounds: int, probe_choix: int) -> None:
+    """Large boards: aggregate + fit + ``rounds`` bootstrap rounds, sandwich, peak memory,
+    against choix's warm-started refits (a few, extrapolated) in the same run."""
+    print(f"scale: {n_models} models, {n_battles:,} battles, {rounds} rounds")
+    print(f"  load average {os.getloadavg()[0]:.2f} at start")
+    a, b, o, _ = simulate(n_models, n_battles, seed=1)
+    counts = aggregate(n_models, a, b, o)
+    print(f"  data: {counts.n_pairs} pairs")
+    t_fit, fit = median_time(lambda: fit_bt(aggregate(n_models, a, b, o)), 3)
+    line("aggregate + point fit", t_fit, f"{fit.n_iter} Newton iterations")
+    t_boot, iv = median_time(
+        lambda: bootstrap(fit_bt(aggregate(n_models, a, b, o)), n_resamples=rounds, rng=0), 3
+    )
+    line(f"aggregate + fit + {rounds} bootstrap rounds", t_boot, f"{iv.n_degenerate} degenerate")
+    t_sand, _ = median_time(lambda: sandwich(fit), 3)
+    line("sandwich intervals (on a fit)", t_sand)
+    peak = peak_mib(lambda: bootstrap(fit_bt(aggregate(n_models, a, b, o)), n_resamples=rounds))
+    print(f"    peak traced memory, aggregate + fit + bootstrap: {peak:8.1f} MiB")
+    ch = bench_choix(counts, fit, rounds, probe_choix)
+    if ch:
+        print(f"  ratings speed-up over choix x{ch[0] / t_boot:.1f} (target >= 10)")
+    print(f"  load average {os.getloadavg()[0]:.2f} at end")
+
+
+def bench_style_scale(n_models: int, n_battles: int) -> None:
+    """Style-controlled fit with sandwich intervals on many battles."""
+    print(f"style scale: {n_models} models, {n_battles:,} battles")
+    print(f"  load average {os.getloadavg()[0]:.2f} at start")
+    a, b, o, style = simulate(n_models, n_battles, seed=1)
+    t_fit, sfit = median_time(lambda: fit_style(n_models, a, b, o, style), 1)
+    line("style-controlled fit (4 features)", t_fit, f"{sfit.n_iter} Newton iterations")
+    t_sand, _ = median_time(lambda: sandwich(sfit), 1)
+    line("style sandwich intervals", t_sand)
+    line("style fit + sandwich", t_fit + t_sand, "target <= 30 s")
+    print(f"  load average {os.getloadavg()[0]:.2f} at end")
+
+
+def _size(text: str) -> tuple[int, int]:
+    models, _, battles = text.partition(":")
+    return int(models), int(battles)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small smoke run")
     parser.add_argument("--repeats", type=int, default=5, help="repeats of the fast phases")
     parser.add_argument("--no-competitors", action="store_true")
+    parser.add_argument(
+        "--scale", type=_size, action="append", metavar="MODELS:BATTLES", help="large board"
+    )
+    parser.add_argument("--style-scale", type=_size, metavar="MODELS:BATTLES")
+    parser.add_argument("--probe-choix", type=int, default=3, help="choix refits timed (scale)")
     args = parser.parse_args(argv)
+    if args.scale or args.style_scale:
+        for n_models, n_battles in args.scale or []:
+            bench_scale(n_models, n_battles, 1000, args.probe_choix)
+        if args.style_scale:
+            bench_style_scale(*args.style_scale)
+        return 0
     if args.quick:
         n_models, n_battles, rounds, style_rounds, repeats = 30, 50_000, 200, 10, 3
         probe_evalica, probe_choix = 2, 20

@@ -297,3 +297,85 @@ def test_degenerate_data_is_fitted_with_the_prior_and_the_note_names_the_models(
     assert out.returncode == 0, out.stderr
     assert "note: model [alpha] never lost or tied" in out.stdout
     assert "model [gamma] never won or tied" in out.stdout
+
+
+def _battles_csv(path, rows, header=("model_a", "model_b", "winner"), bom=False):
+    with open(path, "w", newline="", encoding="utf-8-sig" if bom else "utf-8") as fh:
+        wr = csv.writer(fh)
+        wr.writerow(header)
+        wr.writerows(rows)
+    return path
+
+
+def _cycle(names, n=30):
+    """Battles in which every model wins and loses (a finite MLE)."""
+    rows = []
+    for k in range(n):
+        i, j = k % len(names), (k + 1) % len(names)
+        rows.append([names[i], names[j], "model_a" if k % 3 else "model_b"])
+    return rows
+
+
+def test_a_csv_with_a_utf8_byte_order_mark_reads_like_one_without(tmp_path):
+    rows = _cycle(["x", "y", "z"])
+    plain = run(_battles_csv(tmp_path / "plain.csv", rows), "--ci", "none", "--format", "json")
+    excel = run(
+        _battles_csv(tmp_path / "excel.csv", rows, bom=True), "--ci", "none", "--format", "json"
+    )
+    assert excel.returncode == 0, excel.stderr
+    assert json.loads(excel.stdout) == json.loads(plain.stdout)
+    text = (tmp_path / "excel.csv").read_text(encoding="utf-8")
+    assert text.startswith("\ufeff")
+    assert run("-", "--ci", "none", stdin=text).returncode == 0
+
+
+def test_length_control_with_token_counts_needs_no_answer_texts(tmp_path):
+    rng = np.random.default_rng(3)
+    rows = []
+    for k, (a, b, w) in enumerate(_cycle(["x", "y", "z"], 300)):
+        rows.append([a, b, w, int(rng.integers(10, 500)), int(rng.integers(10, 500))])
+        rows[-1][2] = "model_a" if rows[-1][3] > rows[-1][4] or k % 4 == 0 else "model_b"
+    path = _battles_csv(
+        tmp_path / "tokens.csv", rows, header=("model_a", "model_b", "winner", "ta", "tb")
+    )
+    args = (path, "--style", "length", "--tokens-a", "ta", "--tokens-b", "tb", "--ci", "none")
+    out = run(*args, "--format", "json")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["style"][0]["coef"] > 0
+    markdown = run(path, "--style", "markdown", "--tokens-a", "ta", "--tokens-b", "tb")
+    assert markdown.returncode == 2 and "missing answer text" in markdown.stderr
+
+
+@pytest.mark.parametrize("name", ["", "NaN", "nan", "None", "null", "NULL", "  "])
+def test_empty_like_model_names_are_refused_with_the_line_and_column(tmp_path, name):
+    rows = _cycle(["x", "y", "z"]) + [["x", name, "model_a"]]
+    out = run(_battles_csv(tmp_path / "names.csv", rows))
+    assert out.returncode == 2
+    assert f"line {len(rows) + 1}, column 'model_b'" in out.stderr
+
+
+def test_names_differing_only_in_case_or_space_are_warned_about(tmp_path):
+    rows = _cycle(["GPT-4", "claude", "gpt-4", " claude "])
+    out = run(_battles_csv(tmp_path / "case.csv", rows), "--ci", "none", "--format", "json")
+    assert out.returncode == 0, out.stderr
+    assert "warning: names that differ only in case" in out.stderr
+    assert "'GPT-4', 'gpt-4'" in out.stderr
+    assert "surrounding space are merged into 'claude'" in out.stderr
+    models = {r["model"] for r in json.loads(out.stdout)["rows"]}
+    assert models == {"GPT-4", "gpt-4", "claude"}
+    clean = run(_battles_csv(tmp_path / "clean.csv", _cycle(["a", "b", "c"])), "--ci", "none")
+    assert "warning" not in clean.stderr
+
+
+@pytest.mark.parametrize("ci", ["bootstrap", "sandwich"])
+def test_an_interval_the_data_cannot_bound_is_empty_with_a_note_and_the_full_rank_range(
+    tmp_path, ci
+):
+    ties = _battles_csv(tmp_path / "ties.csv", [["x", "y", "tie"]] * 20)
+    out = run(ties, "--ci", ci, "--seed", "0", "--format", "json")
+    assert out.returncode == 0, out.stderr
+    board = json.loads(out.stdout)
+    for row in board["rows"]:
+        assert row["lower"] is None and row["upper"] is None
+        assert (row["rank_lower"], row["rank_upper"]) == (1, 2)
+    assert any("cannot bound the ratings of models [x, y]" in n for n in board["notes"])

@@ -70,6 +70,17 @@ def test_the_bootstrap_depends_on_the_seed_only_not_on_the_number_of_workers():
     assert not np.array_equal(one.theta_samples, other.theta_samples)
 
 
+def test_large_boards_use_smaller_chunks_that_still_ignore_the_number_of_workers(monkeypatch):
+    names, a, b, o = load_pairs(LLMFAO)
+    fit = fit_bt(aggregate(len(names), a, b, o))
+    default = bootstrap(fit, n_resamples=40, rng=11, workers=1)  # one chunk of 40
+    monkeypatch.setattr("ratings._intervals._CHUNK_CELLS", 1)  # the smallest chunks: 8 rounds
+    one = bootstrap(fit, n_resamples=40, rng=11, workers=1)
+    two = bootstrap(fit, n_resamples=40, rng=11, workers=2)
+    assert_array_equal(one.theta_samples, two.theta_samples)
+    assert not np.array_equal(one.theta_samples, default.theta_samples)  # five chunks of 8
+
+
 def test_rounds_solved_together_equal_separate_exact_refits():
     names, a, b, o = load_pairs(LLMFAO)
     n = len(names)
@@ -198,6 +209,30 @@ def test_poisson_tables_cover_all_but_1e_15_of_the_mass_and_match_the_cdf(lam):
     t = PoissonTables(np.array([lam]))
     k = np.arange(lo[0], lo[0] + size[0])
     assert_allclose(t.cdf[:-1], stats.poisson.cdf(k, lam)[:-1], atol=1e-12)
+
+
+@pytest.mark.parametrize("lam", [1, 37, 5000, 150_000])
+def test_poisson_tables_with_means_shifted_below_the_counts_cover_their_mass(lam):
+    scale = 1 - 3 / np.sqrt(10_000)  # the largest shift the sampler uses
+    lo, size = _support(np.array([lam]), scale)
+    mu = scale * lam
+    assert stats.poisson.cdf(lo[0] - 1, mu) + stats.poisson.sf(lo[0] + size[0] - 1, mu) < 1e-15
+    t = PoissonTables(np.array([lam]), scale)
+    k = np.arange(lo[0], lo[0] + size[0])
+    assert_allclose(t.cdf[:-1], stats.poisson.cdf(k, mu)[:-1], atol=1e-12)
+
+
+def test_large_totals_rarely_need_battles_removed_and_stay_exact():
+    counts = np.random.default_rng(1).integers(0, 30, 20_000)
+    sampler = MultinomialSampler(counts)
+    assert sampler.scale < 1
+    x = sampler._poisson(np.random.default_rng(2), 200)
+    assert np.mean(x.sum(axis=0) > counts.sum()) < 0.02  # removals are the rare branch
+    draws = sampler.draw(np.random.default_rng(2), 200)
+    assert np.all(draws.sum(axis=0) == counts.sum())
+    n, p = counts.sum(), counts / counts.sum()
+    z = (draws.mean(axis=1) - counts) / np.sqrt(n * p * (1 - p) / 200 + 1e-300)
+    assert np.abs(z[counts > 0]).max() < 5.5
 
 
 def _small_board(seed=3, n=8, n_battles=60):

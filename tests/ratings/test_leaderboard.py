@@ -148,3 +148,14 @@ def test_no_battles_give_an_empty_board_with_a_note(method):
     assert len(board) == 0 and board.rows() == []
     assert board.notes == ("no battles to rate",)
     json.dumps(board.to_dict())
+
+
+def test_one_battle_gives_no_interval_but_a_note_and_the_full_rank_range():
+    board = ratings.leaderboard(2, [0], [1], [ratings.A_WINS], rng=0, n_resamples=50)
+    assert np.isnan(board.lower).all() and np.isnan(board.upper).all()
+    assert not board.estimable.any()
+    assert_array_equal(board.rank_lower, [1, 1]) and assert_array_equal(board.rank_upper, [2, 2])
+    assert [r["lower"] for r in board.rows()] == [None, None]
+    assert any("cannot bound the ratings of models [0, 1]" in n for n in board.notes)
+    wide = ratings.leaderboard(2, [0, 1] * 20, [1, 0] * 20, [ratings.A_WINS] * 40, rng=0)
+    assert wide.estimable.all() and not any("cannot bound" in n for n in wide.notes)
