@@ -9,4 +9,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "arena.settings")
 app = Celery("arena")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 # Each domain with work for a worker keeps it in its own tasks.py.
-app.autodiscover_tasks(["arena.core", "arena.evalsets", "arena.judging", "arena.leaderboards"])
+app.autodiscover_tasks(
+    ["arena.core", "arena.evalsets", "arena.judging", "arena.leaderboards", "arena.calibration"]
+)
