@@ -10,5 +10,12 @@ app = Celery("arena")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 # Each domain with work for a worker keeps it in its own tasks.py.
 app.autodiscover_tasks(
-    ["arena.core", "arena.battles", "arena.evalsets", "arena.judging", "arena.leaderboards"]
+    [
+        "arena.core",
+        "arena.battles",
+        "arena.evalsets",
+        "arena.judging",
+        "arena.leaderboards",
+        "arena.calibration",
+    ]
 )

@@ -475,3 +475,40 @@ class LeaderboardSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.scope} snapshot {self.pk}"
+
+
+class CalibrationReport(models.Model):
+    """A judge's calibration report, computed on a worker and shared by every process: the
+    pages serve the latest complete one, marked stale when its fingerprint (what it was
+    computed from) is no longer the data's. At most one computation per judge is pending."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Computing"
+        COMPLETE = "complete", "Complete"
+        FAILED = "failed", "Failed"
+
+    judge = models.ForeignKey(Judge, on_delete=models.CASCADE, related_name="calibration_reports")
+    fingerprint = models.CharField(max_length=64, help_text="Hash of what it was computed from.")
+    settings = models.JSONField(default=dict)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    steps_done = models.PositiveSmallIntegerField(default=0)
+    steps_total = models.PositiveSmallIntegerField(default=0)
+    report = models.JSONField(default=dict)
+    message = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    computed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["judge"],
+                condition=Q(status__in=["queued", "running"]),
+                name="calibration_one_pending_per_judge",
+            )
+        ]
+        indexes = [models.Index(fields=["judge", "status", "computed_at"])]
+
+    def __str__(self) -> str:
+        return f"calibration of {self.judge} ({self.status})"

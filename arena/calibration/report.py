@@ -51,7 +51,7 @@ reference for Spearman, Kendall, agreement with confidence intervals and the Bri
 from __future__ import annotations
 
 import copy
-import threading
+from collections.abc import Callable
 
 import numpy as np
 
@@ -380,8 +380,29 @@ def _verdict(name: str, agreement: dict | None, humans: dict | None) -> str:
     return sentence + f"; people agree with each other on {percent(humans['with_ties']['value'])}."
 
 
-def _judge_report(judge: Judge, rng, n_resamples: int, board_resamples: int, memo) -> dict:
+STEPS = (
+    "reading votes and verdicts",
+    "agreement",
+    "human baseline",
+    "per category",
+    "position",
+    "length",
+    "leaderboards",
+)
+
+
+def _judge_report(
+    judge: Judge,
+    rng,
+    n_resamples: int,
+    board_resamples: int,
+    memo,
+    progress: Callable[[int], None] | None = None,
+) -> dict:
+    """One judge's report; ``progress(n)`` is called after each of the ``STEPS`` done."""
+    step = progress or (lambda n: None)
     pairs = _collect(judge)
+    step(1)
     rngs = np.random.default_rng(rng).spawn(11)
     missing: list[dict] = []
     report = {
@@ -445,6 +466,7 @@ def _judge_report(judge: Judge, rng, n_resamples: int, board_resamples: int, mem
     )
     report["agreement"] = agreement_figures(agreement)
     report["confusion"] = confusion(agreement, "human majority", "judge")
+    step(2)
     vote_key = tuple(
         x.tobytes()
         for x in (
@@ -464,9 +486,11 @@ def _judge_report(judge: Judge, rng, n_resamples: int, board_resamples: int, mem
         human_side = memo[key]
     report["human_baseline"] = human_side["baseline"]
     missing.extend(human_side["missing"])
+    step(3)
     report["categories"] = _per_category(pairs, rngs[2], n_resamples)
     if not report["categories"]:
         missing.append({"what": "Agreement per category", "why": "no battle has a category"})
+    step(4)
 
     shown, len_first, len_second, shown_pair, _, _ = _judge_shown(pairs)
     both = ~np.isnan(pairs.judged_ab) & ~np.isnan(pairs.judged_ba)
@@ -499,6 +523,7 @@ def _judge_report(judge: Judge, rng, n_resamples: int, board_resamples: int, mem
             }
         )
     report["position"] = position
+    step(5)
 
     judge_length, why = _length_bias(shown, len_first, len_second, shown_pair, rngs[6], n_resamples)
     if why:
@@ -508,9 +533,11 @@ def _judge_report(judge: Judge, rng, n_resamples: int, board_resamples: int, mem
         "judge": judge_length,
         "humans": human_side["length"],
     }
+    step(6)
     report["leaderboard"] = _leaderboards(pairs, judge, rngs[8:], board_resamples, missing, memo)
     report["verdict"] = _verdict(judge.name, report["agreement"], report["human_baseline"])
     report["not_measured"] = missing
+    step(7)
     return report
 
 
@@ -556,9 +583,3 @@ def calibration_report(
     if isinstance(judge, str):
         judge = Judge.objects.get(name=judge)
     return _judge_report(judge, rng, n_resamples, board_resamples, memo)
-
-
-_cache: dict[tuple, tuple[tuple, float, dict]] = {}
-
-
-_cache_lock = threading.Lock()

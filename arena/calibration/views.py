@@ -1,22 +1,39 @@
 """Calibration page and JSON API: how far each judge agrees with the people it stands in for.
 
-``GET /calibration/[?judge=NAME]`` (page) and ``GET /api/calibration/[?judge=NAME]`` (JSON:
-``{"judges": [report, ...]}``, see :func:`arena.calibration.calibration_report`); without
-``judge``, every judge. Both need a signed-in user: the page redirects to the sign-in page,
-the API answers 403 in JSON. An unknown judge name is a 404 (JSON for the API).
+``GET /calibration/[?judge=NAME]`` (page) and ``GET /api/calibration/[?judge=NAME]`` (JSON);
+without ``judge``, every judge. Both need a signed-in user: the page redirects to the sign-in
+page, the API answers 403 in JSON. An unknown judge name is a 404 (JSON for the API).
 
-Included from ``arena/urls.py`` with ``path("", include("arena.calibration_views"))``.
+Reports are computed by a worker and stored (:mod:`arena.calibration.store`); these views only
+read them. A judge whose stored report is not computed from the current data gets a
+computation queued: meanwhile its stale report is shown marked "updating", or, before its
+first report, "computing" with a progress block that ``static/arena/progress.js`` follows
+through ``GET /api/calibration/progress/[?judge=NAME]``; a page with nothing to show yet
+reloads itself (``Refresh`` header) until the report is there.
+
+The API answers ``{"status", "judges": [report, ...], "reports": [state, ...],
+"progress_url"}``: ``status`` is ``current`` (every report computed from the current data),
+``updating`` (some are stale and being recomputed), ``computing`` (some judge has no report
+yet: the answer is 202 and lists only the reports there are) or ``failed``; each state is
+``{"judge", "state", "computed_at", "error"}``. ``judges`` holds the reports themselves (see
+:func:`arena.calibration.report.calibration_report`).
 """
+
+from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, JsonResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from arena.calibration.cache import cached_calibration_report
+from arena.calibration.store import PENDING, CalibrationState
+from arena.calibration.tasks import calibration_reports
 from arena.core.access import api_view
-from arena.models import Judge
+from arena.models import CalibrationReport, Judge
+
+RELOAD_SECONDS = 3  # the page without a report to show reloads this often
 
 
 def _get_judges(request) -> list[Judge] | None:
@@ -30,10 +47,21 @@ def _get_judges(request) -> list[Judge] | None:
     return [judge]
 
 
-def _reports(judges: list[Judge] | None) -> list[dict]:
-    if judges is None:
-        return cached_calibration_report(judge=None)["judges"]
-    return [cached_calibration_report(judge=judge) for judge in judges]
+def _targets(judges: list[Judge] | None) -> list[Judge]:
+    return list(Judge.objects.order_by("name")) if judges is None else judges
+
+
+def _overall(states: list[CalibrationState]) -> str:
+    kinds = {s.state for s in states}
+    for kind in ("computing", "failed", "updating", "stale"):
+        if kind in kinds:
+            return "updating" if kind == "stale" else kind
+    return "current"
+
+
+def _progress_url(judges: list[Judge] | None) -> str:
+    url = reverse("calibration_progress")
+    return f"{url}?{urlencode({'judge': judges[0].name})}" if judges else url
 
 
 @api_view
@@ -41,7 +69,52 @@ def _reports(judges: list[Judge] | None) -> list[dict]:
 @require_GET
 def calibration_api(request):
     judges = _get_judges(request)
-    return JsonResponse({"judges": _reports(judges)}, json_dumps_params={"ensure_ascii": False})
+    states = calibration_reports(_targets(judges))
+    status = _overall(states)
+    body = {
+        "status": status,
+        "judges": [s.report for s in states if s.report is not None],
+        "reports": [
+            {
+                "judge": s.judge.name,
+                "state": s.state,
+                "computed_at": s.computed_at.isoformat() if s.computed_at else None,
+                "error": s.error,
+            }
+            for s in states
+        ],
+        "progress_url": _progress_url(judges),
+    }
+    return JsonResponse(
+        body,
+        status=202 if status == "computing" else 200,
+        json_dumps_params={"ensure_ascii": False},
+    )
+
+
+def progress_data(judges: list[Judge]) -> dict:
+    """The computations under way for ``judges``, in the vocabulary of progress.js."""
+    rows = list(CalibrationReport.objects.filter(judge__in=judges, status__in=PENDING))
+    running = any(r.status == CalibrationReport.Status.RUNNING for r in rows)
+    status = "running" if running else "queued" if rows else "done"
+    total = sum(r.steps_total for r in rows)
+    done = sum(r.steps_done for r in rows)
+    return {
+        "status": status,
+        "status_display": {"running": "computing", "queued": "queued", "done": "ready"}[status],
+        "finished": not rows,
+        "total": total,
+        "done": done,
+        "failed": 0,
+        "message": "",
+    }
+
+
+@api_view
+@never_cache
+@require_GET
+def calibration_progress(request):
+    return JsonResponse(progress_data(_targets(_get_judges(request))))
 
 
 @login_required
@@ -49,12 +122,31 @@ def calibration_api(request):
 @require_GET
 def calibration_page(request):
     judges = _get_judges(request)
+    targets = _targets(judges)
+    states = calibration_reports(targets)
+    entries = [
+        {
+            "name": s.judge.name,
+            "state": s.state,
+            "computed_at": s.computed_at,
+            "error": s.error,
+            "report": None if s.report is None else _present(s.report),
+        }
+        for s in states
+    ]
+    waiting = [s for s in states if s.state == "computing"]
     context = {
-        "reports": [_present(report) for report in _reports(judges)],
-        "judges": list(Judge.objects.order_by("name").values_list("name", flat=True)),
+        "entries": entries,
+        "judges": [j.name for j in Judge.objects.order_by("name")],
         "selected": judges[0].name if judges else "",
+        "progress": progress_data(targets) if any(s.pending for s in states) else None,
+        "progress_url": _progress_url(judges),
+        "reload_seconds": RELOAD_SECONDS if waiting else None,
     }
-    return render(request, "arena/calibration.html", context)
+    response = render(request, "arena/calibration.html", context)
+    if waiting:
+        response["Refresh"] = str(RELOAD_SECONDS)  # honoured by browsers; no script needed
+    return response
 
 
 def _pct(x) -> str:

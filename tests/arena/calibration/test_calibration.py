@@ -13,7 +13,6 @@ from django.urls import include, path
 from numpy.testing import assert_allclose
 from scipy import stats
 
-from arena.calibration.cache import cached_calibration_report, clear_calibration_cache
 from arena.calibration.report import calibration_report
 from arena.demo.load import DEMO_DIR
 from arena.models import (
@@ -42,10 +41,17 @@ B = 20  # leaderboard bootstrap rounds in the small tests (tiny boards refit man
 
 
 @pytest.fixture(autouse=True)
-def _empty_cache():
-    clear_calibration_cache()
-    yield
-    clear_calibration_cache()
+def _small_reports(settings):
+    """Stored reports (the pages' and the API's) with the small tests' resamples."""
+    settings.ARENA_CALIBRATION_RESAMPLES = N
+    settings.ARENA_CALIBRATION_BOARD_RESAMPLES = B
+
+
+def _served(client, url, params, capture):
+    """GET once (which queues the reports), run the queued tasks, GET again."""
+    with capture(execute=True):
+        client.get(url, params)
+    return client.get(url, params)
 
 
 class Arena:
@@ -276,17 +282,6 @@ def test_it_pairs_live_battles_by_their_first_prompt():
     assert "Agreement per category" in not_measured
 
 
-def test_the_cache_sees_new_votes_and_voided_ones(arena):
-    first = cached_calibration_report(judge=arena.judge, n_resamples=N, board_resamples=B)
-    assert cached_calibration_report(judge=arena.judge, n_resamples=N, board_resamples=B) == first
-    battle = arena.battle(arena.items[1], arena.y, arena.x, "b")
-    second = cached_calibration_report(judge=arena.judge, n_resamples=N, board_resamples=B)
-    assert second["data"]["human_votes"] == first["data"]["human_votes"] + 1
-    Vote.objects.filter(battle=battle).update(void_reason="flagged voter")
-    third = cached_calibration_report(judge=arena.judge, n_resamples=N, board_resamples=B)
-    assert third["data"]["human_votes"] == first["data"]["human_votes"]
-
-
 # --------------------------------------------------------------------------------------------
 # API and page
 
@@ -297,10 +292,12 @@ def test_the_api_answers_403_in_json_without_a_session(client, arena):
     assert response.json() == {"error": "Sign in first."}
 
 
-def test_the_api_gives_every_judge_or_one_and_404_for_an_unknown_name(client, alice, arena):
+def test_the_api_gives_every_judge_or_one_and_404_for_an_unknown_name(
+    client, alice, arena, django_capture_on_commit_callbacks
+):
     Judge.objects.create(name="Silent judge")
     client.force_login(alice)
-    every = client.get("/api/calibration/")
+    every = _served(client, "/api/calibration/", {}, django_capture_on_commit_callbacks)
     assert every.status_code == 200
     names = [r["judge"]["name"] for r in every.json()["judges"]]
     assert names == ["Silent judge", "Tiny judge"]
@@ -329,13 +326,16 @@ def test_the_api_gives_every_judge_or_one_and_404_for_an_unknown_name(client, al
     assert missing.json() == {"error": "No judge is named 'Nobody'."}
 
 
-def test_the_page_needs_a_session_and_shows_the_verdict_first(client, alice, arena):
+def test_the_page_needs_a_session_and_shows_the_verdict_first(
+    client, alice, arena, django_capture_on_commit_callbacks
+):
     assert client.get("/calibration/").status_code == 302
     client.force_login(alice)
-    response = client.get("/calibration/", {"judge": "Tiny judge"})
+    params = {"judge": "Tiny judge"}
+    response = _served(client, "/calibration/", params, django_capture_on_commit_callbacks)
     assert response.status_code == 200
     html = response.content.decode()
-    verdict = cached_calibration_report(judge=arena.judge)["verdict"]
+    verdict = calibration_report(judge=arena.judge, n_resamples=N, board_resamples=B)["verdict"]
     assert f'<p class="verdict">{verdict}</p>' in html
     assert html.index(verdict) < html.index("Confusion matrix")
     for text in ("Per category", "Leaderboard level", "Raw judge board", "Debiased judge board"):
