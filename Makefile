@@ -50,3 +50,13 @@ bench-import: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+# The production topology on this machine (nginx, Daphne processes, Celery workers per queue,
+# beat; PostgreSQL and Redis must be running): deploy/prod_local.py. Ctrl-C stops it.
+PROD_LOCAL_ARGS ?=
+.PHONY: prod-local bench-proxy
+prod-local: install
+	$(PY) deploy/prod_local.py $(PROD_LOCAL_ARGS)
+
+bench-proxy: install
+	$(PY) tests/benchmarks/bench_proxy.py

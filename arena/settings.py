@@ -319,3 +319,21 @@ ARENA_SWEEP_STREAMING_AFTER = env_float(
 CELERY_BEAT_SCHEDULE = {
     "arena-battles-sweep": {"task": "arena.battles_sweep", "schedule": 300.0},
 }
+
+# Celery queues: each kind of work has a queue of its own, so a long judge run or a batch of
+# answer generation never delays a leaderboard refresh (deploy/prod_local.py starts one worker
+# per queue: `celery -A arena worker -Q judge`, ...). Tasks not listed (arena.ping) go to the
+# default queue "celery", which the ratings worker also consumes. Routes only matter with
+# REDIS_URL; without it tasks run eagerly in the calling process.
+CELERY_TASK_ROUTES = {
+    "arena.judge_run": {"queue": "judge"},
+    "arena.judge_battle": {"queue": "judge"},
+    "arena.generate_answers": {"queue": "generation"},
+    "arena.leaderboard_refresh": {"queue": "ratings"},
+    "arena.battles_sweep": {"queue": "ratings"},
+}
+# Periodic tasks, sent by `celery -A arena beat` (one beat process for the whole deployment).
+CELERY_BEAT_SCHEDULE = {
+    # Void the battles a crashed server process left streaming (arena/battles/tasks.py).
+    "battles-sweep": {"task": "arena.battles_sweep", "schedule": 300.0},
+}

@@ -1,6 +1,7 @@
 """Leaderboard refresh on a worker: one debounced refresh after votes, one at a time."""
 
 import logging
+import os
 
 from celery import shared_task
 from django.conf import settings
@@ -33,7 +34,9 @@ def leaderboard_refresh_task(judge_id: int | None = None) -> int:
             if judge is None:
                 log.warning("leaderboard refresh: judge %s no longer exists", judge_id)
                 return 0
-        return len(leaderboard_refresh(judge=judge))
+        stored = len(leaderboard_refresh(judge=judge))
+        log.info("leaderboard refresh stored %d snapshots in process %d", stored, os.getpid())
+        return stored
     finally:
         cache.delete(REFRESH_RUNNING)
         close_old_connections()
