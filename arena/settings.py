@@ -315,10 +315,6 @@ ARENA_SWEEP_STREAMING_AFTER = env_float(
     ARENA_TIMEOUT_TOTAL + 3 * (ARENA_TIMEOUT_CONNECT + ARENA_TIMEOUT_FIRST_TOKEN) + 60,
     minimum=1.0,
 )
-# For `celery -A arena beat`: sweep every 5 minutes.
-CELERY_BEAT_SCHEDULE = {
-    "arena-battles-sweep": {"task": "arena.battles_sweep", "schedule": 300.0},
-}
 
 # Celery queues: each kind of work has a queue of its own, so a long judge run or a batch of
 # answer generation never delays a leaderboard refresh (deploy/prod_local.py starts one worker
@@ -331,6 +327,7 @@ CELERY_TASK_ROUTES = {
     "arena.generate_answers": {"queue": "generation"},
     "arena.leaderboard_refresh": {"queue": "ratings"},
     "arena.battles_sweep": {"queue": "ratings"},
+    "arena.calibration_refresh": {"queue": "ratings"},
 }
 # Periodic tasks, sent by `celery -A arena beat` (one beat process for the whole deployment).
 CELERY_BEAT_SCHEDULE = {

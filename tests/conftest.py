@@ -112,6 +112,11 @@ def _test_database_url() -> str:
     return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
+WORKER_QUEUES = sorted(
+    {"celery"} | {route["queue"] for route in django_settings.CELERY_TASK_ROUTES.values()}
+)
+
+
 @pytest.fixture(scope="session")
 def celery_worker_pid(redis_url, tmp_path_factory, django_db_setup, django_db_blocker):
     """A real `celery -A arena worker` process on the Redis broker and the test database;
@@ -137,6 +142,8 @@ def celery_worker_pid(redis_url, tmp_path_factory, django_db_setup, django_db_bl
                 "INFO",
                 "-n",
                 name,
+                "-Q",
+                ",".join(WORKER_QUEUES),  # every queue of CELERY_TASK_ROUTES, and the default
                 "--without-gossip",
                 "--without-mingle",
             ],
