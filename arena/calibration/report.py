@@ -326,6 +326,17 @@ def _leaderboards(pairs: _Pairs, judge: Judge, rngs, board_resamples, missing, m
         return None
     boards = {"human": human, "raw": raw, "debiased": debiased}
     arrays = {name: _board_arrays(board, models) for name, board in boards.items()}
+    # Boards are compared on the models whose interval can be estimated on all three.
+    estimable = np.all([np.isfinite(a[1]) & np.isfinite(a[2]) for a in arrays.values()], axis=0)
+    if not estimable.all():
+        notes.append(
+            f"{int((~estimable).sum())} model(s) left out: an interval could not be estimated"
+        )
+        models = models[estimable]
+        if models.size < 2:
+            missing.append({"what": "Leaderboard level", "why": "fewer than two rated models"})
+            return None
+        arrays = {name: _board_arrays(board, models) for name, board in boards.items()}
     names = dict(
         Contestant.objects.filter(id__in=contestants[models].tolist()).values_list("id", "name")
     )

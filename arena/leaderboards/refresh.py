@@ -98,8 +98,8 @@ def _board_results(board, data, rows, names, stats, plain_ratings=None, category
             "median_tokens": extra.get("median_tokens"),
             "cost_per_1000": extra.get("cost_per_1000"),
         }
-        for key in ("rating", "lower", "upper"):
-            entry[key] = round(entry[key], 2)
+        for key in ("rating", "lower", "upper"):  # None: an interval that cannot be estimated
+            entry[key] = None if entry[key] is None else round(entry[key], 2)
         if plain_ratings is not None and cid in plain_ratings:
             entry["plain_rating"] = plain_ratings[cid]
             entry["style_delta"] = round(entry["rating"] - plain_ratings[cid], 2)

@@ -63,6 +63,7 @@ ROUTES = {
     "runs/<int:run_id>.json",
     "leaderboard/",
     "leaderboard/compare/",
+    "leaderboard/status.json",
     "leaderboard/snapshots/<int:snapshot_id>.<str:fmt>",
     "api/leaderboards/",
     "api/leaderboards/snapshots/",
@@ -71,6 +72,7 @@ ROUTES = {
     "judge/runs/<int:run_id>.json",
     "calibration/",
     "api/calibration/",
+    "api/calibration/progress/",
 }
 PUBLIC = {"/", "/healthz", "/accounts/login/", "/admin/login/"}
 STAFF_ROUTES = {"judge/", "judge/runs/<int:run_id>/", "judge/runs/<int:run_id>.json"}

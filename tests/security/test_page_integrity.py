@@ -299,7 +299,8 @@ def _evalset(page, base, set_id) -> list[str]:
 
 def test_model_output_cannot_clobber_the_page_or_fetch(tmp_path, chromium_browser, artifacts_dir):
     with FakeUpstream() as upstream, Listener() as listener:
-        env = server_env(tmp_path)
+        # One account plays every payload, two rounds each, within a minute.
+        env = server_env(tmp_path, ARENA_PROMPTS_PER_MINUTE="1000")
         password = first_password(manage(env, "serve", "--prepare-only", "--no-demo").stdout)
         (tmp_path / "models.toml").write_text(MODELS.format(url=upstream.url))
         manage(env, "models", "sync", str(tmp_path / "models.toml"))

@@ -77,7 +77,11 @@ def test_a_person_reads_the_calibration_of_the_llmfao_judges(tmp_path, page, art
         page.screenshot(path=str(artifacts_dir / "calibration-gpt4.png"), full_page=True)
 
         page.get_by_role("link", name="Every judge").click()
-        page.locator(".cal-judge").nth(2).wait_for(timeout=60_000)  # across the reloads
+        try:
+            page.locator(".cal-judge").nth(2).wait_for(timeout=60_000)  # across the reloads
+        except Exception:
+            (artifacts_dir / "calibration-every.html").write_text(page.content())
+            raise
         names = page.locator(".cal-judge h2").all_inner_texts()
         assert names == ["GPT-3 (LLMFAO)", "GPT-4 (LLMFAO)", "GPT-4 replay (LLMFAO)"]
         page.set_viewport_size({"width": 420, "height": 900})
