@@ -32,8 +32,18 @@ LLMFAO by Dmitry Ustalov and llmonitor.com, CC BY 4.0; the files are in ``arena/
   same ``answer_a``/``answer_b`` and the ``external_id`` prefix ``llmfao:<pair id>:``). No
   battle without a vote is created, so nothing extra shows up as "ready" for voting.
 
-Idempotent: when the prompt set ``LLMFAO`` exists, nothing is done. Everything is written in one
-transaction, so a failed load leaves nothing behind.
+- **A judge that can be called offline**, ``GPT-4 replay (LLMFAO)``: its contestant ``GPT-4
+  verdicts (LLMFAO, recorded)`` is a recorded judge (kind ``recorded``, ``model_id``
+  ``verdicts:GPT-4 (LLMFAO)``, inactive so no battle draws it) that answers a judge prompt with
+  the verdict GPT-4 gave the pair it shows (:mod:`arena.providers.recorded_verdicts`); a copy
+  of the default template, three-level verdicts. A run of it on ``/judge/`` goes through the real
+  machinery (both orders, progress, stored judgements): its ``ab`` verdicts are GPT-4's, its
+  ``ba`` verdicts GPT-4's mirrored (the study judged one order), and pairs GPT-4 never judged
+  fail as "no verdict recorded".
+
+Idempotent: when the prompt set ``LLMFAO`` exists, nothing is done but adding the replay judge
+if it is missing. Everything is written in one transaction, so a failed load leaves nothing
+behind.
 """
 
 import csv
@@ -46,6 +56,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from arena.exchange.bulk import BattleWriter, PendingBattle, analyze
+from arena.judging.prompts import DEFAULT_TEMPLATE, TEMPLATE_VERSION
 from arena.models import (
     Answer,
     Battle,
@@ -69,6 +80,9 @@ JUDGES = (
 WINNERS = {"left": Vote.Outcome.A, "right": Vote.Outcome.B, "tie": Vote.Outcome.TIE}
 VERDICTS = {"left": "A", "right": "B", "tie": "tie"}
 BATCH = 2000
+REPLAY_SOURCE = "GPT-4 (LLMFAO)"
+REPLAY_JUDGE = "GPT-4 replay (LLMFAO)"
+REPLAY_CONTESTANT = "GPT-4 verdicts (LLMFAO, recorded)"
 
 
 @dataclass(frozen=True)
@@ -83,9 +97,18 @@ class DemoResult:
     votes: int = 0
     voters: int = 0
     judgements: dict[str, int] = field(default_factory=dict)
+    replay_judge: str = ""  # the replay judge's name when this load created it
 
     def summary(self) -> str:
+        replay = (
+            f" Added the judge {self.replay_judge}, which replays the verdicts of "
+            f"{REPLAY_SOURCE}: judge runs work offline (/judge/)."
+            if self.replay_judge
+            else ""
+        )
         if not self.loaded:
+            if replay:
+                return f'The demo data is already loaded (prompt set "{PROMPT_SET}").{replay}'
             return f'The demo data is already loaded (prompt set "{PROMPT_SET}"); nothing changed.'
         judged = ", ".join(f"{n} judgements by {name}" for name, n in self.judgements.items())
         reused = f" ({self.contestants_reused} existing reused)" if self.contestants_reused else ""
@@ -94,7 +117,7 @@ class DemoResult:
             f"{self.contestants_created} contestants{reused}, "
             f"{self.categories_created} new categories, {self.prompts} prompts, "
             f"{self.answers} answers, {self.battles} battles with {self.votes} votes "
-            f"by {self.voters} voters, {judged}."
+            f"by {self.voters} voters, {judged}.{replay}"
         )
 
 
@@ -111,7 +134,7 @@ def _csv(path: Path) -> list[dict]:
 def demo_load(*, data_dir: Path = DEMO_DIR) -> DemoResult:
     """Load the LLMFAO demo data once; a second call changes nothing (``loaded=False``)."""
     if PromptSet.objects.filter(name=PROMPT_SET).exists():
-        return DemoResult(loaded=False)
+        return DemoResult(loaded=False, replay_judge=demo_replay_judge())
     models = {m["id"]: m for m in _jsonl(data_dir / "models.jsonl")}
     prompts = {p["id"]: p for p in _jsonl(data_dir / "prompts.jsonl")}
     crowd = _csv(data_dir / "crowd-comparisons.csv")
@@ -253,6 +276,7 @@ def demo_load(*, data_dir: Path = DEMO_DIR) -> DemoResult:
         for name, left in verdicts.items():
             if left:
                 raise ValueError(f"{name}: {len(left)} pairs have no human vote")
+        replay_judge = demo_replay_judge()
 
     return DemoResult(
         loaded=True,
@@ -265,4 +289,33 @@ def demo_load(*, data_dir: Path = DEMO_DIR) -> DemoResult:
         votes=writer.counts["vote"],
         voters=len({row["worker"] for row in crowd}),
         judgements={name: judged[name] for name, _ in JUDGES},
+        replay_judge=replay_judge,
     )
+
+
+def demo_replay_judge() -> str:
+    """Create the judge that replays GPT-4's LLMFAO verdicts, unless it exists (or the
+    verdicts are not there); returns its name when created, else ""."""
+    if not Judge.objects.filter(name=REPLAY_SOURCE).exists():
+        return ""
+    with transaction.atomic():
+        contestant, _ = Contestant.objects.get_or_create(
+            name=REPLAY_CONTESTANT,
+            defaults={
+                "organisation": "OpenAI",
+                "kind": Contestant.Kind.RECORDED,
+                "model_id": f"verdicts:{REPLAY_SOURCE}",
+                "sampling_weight": 0.0,
+                "active": False,  # a judge, never drawn into a battle
+            },
+        )
+        _, created = Judge.objects.get_or_create(
+            name=REPLAY_JUDGE,
+            defaults={
+                "contestant": contestant,
+                "template": DEFAULT_TEMPLATE,  # kept, so the replay reads its prompts exactly
+                "template_version": TEMPLATE_VERSION,
+                "verdict_format": Judge.VerdictFormat.THREE,
+            },
+        )
+    return REPLAY_JUDGE if created else ""

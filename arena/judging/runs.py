@@ -188,6 +188,45 @@ def judge_pairs_for_set(*, prompt_set: PromptSet, rng=None) -> list[int]:
     return sorted(existing[key] for key in keys)
 
 
+def _voted_pairs(prompt_set_ids) -> dict[tuple[int, int, int, int], int]:
+    """(set id, item id, contestant, contestant) -> the first battle of that pair with a counted
+    vote, for the eval-set battles of the given sets."""
+    rows = (
+        Battle.objects.filter(
+            mode=Battle.Mode.EVALSET,
+            prompt_item__prompt_set_id__in=list(prompt_set_ids),
+            answer_a__isnull=False,
+            answer_b__isnull=False,
+            vote__isnull=False,
+            vote__void_reason="",
+        )
+        .order_by("id")
+        .values_list(
+            "id", "prompt_item__prompt_set_id", "prompt_item_id", "contestant_a_id",
+            "contestant_b_id",
+        )
+    )  # fmt: skip
+    pairs: dict[tuple[int, int, int, int], int] = {}
+    for battle_id, set_id, item_id, x, y in rows:
+        pairs.setdefault((set_id, item_id, min(x, y), max(x, y)), battle_id)
+    return pairs
+
+
+def judge_pairs_voted_in_set(*, prompt_set: PromptSet) -> list[int]:
+    """One battle per pair of the set that people voted on: its first voted battle (where the
+    demo keeps LLMFAO's verdicts, so judgements of both land on the same battles). Creates
+    nothing; matches judgements to every vote of the pair by (prompt item, contestants)."""
+    return sorted(_voted_pairs([prompt_set.pk]).values())
+
+
+def voted_pair_counts() -> dict[int, int]:
+    """Per prompt set id, how many of its pairs people voted on."""
+    counts: dict[int, int] = {}
+    for set_id, *_ in _voted_pairs(PromptSet.objects.values_list("id", flat=True)):
+        counts[set_id] = counts.get(set_id, 0) + 1
+    return counts
+
+
 def judge_pairs_voted() -> list[int]:
     """Ids of battles with a counted human vote and answers to show."""
     has_texts = Q(answer_a__isnull=False, answer_b__isnull=False) | Q(turns__isnull=False)

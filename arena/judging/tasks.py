@@ -3,7 +3,6 @@ errors are retried with backoff; a retry never stores a verdict twice."""
 
 import logging
 import time
-from functools import partial
 
 from celery import shared_task
 from django.db import transaction
@@ -88,10 +87,11 @@ def judge_battle_task(self, judge_id: int, battle_id: int) -> list[str] | None:
 def judge_run_start(
     *, judge: Judge, battle_ids: list[int], source: str, user=None, limit: int | None = None
 ) -> Run:
-    """Create a run and enqueue :func:`judge_run_task` once the run row is committed."""
+    """Create a run and enqueue :func:`judge_run_task` once the run row is committed: on a
+    worker, or without one on a thread beside the request, so the run page can follow it."""
     with transaction.atomic():
         run = judge_run_create(
             judge=judge, battle_ids=battle_ids, source=source, user=user, limit=limit
         )
-        transaction.on_commit(partial(judge_run_task.delay, run.pk), robust=True)
+        transaction.on_commit(lambda: enqueue_beside_request(judge_run_task, run.pk), robust=True)
     return run

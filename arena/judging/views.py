@@ -9,10 +9,17 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
 from arena.core.access import api_view, staff_page
-from arena.judging.runs import JudgingError, judge_pairs_for_set, judge_pairs_voted
+from arena.judging.runs import (
+    JudgingError,
+    judge_pairs_for_set,
+    judge_pairs_voted,
+    judge_pairs_voted_in_set,
+    voted_pair_counts,
+)
 from arena.judging.stats import JudgeStats, judge_stats
 from arena.judging.tasks import judge_run_start
-from arena.models import Judge, PromptSet, Run
+from arena.models import Contestant, Judge, PromptSet, Run
+from arena.providers.recorded_verdicts import VERDICTS_PREFIX
 
 RUNS_SHOWN = 20
 
@@ -32,16 +39,27 @@ class JudgeRunForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        sets = PromptSet.objects.order_by("name").values_list("id", "name")
-        self.fields["source"].choices = [("voted", "All human-voted battles")] + [
-            (f"set:{pk}", f"Eval set: {name}") for pk, name in sets
-        ]
+        sets = list(PromptSet.objects.order_by("name").values_list("id", "name"))
+        voted = voted_pair_counts()
+        self.fields["source"].choices = (
+            [
+                (f"voted-set:{pk}", f"Eval set: {name}, the {voted[pk]:,} pairs people voted on")
+                for pk, name in sets
+                if voted.get(pk)
+            ]
+            + [("voted", "All human-voted battles")]
+            + [(f"set:{pk}", f"Eval set: {name}, every pair of its answers") for pk, name in sets]
+        )
 
     def battle_ids(self) -> tuple[list[int], str]:
         source = self.cleaned_data["source"]
         if source == "voted":
             return judge_pairs_voted(), "voted"
-        prompt_set = PromptSet.objects.get(pk=int(source.partition(":")[2]))
+        kind, _, pk = source.partition(":")
+        prompt_set = PromptSet.objects.get(pk=int(pk))
+        if kind == "voted-set":
+            pairs = judge_pairs_voted_in_set(prompt_set=prompt_set)
+            return pairs, f"voted pairs, set:{prompt_set.name}"
         return judge_pairs_for_set(prompt_set=prompt_set), f"set:{prompt_set.name}"
 
 
@@ -121,7 +139,15 @@ def judge_index(request):
         for judge in Judge.objects.select_related("contestant").order_by("name")
     ]
     runs = [_run_dict(run) for run in Run.objects.filter(kind=Run.Kind.JUDGE)[:RUNS_SHOWN]]
-    return render(request, "arena/judge_index.html", {"form": form, "judges": judges, "runs": runs})
+    replay_judges = [
+        row["judge"]
+        for row in judges
+        if row["judge"].contestant is not None
+        and row["judge"].contestant.kind == Contestant.Kind.RECORDED
+        and row["judge"].contestant.model_id.startswith(VERDICTS_PREFIX)
+    ]
+    context = {"form": form, "judges": judges, "runs": runs, "replay_judges": replay_judges}
+    return render(request, "arena/judge_index.html", context)
 
 
 @staff_page(STAFF_ONLY)

@@ -454,7 +454,9 @@ def test_llmfao_calibration_matches_an_independent_computation_from_the_csv_file
     call_command("load_demo", stdout=io.StringIO())
     every = calibration_report(judge=None)
     reports = {r["judge"]["name"]: r for r in every["judges"]}
-    assert set(reports) == {"GPT-4 (LLMFAO)", "GPT-3 (LLMFAO)"}
+    # The replay judge has judged nothing until it is run: its report measures nothing.
+    assert set(reports) == {"GPT-4 (LLMFAO)", "GPT-3 (LLMFAO)", "GPT-4 replay (LLMFAO)"}
+    assert reports["GPT-4 replay (LLMFAO)"]["agreement"] is None
 
     for name, filename in (
         ("GPT-4 (LLMFAO)", "gpt4-crowd-comparisons.csv"),

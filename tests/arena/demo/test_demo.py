@@ -34,10 +34,14 @@ def test_it_loads_the_llmfao_files_and_a_second_run_changes_nothing():
     assert result.loaded
     crowd = _rows("crowd-comparisons.csv")
 
-    assert Contestant.objects.count() == result.contestants_created == 59
-    assert set(Contestant.objects.values_list("kind", "active", "sampling_weight")) == {
-        ("recorded", True, 1.0)
-    }
+    models = Contestant.objects.exclude(model_id__startswith="verdicts:")
+    assert models.count() == result.contestants_created == 59
+    assert set(models.values_list("kind", "active", "sampling_weight")) == {("recorded", True, 1.0)}
+    # The replay judge's contestant: recorded too, never drawn into a battle.
+    assert result.replay_judge == "GPT-4 replay (LLMFAO)"
+    assert list(
+        Contestant.objects.filter(model_id__startswith="verdicts:").values_list("kind", "active")
+    ) == [("recorded", False)]
     assert Contestant.objects.get(name="Claude v2").organisation == "Anthropic"
     prompt_set = PromptSet.objects.get(name="LLMFAO")
     assert prompt_set.items.count() == 13
@@ -103,7 +107,7 @@ def test_it_loads_the_llmfao_files_and_a_second_run_changes_nothing():
 
     again = demo_load()
     assert not again.loaded and "nothing changed" in again.summary()
-    assert Battle.objects.count() == 8931 and Contestant.objects.count() == 59
+    assert Battle.objects.count() == 8931 and Contestant.objects.count() == 59 + 1
     assert Judgement.objects.count() == 2 * 2139
 
 
