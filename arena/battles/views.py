@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 @require_GET
 def battle(request):
     recorded = Contestant.objects.filter(active=True, kind=Contestant.Kind.RECORDED)
+    live = Contestant.objects.filter(active=True).exclude(kind=Contestant.Kind.RECORDED)
     suggestions = (
         PromptItem.objects.filter(answers__contestant__in=recorded)
         .values_list("text", flat=True)
@@ -27,6 +28,8 @@ def battle(request):
     )
     context = {
         "recorded": recorded.exists(),
+        # Fewer than two models that answer any prompt: only the recorded prompts can be asked.
+        "recorded_only": recorded.exists() and live.count() < 2,
         "suggestions": list(suggestions),
         "categories": Category.objects.all(),
         "max_prompt_chars": settings.ARENA_MAX_PROMPT_CHARS,

@@ -85,6 +85,7 @@
         .then(function (run) {
           show(block, run);
           if (!finished(run)) window.setTimeout(poll, POLL_MS);
+          else if (block.hasAttribute("data-reload-when-done")) window.location.reload();
         })
         .catch(function () {
           window.setTimeout(poll, POLL_MS * 5); // server restarting or offline: slow down
