@@ -1,0 +1,44 @@
+"""The arena's domain. See ../shared/DESIGN.md for the picture these rows make together.
+
+One app label (``arena``), one module per part of the schema. Modules here import each other
+directly (``arena.models.battles``), never this package, so that no import goes in a circle.
+"""
+
+from arena.models.battles import (
+    Answer,
+    Battle,
+    BattleCategory,
+    BattleQuerySet,
+    PromptItem,
+    PromptSet,
+    Round,
+    Turn,
+    TurnQuerySet,
+    Vote,
+    VoteQuerySet,
+)
+from arena.models.contestants import Category, Contestant, validate_env_var_name
+from arena.models.judging import Judge, Judgement, Run
+from arena.models.reports import CalibrationReport, LeaderboardSnapshot
+
+__all__ = [
+    "Answer",
+    "Battle",
+    "BattleCategory",
+    "BattleQuerySet",
+    "CalibrationReport",
+    "Category",
+    "Contestant",
+    "Judge",
+    "Judgement",
+    "LeaderboardSnapshot",
+    "PromptItem",
+    "PromptSet",
+    "Round",
+    "Run",
+    "Turn",
+    "TurnQuerySet",
+    "Vote",
+    "VoteQuerySet",
+    "validate_env_var_name",
+]
