@@ -13,5 +13,6 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         result = demo_load()
-        style = self.style.SUCCESS if result.loaded else self.style.NOTICE
-        self.stdout.write(style(result.summary()))
+        # "Already loaded" is good news, not a warning: plain text (Django's NOTICE is red).
+        summary = result.summary()
+        self.stdout.write(self.style.SUCCESS(summary) if result.loaded else summary)

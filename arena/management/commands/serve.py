@@ -2,13 +2,14 @@
 
 import os
 import secrets
+import socket
 import subprocess
 import sys
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command, get_commands
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from arena.models import LeaderboardSnapshot, Vote
 
@@ -28,6 +29,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, host, port, no_demo, prepare_only, **options):
+        if not prepare_only:
+            _check_port_free(host, port)
         call_command("migrate", interactive=False, verbosity=0)
         # Battles a previous (crashed) server left streaming can never finish: void them.
         call_command("battles", "sweep", stdout=self.stdout)
@@ -105,3 +108,18 @@ class Command(BaseCommand):
                 "Sign in with your account; add one with: "
                 ".venv/bin/python manage.py createsuperuser"
             )
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Fail before preparing anything (and before saying where the arena is) when Daphne could
+    not listen there. Another process could take the port in between; that is rare enough."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise CommandError(
+                f"Cannot serve on {host}:{port}: {exc.strerror or exc}. Stop what uses it, or "
+                f"pick another port: make run PORT={port + 1}"
+            ) from None

@@ -141,3 +141,29 @@ def test_make_runs_default_serves_with_debug_off_and_the_sites_error_pages(tmp_p
     assert "ARENA_ALLOWED_HOSTS" in out
     key = tmp_path / "secret_key"
     assert key.stat().st_mode & 0o777 == 0o600
+
+
+def test_serve_on_a_port_in_use_says_so_before_saying_where_the_arena_is(tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = manage(
+            server_env(tmp_path), "serve", "--no-demo", "--port", str(port), check=False
+        )
+    assert result.returncode != 0
+    assert f"Cannot serve on 127.0.0.1:{port}" in result.stderr
+    assert f"make run PORT={port + 1}" in result.stderr
+    assert "Arena at" not in result.stdout
+    assert not (tmp_path / "arena.sqlite3").exists()  # nothing prepared
+
+
+def test_demo_already_loaded_is_plain_text_not_a_red_notice(tmp_path):
+    env = {**server_env(tmp_path), "DJANGO_COLORS": ""}
+    manage(env, "migrate", "--verbosity", "0")
+    manage(env, "load_demo")
+    again = manage(env, "load_demo", "--force-color")
+    assert "already loaded" in again.stdout
+    assert "\x1b[" not in again.stdout.split("already loaded")[0].splitlines()[-1]
