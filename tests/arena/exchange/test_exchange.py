@@ -673,3 +673,31 @@ def test_a_failure_while_writing_rolls_everything_back(monkeypatch):
     with pytest.raises(RuntimeError, match="disk full"):
         battles_import(path=DATA / "arena_rank.csv", fmt="arena-rank", batch_size=1)
     assert not Battle.objects.exists() and not Contestant.objects.exists()
+
+
+@pytest.mark.django_db
+def test_votes_over_time_put_imported_votes_on_their_own_days(tmp_path):
+    from arena.leaderboards.refresh import leaderboard_refresh
+    from arena.models import LeaderboardSnapshot
+
+    days = {"2023-05-01": 3, "2023-06-15": 2}
+    records = [
+        {
+            "model_a": f"m{i % 3}",
+            "model_b": f"m{(i + 1) % 3}",
+            "winner": "model_a" if i % 2 else "tie",
+            "tstamp": datetime.fromisoformat(f"{day}T12:00:00+00:00").timestamp() + i,
+        }
+        for day, n in days.items()
+        for i in range(n)
+    ]
+    path = tmp_path / "dated.json"
+    path.write_text(json.dumps(records))
+    battles_import(path=path, fmt="fastchat")
+    leaderboard_refresh()
+    board = LeaderboardSnapshot.objects.get(category=None, style_control=False)
+    over_time = board.results["votes_over_time"]
+    assert [(p["day"], p["cumulative"]) for p in over_time] == [
+        ("2023-05-01", 3),
+        ("2023-06-15", 5),
+    ]
