@@ -2,6 +2,7 @@
 rebuild from the votes, and read by a refresh with the same numbers as the votes give."""
 
 import threading
+import time
 
 import pytest
 from django.core.management import call_command
@@ -192,23 +193,33 @@ def test_concurrent_votes_lose_no_increment(alice):
     if connection.vendor != "postgresql":
         pytest.skip("concurrent writers need PostgreSQL")
     a, b = make_contestant(name="Alpha"), make_contestant(name="Beta")
-    battles = [make_battle(a, b, status=Battle.Status.VOTED) for _ in range(8)]
+    battles = [make_battle(a, b, status=Battle.Status.VOTED) for _ in range(2)]
     Vote.objects.bulk_create([Vote(battle=x, outcome="a") for x in battles])  # no signals
-    barrier = threading.Barrier(len(battles))
+    barrier = threading.Barrier(2)
+    errors = []
 
-    def count(battle_id):
+    def count(k):
+        # The first holds the row lock until it commits; the second upserts meanwhile.
         try:
             with transaction.atomic():
-                barrier.wait(timeout=10)
-                counts_add(battle_ids=[battle_id])
+                if k == 0:
+                    counts_add(battle_ids=[battles[0].pk])
+                    barrier.wait(timeout=10)
+                    time.sleep(0.5)
+                else:
+                    barrier.wait(timeout=10)
+                    counts_add(battle_ids=[battles[1].pk])
+        except Exception as exc:  # reported in the test's thread
+            errors.append(exc)
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=count, args=(x.pk,)) for x in battles]
+    threads = [threading.Thread(target=count, args=(k,)) for k in range(2)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    assert errors == []
     row = PairCount.objects.get(category_key=0, contestant_a_id=a.pk, contestant_b_id=b.pk)
     assert row.n == len(battles)
     assert _assert_equal_to_rebuild()["pairs"] == _brute_force()
