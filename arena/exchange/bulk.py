@@ -33,6 +33,7 @@ from django.db import (
 )
 from django.utils import timezone
 
+from arena.battles.counts import counts_add
 from arena.models import Battle, BattleCategory, Judgement, Turn, Vote
 
 GIL_SWITCH_INTERVAL = 0.001  # seconds, while the COPY threads run (see BattleWriter)
@@ -411,6 +412,7 @@ class BattleWriter:
         }
         self.counts: Counter[str] = Counter()
         self._pending: list[PendingBattle] = []
+        self._written: list[list[int]] = []  # battle ids per batch, for the vote counts
         self._next_id: int | None = None
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
@@ -447,6 +449,11 @@ class BattleWriter:
                 sys.setswitchinterval(self._switch_interval)
         if exc_type is None and self._error is not None:
             raise self._error
+        if exc_type is None:
+            # Once every row is in (COPY runs in the sender thread): one upsert per batch.
+            for ids in self._written:
+                counts_add(battle_ids=ids)
+            self._written = []
 
     def add(self, pending: PendingBattle) -> None:
         self._pending.append(pending)
@@ -523,6 +530,8 @@ class BattleWriter:
                 vote["battle_id"] = battle_id
         children[Vote] = [v for v in votes if v is not None] if None in votes else votes
         self.counts["battles"] += len(batch)
+        if any(v is not None for v in votes):
+            self._written.append(ids)
         for model, rows in children.items():
             if rows:
                 if self.path == "orm":

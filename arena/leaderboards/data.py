@@ -11,6 +11,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 import ratings
+from arena.battles.counts import OVERALL, counted_votes
 from arena.core.columns import DATE, INT, read_columns
 from arena.judging.verdicts import judge_verdicts
 from arena.models import (
@@ -18,8 +19,10 @@ from arena.models import (
     Battle,
     BattleCategory,
     Category,
+    DayCount,
     Judge,
     Judgement,
+    PairCount,
     Turn,
     Vote,
 )
@@ -98,11 +101,7 @@ def _mapped(rows: np.ndarray, over_time, cutoff_id, cutoff_time) -> BattleData:
 _EMPTY = np.zeros((0, 4), dtype=np.int64)
 
 
-def rated_votes():
-    """The human votes a leaderboard counts: not void, on battles that did not fail."""
-    return Vote.objects.counted().exclude(
-        battle__status__in=[Battle.Status.ERRORED, Battle.Status.VOID]
-    )
+rated_votes = counted_votes  # the human votes a leaderboard counts (one definition)
 
 
 def human_battles(*, cutoff_vote_id: int | None = None) -> BattleData:
@@ -165,6 +164,64 @@ def _votes_by_day(day: np.ndarray):
         return out
 
     return over_time
+
+
+@dataclass(frozen=True, eq=False)
+class CountData:
+    """The stored vote counts (arena.battles.counts), contestants mapped to ``0..n-1``."""
+
+    contestant_ids: np.ndarray  # index -> Contestant.pk
+    counts: dict  # category pk (None: overall) -> ratings.PairCounts
+    over_time: dict  # category pk (None: overall) -> [(date, count), ...] in date order
+    categories: list  # every Category row, in slug order
+    cutoff_id: int | None
+    cutoff_time: dt.datetime | None
+
+    @property
+    def n_models(self) -> int:
+        return int(self.contestant_ids.size)
+
+
+def human_counts() -> CountData:
+    """The counted human votes as kept per (category, pair, outcome) and per day: O(pairs)."""
+    codes = {o.value: o.code for o in Vote.Outcome}
+    rows = np.array(
+        [
+            (k, a, b, codes[o], n)
+            for k, a, b, o, n in PairCount.objects.filter(n__gt=0).values_list(
+                "category_key", "contestant_a_id", "contestant_b_id", "outcome", "n"
+            )
+        ],
+        dtype=np.int64,
+    ).reshape(-1, 5)
+    key, ca, cb, outcome, n = (rows[:, k] for k in range(5))
+    overall = key == OVERALL
+    contestant_ids = np.union1d(ca[overall], cb[overall])
+    a, b = np.searchsorted(contestant_ids, ca), np.searchsorted(contestant_ids, cb)
+    categories = list(Category.objects.order_by("slug"))
+    counts = {}
+    for category in [None, *categories]:
+        pick = key == (OVERALL if category is None else category.pk)
+        if pick.any():
+            counts[category.pk if category else None] = ratings.aggregate(
+                contestant_ids.size, a[pick], b[pick], outcome[pick], counts=n[pick]
+            )
+    over_time: dict = {}
+    for k, day, count in (
+        DayCount.objects.filter(n__gt=0)
+        .order_by("category_key", "day")
+        .values_list("category_key", "day", "n")
+    ):
+        over_time.setdefault(None if k == OVERALL else k, []).append((day, int(count)))
+    cutoff = counted_votes().order_by("-id").values_list("id", "created_at").first()
+    return CountData(
+        contestant_ids=contestant_ids,
+        counts=counts,
+        over_time=over_time,
+        categories=categories,
+        cutoff_id=cutoff[0] if cutoff else None,
+        cutoff_time=cutoff[1] if cutoff else None,
+    )
 
 
 def judge_battles(*, judge: Judge, cutoff_judgement_id: int | None = None) -> BattleData:

@@ -1,8 +1,9 @@
 """Leaderboard snapshots: stored votes -> the ratings engine -> one stored, complete snapshot.
 
-A refresh reads every counted vote (or a judge's combined verdicts) up to a cutoff, fits the
-overall board and one board per category in one call to ``ratings``, with and without style
-control, and writes all the snapshots of that refresh in one transaction. Pages and the API
+A refresh of the human boards reads the vote counts kept with every vote (arena.battles.counts,
+O(pairs)); a judge's verdicts, a past cutoff and style control read the battles one by one.
+It fits the overall board and one board per category, with and without style control, and
+writes all the snapshots of that refresh in one transaction. Pages and the API
 only ever read the latest *complete* snapshot, so a reader never sees a half-written one, and
 every snapshot is computed from one cutoff: two refreshes at once cannot mix their data.
 Recomputing with the same cutoff, settings and seed gives identical numbers.
@@ -19,29 +20,35 @@ from django.utils import timezone
 
 import ratings
 from arena.battles.style import battle_style
-from arena.leaderboards.data import BattleData, contestant_stats, human_battles, judge_battles
+from arena.leaderboards.data import (
+    BattleData,
+    CountData,
+    contestant_stats,
+    human_battles,
+    human_counts,
+    judge_battles,
+)
 from arena.leaderboards.snapshots import code_version
 from arena.models import (
+    Battle,
     Contestant,
     Judge,
     LeaderboardSnapshot,
+    Turn,
 )
 
 log = logging.getLogger(__name__)
 
 
-def _matrix(data: BattleData, rows: np.ndarray, order: np.ndarray) -> dict:
+def _matrix(counts: ratings.PairCounts, order: np.ndarray) -> dict:
     """Battle counts and observed scores between the board's models, in board order."""
-    n = data.n_models
-    a, b, o = data.a[rows], data.b[rows], data.outcome[rows]
-    win_a = np.where(o == ratings.A_WINS, 1.0, np.where(o == ratings.B_WINS, 0.0, 0.5))
-    ab, ba = a * n + b, b * n + a
-    count = (np.bincount(ab, minlength=n * n) + np.bincount(ba, minlength=n * n)).reshape(n, n)
-    score = (
-        np.bincount(ab, weights=win_a, minlength=n * n)
-        + np.bincount(ba, weights=1 - win_a, minlength=n * n)
-    ).reshape(n, n)
-    count, score = count[np.ix_(order, order)].astype(float), score[np.ix_(order, order)]
+    n = counts.n_models
+    c = counts.counts.astype(float)
+    i, j, half = counts.pair_i, counts.pair_j, 0.5 * (c[:, 2] + c[:, 3])
+    count, score = np.zeros((n, n)), np.zeros((n, n))
+    count[i, j] = count[j, i] = c.sum(axis=1)
+    score[i, j], score[j, i] = c[:, 0] + half, c[:, 1] + half
+    count, score = count[np.ix_(order, order)], score[np.ix_(order, order)]
     observed = np.divide(score, count, out=np.full_like(score, np.nan), where=count > 0)
     return {"battles": count.astype(int).tolist(), "observed": _round(observed)}
 
@@ -63,7 +70,7 @@ def _whole(x: np.ndarray) -> list:
     return out
 
 
-def _named_notes(notes, data: BattleData, names: dict) -> list[str]:
+def _named_notes(notes, data: CountData, names: dict) -> list[str]:
     """The engine names models by index in its notes ("models [1, 3]"); show their names."""
 
     def named(match):
@@ -81,7 +88,7 @@ def _votes_over_time(day_counts: list[tuple]) -> list[dict]:
     return out
 
 
-def _board_results(board, data, rows, names, stats, plain_ratings=None, category=None):
+def _board_results(board, data, counts, names, stats, plain_ratings=None, category=None):
     """JSON results of one board: table rows, pictures' data and the A-vs-B matrices."""
     board_dict = board.to_dict()
     table = []
@@ -105,7 +112,7 @@ def _board_results(board, data, rows, names, stats, plain_ratings=None, category
             entry["style_delta"] = round(entry["rating"] - plain_ratings[cid], 2)
         table.append(entry)
     order = board.model.astype(np.int64)
-    pictures = _matrix(data, rows, order)
+    pictures = _matrix(counts, order)
     if board.fit is not None:
         # The fit indexes models by sorted(board.model); put them in board (rating) order.
         pos = np.searchsorted(np.sort(order), order)
@@ -128,9 +135,53 @@ def _board_results(board, data, rows, names, stats, plain_ratings=None, category
         "votes_over_time": _votes_over_time(
             data.over_time.get(category.pk if category else None, [])
         ),
-        "n_battles": int(rows.size),
+        "n_battles": counts.n_battles,
     }
     return results, pictures
+
+
+def _pair_counts(votes: BattleData, rows: np.ndarray) -> ratings.PairCounts:
+    return ratings.aggregate(votes.n_models, votes.a[rows], votes.b[rows], votes.outcome[rows])
+
+
+def _counted(votes: BattleData) -> CountData:
+    """Counts of the battles read one by one (a judge's verdicts, a past cutoff)."""
+    counts = {}
+    if votes.battle_ids.size:
+        counts[None] = _pair_counts(votes, np.arange(votes.battle_ids.size))
+        for k, category in enumerate(votes.categories):
+            rows = np.flatnonzero(votes.membership[:, k])
+            if rows.size:
+                counts[category.pk] = _pair_counts(votes, rows)
+    return CountData(
+        contestant_ids=votes.contestant_ids,
+        counts=counts,
+        over_time=votes.over_time,
+        categories=votes.categories,
+        cutoff_id=votes.cutoff_id,
+        cutoff_time=votes.cutoff_time,
+    )
+
+
+def _plain_boards(data: CountData, seed, fit_settings: dict) -> dict:
+    """Category (None: overall) -> (board, its counts), as ``ratings.leaderboards_by_category``
+    would fit them from the battles: the same generator spawned per board, in slug order."""
+    child = np.random.default_rng(seed).spawn(1 + len(data.categories))
+    boards = {}
+    for k, category in enumerate([None, *data.categories]):
+        counts = data.counts.get(category.pk if category else None)
+        if counts is not None:
+            board = ratings.leaderboard_from_counts(counts, rng=child[k], **fit_settings)
+            boards[category] = (board, counts)
+    return boards
+
+
+def _has_texts() -> bool:
+    """Whether any battle has answer texts (style control needs them)."""
+    return (
+        Battle.objects.filter(answer_a__isnull=False, answer_b__isnull=False).exists()
+        or Turn.objects.current().filter(error="").exists()
+    )
 
 
 def _settings() -> dict:
@@ -163,65 +214,60 @@ def leaderboard_refresh(
         fit_settings["n_resamples"] = n_resamples
     step = progress or (lambda message: None)
     step("reading votes")
-    if judge is None:
-        data = human_battles(cutoff_vote_id=cutoff_id)
+    votes = None  # the votes themselves, read only where counts do not do
+    if judge is None and cutoff_id is None:
+        data = human_counts()
         scope = LeaderboardSnapshot.Scope.HUMAN
     else:
-        data = judge_battles(judge=judge, cutoff_judgement_id=cutoff_id)
-        scope = LeaderboardSnapshot.Scope.JUDGE
-    if data.battle_ids.size == 0:
+        if judge is None:
+            votes = human_battles(cutoff_vote_id=cutoff_id)
+            scope = LeaderboardSnapshot.Scope.HUMAN
+        else:
+            votes = judge_battles(judge=judge, cutoff_judgement_id=cutoff_id)
+            scope = LeaderboardSnapshot.Scope.JUDGE
+        data = _counted(votes)
+    if None not in data.counts:
         return []
     names = dict(Contestant.objects.values_list("id", "name"))
     stats = contestant_stats()
-    category_names = [c.slug for c in data.categories]
 
     step("fitting boards")
-    plain = ratings.leaderboards_by_category(
-        data.n_models,
-        data.a,
-        data.b,
-        data.outcome,
-        data.membership,
-        category_names=category_names,
-        rng=seed,
-        **fit_settings,
-    )
-    all_rows = np.arange(data.battle_ids.size)
-    boards = {None: (plain.overall, all_rows)}
-    for k, cat in enumerate(data.categories):
-        if cat.slug in plain.categories:
-            boards[cat] = (plain.categories[cat.slug], np.flatnonzero(data.membership[:, k]))
+    plain = _plain_boards(data, seed, fit_settings)
 
     step("style control")
-    mask, style_a, style_b = battle_style(data.battle_ids)
     styled = {}
-    style_note = ""
+    style_note = "style control needs answer texts; these battles have none"
+    if votes is None and _has_texts():
+        votes = human_battles(cutoff_vote_id=data.cutoff_id)  # style needs each battle
+    mask, style_a, style_b = (
+        battle_style(votes.battle_ids) if votes is not None else (np.zeros(0), 0, 0)
+    )
     if mask.sum() >= 2:
+        style_note = ""
         features = ratings.battle_features(style_a, style_b)
         idx = np.flatnonzero(mask)
         style_settings = {**fit_settings, "n_resamples": min(fit_settings["n_resamples"], 100)}
         sc = ratings.leaderboards_by_category(
-            data.n_models,
-            data.a[idx],
-            data.b[idx],
-            data.outcome[idx],
-            data.membership[idx],
-            category_names=category_names,
+            votes.n_models,
+            votes.a[idx],
+            votes.b[idx],
+            votes.outcome[idx],
+            votes.membership[idx],
+            category_names=[c.slug for c in votes.categories],
             style=features,
             rng=seed,
             **style_settings,
         )
-        styled[None] = (sc.overall, idx)
-        for k, cat in enumerate(data.categories):
+        styled[None] = (sc.overall, _pair_counts(votes, idx))
+        for k, cat in enumerate(votes.categories):
             if cat.slug in sc.categories:
-                styled[cat] = (sc.categories[cat.slug], idx[data.membership[idx, k]])
+                rows = idx[votes.membership[idx, k]]
+                styled[cat] = (sc.categories[cat.slug], _pair_counts(votes, rows))
         if mask.sum() < mask.size:
             style_note = (
                 f"style control uses the {int(mask.sum()):,} of {mask.size:,} battles that "
                 "have answer texts"
             )
-    else:
-        style_note = "style control needs answer texts; these battles have none"
 
     step("storing snapshots")
     common = {
@@ -237,8 +283,8 @@ def leaderboard_refresh(
     }
     made = []
     with transaction.atomic():
-        for category, (board, rows) in boards.items():
-            results, pictures = _board_results(board, data, rows, names, stats, category=category)
+        for category, (board, counts) in plain.items():
+            results, pictures = _board_results(board, data, counts, names, stats, category=category)
             plain_ratings = {r["contestant_id"]: r["rating"] for r in results["rows"]}
             made.append(
                 LeaderboardSnapshot(
@@ -252,9 +298,9 @@ def leaderboard_refresh(
             )
             if category not in styled:
                 continue
-            board_sc, rows_sc = styled[category]
+            board_sc, counts_sc = styled[category]
             results_sc, pictures_sc = _board_results(
-                board_sc, data, rows_sc, names, stats, plain_ratings, category=category
+                board_sc, data, counts_sc, names, stats, plain_ratings, category=category
             )
             if style_note:
                 results_sc["notes"] = [*results_sc["notes"], style_note]

@@ -18,6 +18,7 @@ from arena.models.battles import (
     VoteQuerySet,
 )
 from arena.models.contestants import Category, Contestant, validate_env_var_name
+from arena.models.counts import DayCount, PairCount
 from arena.models.judging import Judge, Judgement, Run
 from arena.models.reports import CalibrationReport, LeaderboardSnapshot
 
@@ -29,9 +30,11 @@ __all__ = [
     "CalibrationReport",
     "Category",
     "Contestant",
+    "DayCount",
     "Judge",
     "Judgement",
     "LeaderboardSnapshot",
+    "PairCount",
     "PromptItem",
     "PromptSet",
     "Round",

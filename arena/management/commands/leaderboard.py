@@ -1,4 +1,5 @@
-"""`manage.py leaderboard refresh`: recompute leaderboard snapshots on demand."""
+"""`manage.py leaderboard refresh`: recompute leaderboard snapshots on demand;
+`manage.py leaderboard rebuild-counts`: recompute the vote counts a refresh reads from the votes."""
 
 import sys
 import time
@@ -6,8 +7,9 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from arena.battles.counts import counts_rebuild
 from arena.leaderboards.refresh import leaderboard_refresh
-from arena.models import Judge
+from arena.models import Judge, PairCount
 
 PHASES = ["reading votes", "fitting boards", "style control", "storing snapshots"]
 
@@ -16,7 +18,7 @@ class Command(BaseCommand):
     help = "Recompute leaderboards (human votes, and judges) and store complete snapshots."
 
     def add_arguments(self, parser):
-        parser.add_argument("action", choices=["refresh"])
+        parser.add_argument("action", choices=["refresh", "rebuild-counts"])
         who = parser.add_mutually_exclusive_group()
         who.add_argument("--judge", help="Only this judge's board.")
         who.add_argument("--all", action="store_true", help="Human votes and every judge.")
@@ -29,6 +31,13 @@ class Command(BaseCommand):
     def handle(self, *args, action, judge, all, n_resamples, seed, cutoff, **options):
         if n_resamples is not None and n_resamples < 1:
             raise CommandError("--n-resamples must be at least 1")
+        if action == "rebuild-counts":
+            started = time.perf_counter()
+            counts_rebuild()
+            rows = PairCount.objects.filter(n__gt=0).count()
+            elapsed = time.perf_counter() - started
+            self.stdout.write(f"vote counts rebuilt: {rows:,} pair rows in {elapsed:.1f} s")
+            return
         targets = [None]
         if judge:
             found = Judge.objects.filter(name=judge).first()
