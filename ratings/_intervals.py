@@ -66,9 +66,9 @@ _CHUNK = 50  # bootstrap resamples per chunk (one spawned generator each)
 # float64 copy, the weighted counts), so large boards use smaller chunks (peak memory).
 _CHUNK_CELLS = 20_000_000
 _MAX_CHORD = 40
-# Anderson acceleration of the chord only while its steps are well above single precision's
-# noise (about 1e-6), with the mixing coefficient bounded (a safeguard; typical |gamma| < 1).
-_ACCELERATE_ABOVE = 1e-5
+# Anderson acceleration of the chord only while its steps are above single precision's noise
+# (a few 1e-7), with the mixing coefficients bounded (a safeguard; typically |gamma| < 1).
+_ACCELERATE_ABOVE = 2e-6
 _GAMMA_LIMIT = 4.0
 _ANDERSON = 3  # previous iterates mixed
 _STYLE_CHUNK = 10  # style bootstrap resamples per chunk
@@ -317,7 +317,9 @@ class _Chord:
             step[:, bad] = 0.0
             size = np.nan_to_num(np.max(np.abs(step), axis=0), nan=np.inf)
             x = np.vstack([theta, eta]) if self.dav else theta
-            move = self._accelerate(x, step, history, size >= _ACCELERATE_ABOVE)
+            # Converged rounds take the plain step (their answer is not extrapolated).
+            use = size >= max(_ACCELERATE_ABOVE, switch if single else self.tol)
+            move = self._accelerate(x, step, history, use)
             history = [*history[1 - _ANDERSON :], (x.copy(), step)]
             theta += move[:n]
             if self.dav:
