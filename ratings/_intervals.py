@@ -8,13 +8,15 @@ model's rating is fixed and the others' intervals are for their gap to it).
 counts means one exact ``Multinomial(N, cells / N)`` draw of the (pair, outcome) cells per
 resample (see :mod:`ratings._resample`). All resamples are solved together: starting from the
 point estimate, each resample takes Newton steps with the point estimate's Hessian (a chord
-method), which converges linearly at a rate given by the small difference between the resampled and
-the original information. A resample that does not converge, or that has no finite
-maximum-likelihood estimate (a model that happens to win or lose every resampled battle), is
-refitted on its own by full Newton, with the small prior if its MLE does not exist; such
-resamples are counted in ``n_degenerate``. Intervals are percentile intervals. Resamples are
-drawn in chunks (of a size set by the data, smaller for large boards) from generators spawned
-from ``rng``, so results depend only on ``rng`` and the data, not on ``workers``.
+method), which converges linearly at a rate given by the small difference between the
+resampled and the original information; while the steps are large, Anderson acceleration
+mixes each resample's last few steps, which saves a few iterations. A resample that does not
+converge, or that has no finite maximum-likelihood estimate (a model that happens to win or
+lose every resampled battle), is refitted on its own by full Newton, with the small prior if
+its MLE does not exist; such resamples are counted in ``n_degenerate``. Intervals are
+percentile intervals. Resamples are drawn in chunks (of a size set by the data, smaller for
+large boards) from generators spawned from ``rng``, so results depend only on ``rng`` and the
+data, not on ``workers``.
 
 Weighted battles: the resampled counts are multiplied by each cell's mean weight, which is
 exact when the weight is constant within a (pair, outcome) cell, as for inverse pair sampling
