@@ -8,13 +8,15 @@ model's rating is fixed and the others' intervals are for their gap to it).
 counts means one exact ``Multinomial(N, cells / N)`` draw of the (pair, outcome) cells per
 resample (see :mod:`ratings._resample`). All resamples are solved together: starting from the
 point estimate, each resample takes Newton steps with the point estimate's Hessian (a chord
-method), which converges linearly at a rate given by the small difference between the resampled and
-the original information. A resample that does not converge, or that has no finite
-maximum-likelihood estimate (a model that happens to win or lose every resampled battle), is
-refitted on its own by full Newton, with the small prior if its MLE does not exist; such
-resamples are counted in ``n_degenerate``. Intervals are percentile intervals. Resamples are
-drawn in chunks (of a size set by the data, smaller for large boards) from generators spawned
-from ``rng``, so results depend only on ``rng`` and the data, not on ``workers``.
+method), which converges linearly at a rate given by the small difference between the
+resampled and the original information; while the steps are large, Anderson acceleration
+mixes each resample's last few steps, which saves a few iterations. A resample that does not
+converge, or that has no finite maximum-likelihood estimate (a model that happens to win or
+lose every resampled battle), is refitted on its own by full Newton, with the small prior if
+its MLE does not exist; such resamples are counted in ``n_degenerate``. Intervals are
+percentile intervals. Resamples are drawn in chunks (of a size set by the data, smaller for
+large boards) from generators spawned from ``rng``, so results depend only on ``rng`` and the
+data, not on ``workers``.
 
 Weighted battles: the resampled counts are multiplied by each cell's mean weight, which is
 exact when the weight is constant within a (pair, outcome) cell, as for inverse pair sampling
@@ -66,6 +68,11 @@ _CHUNK = 50  # bootstrap resamples per chunk (one spawned generator each)
 # float64 copy, the weighted counts), so large boards use smaller chunks (peak memory).
 _CHUNK_CELLS = 20_000_000
 _MAX_CHORD = 40
+# Anderson acceleration of the chord only while its steps are above single precision's noise
+# (a few 1e-7), with the mixing coefficients bounded (a safeguard; typically |gamma| < 1).
+_ACCELERATE_ABOVE = 2e-6
+_GAMMA_LIMIT = 4.0
+_ANDERSON = 3  # previous iterates mixed
 _STYLE_CHUNK = 10  # style bootstrap resamples per chunk
 
 
@@ -254,6 +261,35 @@ class _Chord:
             g[: self.fit.n_models] += prior_terms(theta, self.prior)[1]
         return g
 
+    @staticmethod
+    def _accelerate(
+        x: FloatArray,
+        step: FloatArray,
+        history: list[tuple[FloatArray, FloatArray]],
+        use: BoolArray,
+    ) -> FloatArray:
+        """The move from ``x``: the chord ``step``, or in columns ``use`` its Anderson
+        extrapolation with the previous iterates ``history`` (``(x, step)`` pairs).
+
+        The chord iteration ``x + K g(x)`` is a fixed-point iteration converging linearly
+        (each round's error shrinks by about 0.1 to 0.15 per step); Anderson acceleration
+        mixes the last few steps per round (a small least-squares problem each) to cancel the
+        slowest directions, which saves some of the (P, R)-sized gradient evaluations. It
+        changes the path only: rounds still stop when the plain chord step is below ``tol``.
+        """
+        if not history or not use.any():
+            return step
+        d_x = np.stack([x - h[0] for h in history], axis=1)  # (n, m, R)
+        d_f = np.stack([step - h[1] for h in history], axis=1)
+        gram = np.einsum("imr,ikr->rmk", d_f, d_f)
+        rhs = np.einsum("imr,ir->rm", d_f, step)
+        m = gram.shape[1]
+        scale = np.trace(gram, axis1=1, axis2=2)[:, None, None]
+        gram += 1e-10 * scale * np.eye(m) + (scale == 0) * np.eye(m)  # ridge: a safeguard
+        gamma = np.linalg.solve(gram, rhs[:, :, None])[:, :, 0].T  # (m, R)
+        gamma = np.where(use, np.nan_to_num(np.clip(gamma, -_GAMMA_LIMIT, _GAMMA_LIMIT)), 0.0)
+        return step - np.einsum("imr,mr->ir", d_x + d_f, gamma)
+
     def solve(
         self, w0: FloatArray, w1: FloatArray, w2: FloatArray
     ) -> tuple[FloatArray, FloatArray | None, int]:
@@ -277,13 +313,19 @@ class _Chord:
         switch = max(self.tol, 1e-6)  # single precision is good to a few 1e-7
         few = max(1, n_rounds // 20)  # stragglers left to a full Newton refit each
         pending = ~bad
+        history: list[tuple[FloatArray, FloatArray]] = []
         for it in range(_MAX_CHORD):
             step = matmul(self.k, self._gradient(theta, eta, w, w32, single))
             step[:, bad] = 0.0
-            theta += step[:n]
-            if self.dav:
-                eta += step[n]
             size = np.nan_to_num(np.max(np.abs(step), axis=0), nan=np.inf)
+            x = np.vstack([theta, eta]) if self.dav else theta
+            # Converged rounds take the plain step (their answer is not extrapolated).
+            use = size >= max(_ACCELERATE_ABOVE, switch if single else self.tol)
+            move = self._accelerate(x, step, history, use)
+            history = [*history[1 - _ANDERSON :], (x.copy(), step)]
+            theta += move[:n]
+            if self.dav:
+                eta += move[n]
             pending = size >= (switch if single else self.tol)
             if single:
                 single = pending.sum() > few and not (it >= 12 and self.kind == "bt")
