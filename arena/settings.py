@@ -196,6 +196,12 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "index"
 LOGOUT_REDIRECT_URL = "index"
 
+# Letting people in (arena/accounts/): self sign-up for these email domains (empty: off),
+# invite links' default lifetime, and leaderboards readable without an account.
+ARENA_SIGNUP_DOMAINS = [d.lower().lstrip("@") for d in env_list("ARENA_SIGNUP_DOMAINS", [])]
+ARENA_INVITE_DAYS = env_int("ARENA_INVITE_DAYS", 7, minimum=1)
+ARENA_PUBLIC_LEADERBOARDS = env_bool("ARENA_PUBLIC_LEADERBOARDS", False)
+
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True

@@ -18,6 +18,7 @@ from arena.models.battles import (
     VoteQuerySet,
 )
 from arena.models.contestants import Category, Contestant, validate_env_var_name
+from arena.models.invites import Invite
 from arena.models.judging import Judge, Judgement, Run
 from arena.models.reports import CalibrationReport, LeaderboardSnapshot
 
@@ -29,6 +30,7 @@ __all__ = [
     "CalibrationReport",
     "Category",
     "Contestant",
+    "Invite",
     "Judge",
     "Judgement",
     "LeaderboardSnapshot",
