@@ -73,7 +73,12 @@ def invite_url(request, invite: Invite) -> str:
 
 
 class LoginView(auth_views.LoginView):
-    """Django's sign-in page, pointing at sign-up when it is open."""
+    """Django's sign-in page, with company sign-in and sign-up when they are on."""
 
     def get_context_data(self, **kwargs):
-        return super().get_context_data(signup_open=signup_open(), **kwargs)
+        return super().get_context_data(
+            signup_open=signup_open(),
+            oidc_name=settings.ARENA_OIDC_NAME if settings.ARENA_OIDC else "",
+            oidc_refused=settings.ARENA_OIDC and self.request.GET.get("oidc") == "refused",
+            **kwargs,
+        )
