@@ -27,6 +27,11 @@ def _groups(claims: dict) -> set[str]:
 
 
 class CompanyBackend(OIDCAuthenticationBackend):
+    def get_userinfo(self, access_token, id_token, payload):
+        """The verified ID token's claims, then userinfo's: Entra ID, for one, puts the groups
+        in the ID token only."""
+        return {**payload, **super().get_userinfo(access_token, id_token, payload)}
+
     def verify_claims(self, claims: dict) -> bool:
         email = claims.get("email") or ""
         if "@" not in email:
