@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from arena import models
+from arena.accounts import admin as accounts_admin  # noqa: F401  (registers Invite)
 from arena.evalsets.admin import generate_missing_answers
 
 

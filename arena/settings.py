@@ -196,6 +196,46 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "index"
 LOGOUT_REDIRECT_URL = "index"
 
+# Letting people in (arena/accounts/): self sign-up for these email domains (empty: off),
+# invite links' default lifetime, and leaderboards readable without an account.
+ARENA_SIGNUP_DOMAINS = [d.lower().lstrip("@") for d in env_list("ARENA_SIGNUP_DOMAINS", [])]
+ARENA_INVITE_DAYS = env_int("ARENA_INVITE_DAYS", 7, minimum=1)
+ARENA_PUBLIC_LEADERBOARDS = env_bool("ARENA_PUBLIC_LEADERBOARDS", False)
+
+# Company sign-in over OpenID Connect (arena/accounts/oidc.py): on when a client id is set.
+# The provider's endpoints are given one by one (no discovery call at start-up).
+ARENA_OIDC_CLIENT_ID = env_str("ARENA_OIDC_CLIENT_ID")
+ARENA_OIDC = bool(ARENA_OIDC_CLIENT_ID)
+ARENA_OIDC_NAME = env_str("ARENA_OIDC_NAME", "your company account")
+ARENA_OIDC_EMAIL_DOMAINS = [d.lower().lstrip("@") for d in env_list("ARENA_OIDC_EMAIL_DOMAINS", [])]
+ARENA_OIDC_GROUPS_CLAIM = env_str("ARENA_OIDC_GROUPS_CLAIM", "groups")
+ARENA_OIDC_STAFF_GROUPS = env_list("ARENA_OIDC_STAFF_GROUPS", [])
+if ARENA_OIDC:
+
+    def _oidc_url(name: str) -> str:
+        url = env_url(name, schemes=("https", "http"))
+        if not url:
+            raise ImproperlyConfigured(f"{name} must be set when ARENA_OIDC_CLIENT_ID is")
+        return url
+
+    OIDC_OP_AUTHORIZATION_ENDPOINT = _oidc_url("ARENA_OIDC_AUTHORIZATION_URL")
+    OIDC_OP_TOKEN_ENDPOINT = _oidc_url("ARENA_OIDC_TOKEN_URL")
+    OIDC_OP_USER_ENDPOINT = _oidc_url("ARENA_OIDC_USERINFO_URL")
+    OIDC_OP_JWKS_ENDPOINT = _oidc_url("ARENA_OIDC_JWKS_URL")
+    OIDC_RP_CLIENT_ID = ARENA_OIDC_CLIENT_ID
+    OIDC_RP_CLIENT_SECRET = env_str("ARENA_OIDC_CLIENT_SECRET")
+    if not OIDC_RP_CLIENT_SECRET:
+        raise ImproperlyConfigured(
+            "ARENA_OIDC_CLIENT_SECRET must be set when ARENA_OIDC_CLIENT_ID is"
+        )
+    OIDC_RP_SIGN_ALGO = env_str("ARENA_OIDC_SIGN_ALGO", "RS256")
+    OIDC_RP_SCOPES = env_str("ARENA_OIDC_SCOPES", "openid email profile")
+    OIDC_USE_PKCE = True
+    OIDC_USERNAME_ALGO = "arena.accounts.oidc.username_for"
+    LOGIN_REDIRECT_URL_FAILURE = "/accounts/login/?oidc=refused"
+    AUTHENTICATION_BACKENDS.append("arena.accounts.oidc.CompanyBackend")
+    INSTALLED_APPS.append("mozilla_django_oidc")
+
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True

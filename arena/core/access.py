@@ -8,6 +8,7 @@ import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Concatenate, ParamSpec, overload
 
+from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -45,20 +46,40 @@ def staff_page(reason: str) -> Callable[[View[P]], View[P]]:
     return decorate
 
 
+def public_board(request: HttpRequest) -> bool:
+    """Anyone may read the leaderboards when ``ARENA_PUBLIC_LEADERBOARDS`` is on."""
+    return bool(request.method in ("GET", "HEAD") and settings.ARENA_PUBLIC_LEADERBOARDS)
+
+
+def board_page(view: View[P]) -> View[P]:
+    """A leaderboard page: signed-in accounts, or anyone with public leaderboards."""
+
+    @functools.wraps(view)
+    def wrapped(request: HttpRequest, *args: P.args, **kwargs: P.kwargs) -> HttpResponse:
+        if not request.user.is_authenticated and not public_board(request):
+            return redirect_to_login(request.get_full_path())
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
 @overload
-def api_view(view: View[P], *, staff: bool = False) -> View[P]: ...
+def api_view(view: View[P], *, staff: bool = False, board: bool = False) -> View[P]: ...
 @overload
-def api_view(view: None = None, *, staff: bool = False) -> Callable[[View[P]], View[P]]: ...
 def api_view(
-    view: View[P] | None = None, *, staff: bool = False
+    view: None = None, *, staff: bool = False, board: bool = False
+) -> Callable[[View[P]], View[P]]: ...
+def api_view(
+    view: View[P] | None = None, *, staff: bool = False, board: bool = False
 ) -> View[P] | Callable[[View[P]], View[P]]:
-    """A JSON endpoint for signed-in accounts (staff only with ``staff=True``); ``Http404`` and
+    """A JSON endpoint for signed-in accounts (staff only with ``staff=True``; anyone for a
+    leaderboard read, ``board=True``, with public leaderboards); ``Http404`` and
     ``PermissionDenied`` raised by the view become JSON errors."""
 
     def decorate(view: View[P]) -> View[P]:
         @functools.wraps(view)
         def wrapped(request: HttpRequest, *args: P.args, **kwargs: P.kwargs) -> HttpResponse:
-            if not request.user.is_authenticated:
+            if not request.user.is_authenticated and not (board and public_board(request)):
                 return json_error("Sign in first.", 403)
             if staff and not is_staff(request.user):
                 return json_error("Only staff can see this.", 403)

@@ -8,7 +8,6 @@ import csv
 import datetime as dt
 import io
 
-from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -16,7 +15,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from arena.core.access import api_view, json_error
+from arena.core.access import api_view, board_page, json_error
 from arena.leaderboards.data import rated_votes
 from arena.leaderboards.schedule import refresh_state
 from arena.leaderboards.snapshots import latest_snapshot
@@ -100,7 +99,7 @@ def snapshot_meta(snapshot: LeaderboardSnapshot) -> dict:
 
 
 @require_GET
-@api_view
+@api_view(board=True)
 def api_leaderboard(request):
     try:
         judge, category, style = _scope(request.GET)
@@ -123,7 +122,7 @@ def _snapshot_json(snapshot) -> dict:
 
 
 @require_GET
-@api_view
+@api_view(board=True)
 def api_snapshots(request):
     snapshots = LeaderboardSnapshot.objects.filter(
         status=LeaderboardSnapshot.Status.COMPLETE
@@ -131,7 +130,7 @@ def api_snapshots(request):
     return JsonResponse({"snapshots": [snapshot_meta(s) for s in snapshots]})
 
 
-@login_required
+@board_page
 @require_GET
 def snapshot_download(request, snapshot_id: int, fmt: str):
     snapshot = get_object_or_404(
@@ -232,7 +231,7 @@ def _page_context(request, with_pictures=False):
     return context
 
 
-@login_required
+@board_page
 @never_cache
 @require_GET
 def leaderboard_status(request):
@@ -265,7 +264,7 @@ def _bad_query(request, template: str, exc: BadQuery):
     return render(request, template, context, status=400)
 
 
-@login_required
+@board_page
 @require_GET
 def leaderboard_page(request):
     try:
@@ -275,7 +274,7 @@ def leaderboard_page(request):
     return render(request, "arena/leaderboard.html", context)
 
 
-@login_required
+@board_page
 @require_GET
 def compare_page(request):
     try:

@@ -19,6 +19,7 @@ from arena.models.battles import (
 )
 from arena.models.contestants import Category, Contestant, validate_env_var_name
 from arena.models.counts import DayCount, PairCount
+from arena.models.invites import Invite
 from arena.models.judging import Judge, Judgement, Run
 from arena.models.reports import CalibrationReport, LeaderboardSnapshot
 
@@ -31,6 +32,7 @@ __all__ = [
     "Category",
     "Contestant",
     "DayCount",
+    "Invite",
     "Judge",
     "Judgement",
     "LeaderboardSnapshot",

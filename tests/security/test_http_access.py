@@ -8,13 +8,17 @@ URL fails here until someone decides who may see it:
     healthz                            public (status of the database and Redis)
     accounts/login/                    public (the form)
     accounts/logout/                   POST only
+    accounts/invite/<token>/           public (an invite's account form)
+    accounts/signup/                   public when ARENA_SIGNUP_DOMAINS is set, else 404
+    accounts/invites/                  staff only
     battle/                            signed in
     battles/<battle_id>/               signed in, the battle's own voter, after the vote
     evalsets/  evalsets/<set_id>/vote/ signed in
     runs/<run_id>.json                 signed in; a judge run's: staff only
-    leaderboard/  leaderboard/compare/ signed in
-    leaderboard/snapshots/<snapshot_id>.<fmt>   signed in
-    api/leaderboards/  api/leaderboards/snapshots/  api/calibration/   signed in (JSON 403)
+    leaderboard/  leaderboard/compare/ signed in (anyone with ARENA_PUBLIC_LEADERBOARDS)
+    leaderboard/snapshots/<snapshot_id>.<fmt>   the same
+    api/leaderboards/  api/leaderboards/snapshots/   the same (JSON 403)
+    api/calibration/                   signed in (JSON 403)
     judge/  judge/runs/<run_id>/  judge/runs/<run_id>.json              staff only
     calibration/                       signed in
     admin/...                          staff only (the admin's own sign-in page is public)
@@ -24,6 +28,7 @@ anonymous access, a signed-in non-staff user on staff pages, another user's batt
 POSTs without a CSRF token (staff, the strongest session, and anonymous on the sign-in page).
 """
 
+import datetime as dt
 import re
 from dataclasses import dataclass
 
@@ -33,6 +38,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.urls.resolvers import RoutePattern
+from django.utils import timezone
 
 from arena.battles.services import vote_record
 from arena.evalsets.voting import evalset_next_battle
@@ -40,6 +46,7 @@ from arena.models import (
     Answer,
     Battle,
     Category,
+    Invite,
     Judge,
     LeaderboardSnapshot,
     PromptItem,
@@ -56,6 +63,9 @@ ROUTES = {
     "healthz",
     "accounts/login/",
     "accounts/logout/",
+    "accounts/invite/<str:token>/",
+    "accounts/signup/",
+    "accounts/invites/",
     "battle/",
     "battles/<int:battle_id>/",
     "evalsets/",
@@ -74,8 +84,14 @@ ROUTES = {
     "api/calibration/",
     "api/calibration/progress/",
 }
-PUBLIC = {"/", "/healthz", "/accounts/login/", "/admin/login/"}
-STAFF_ROUTES = {"judge/", "judge/runs/<int:run_id>/", "judge/runs/<int:run_id>.json"}
+INVITE_TOKEN = "access-test-invite"
+PUBLIC = {"/", "/healthz", "/accounts/login/", "/admin/login/", f"/accounts/invite/{INVITE_TOKEN}/"}
+STAFF_ROUTES = {
+    "accounts/invites/",
+    "judge/",
+    "judge/runs/<int:run_id>/",
+    "judge/runs/<int:run_id>.json",
+}
 
 
 @dataclass(frozen=True)
@@ -124,7 +140,9 @@ def rows(alice, bob, carol):
         status=LeaderboardSnapshot.Status.COMPLETE,
         results={"rows": []},
     )
+    Invite.objects.create(token=INVITE_TOKEN, expires_at=timezone.now() + dt.timedelta(days=1))
     return {
+        "token": INVITE_TOKEN,
         "battle_id": battle.pk,
         "set_id": prompt_set.pk,
         "run_id": judge_run.pk,
