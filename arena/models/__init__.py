@@ -4,6 +4,7 @@ One app label (``arena``), one module per part of the schema. Modules here impor
 directly (``arena.models.battles``), never this package, so that no import goes in a circle.
 """
 
+from arena.models.api import ApiToken, ExternalBattleKey
 from arena.models.battles import (
     Answer,
     Battle,
@@ -23,12 +24,14 @@ from arena.models.reports import CalibrationReport, LeaderboardSnapshot
 
 __all__ = [
     "Answer",
+    "ApiToken",
     "Battle",
     "BattleCategory",
     "BattleQuerySet",
     "CalibrationReport",
     "Category",
     "Contestant",
+    "ExternalBattleKey",
     "Judge",
     "Judgement",
     "LeaderboardSnapshot",
