@@ -308,10 +308,7 @@ def battles_submit(*, user, records) -> list[dict]:
             .order_by("id")
             .values_list("external_id", "id")
         )
-        counted = {r.key for r in valid if not r.void}
-        for record in new:
-            if record.key in counted:
-                hooks.counted_vote(ids[record.key])
+        hooks.counted_votes([ids[r.key] for r in new if not r.void])
     return [
         {
             "key": r.key,

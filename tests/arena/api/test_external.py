@@ -141,6 +141,7 @@ def test_an_answer_naming_a_model_is_stored_but_not_counted(
 ):
     announced = []
     monkeypatch.setattr(hooks, "_after_counted_vote", [announced.append])
+    monkeypatch.setattr(hooks, "_many", {})
     with django_capture_on_commit_callbacks(execute=True):
         response = _batch(
             [_record("leak", answer_a="As an Acme model, hello."), _record("fine")], voter
