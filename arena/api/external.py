@@ -248,6 +248,14 @@ def _claim_keys(user_id: int, keys: list[str], now: datetime) -> set[str]:
     table = connection.ops.quote_name(ExternalBattleKey._meta.db_table)
     claimed: set[str] = set()
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":  # one statement, arrays instead of 3n params
+            cursor.execute(
+                f"INSERT INTO {table} (user_id, key, created_at) "
+                "SELECT %s, k, %s FROM unnest(%s::text[]) AS k "
+                "ON CONFLICT (user_id, key) DO NOTHING RETURNING key",
+                [user_id, now, keys],
+            )
+            return {row[0] for row in cursor.fetchall()}
         for start in range(0, len(keys), 1000):
             chunk = keys[start : start + 1000]
             rows = ", ".join(["(%s, %s, %s)"] * len(chunk))

@@ -84,3 +84,19 @@ def test_the_readme_example_runs_against_a_live_server(live_server, transactiona
     assert done.returncode == 0, done.stderr
     assert "stored 10 battles" in done.stdout
     assert Vote.objects.filter(battle__user=user).count() == 10
+    # The README's own block, as written there.
+    readme = (root / "README.md").read_text()
+    block = readme.split("```python\n", 1)[1].split("```", 1)[0]
+    assert "/api/battles/batch/" in block
+    make_contestant("Model A")
+    make_contestant("Model B")
+    done = subprocess.run(
+        [sys.executable, "-c", block],
+        env={"ARENA_URL": live_server.url, "ARENA_TOKEN": secret, "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "stored 1" in done.stdout
+    assert Vote.objects.filter(battle__user=user).count() == 11
