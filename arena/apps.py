@@ -10,9 +10,9 @@ class ArenaConfig(AppConfig):
         # The reactions to a counted vote; the vote service only announces it (core.hooks).
         from arena.battles import counts
         from arena.core import hooks
-        from arena.judging.tasks import judge_after_vote
+        from arena.judging.tasks import judge_after_vote, judge_after_votes
         from arena.leaderboards.tasks import leaderboard_after_vote
 
-        hooks.on_counted_vote(leaderboard_after_vote)
-        hooks.on_counted_vote(judge_after_vote)
+        hooks.on_counted_vote(leaderboard_after_vote, many=lambda ids: leaderboard_after_vote())
+        hooks.on_counted_vote(judge_after_vote, many=judge_after_votes)
         counts.connect()  # vote counts kept in each vote change's transaction

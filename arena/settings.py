@@ -81,6 +81,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "arena.api.middleware.BearerTokenMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: it turns a refused sign-in into the lockout page.
@@ -348,6 +349,11 @@ ARENA_MAX_CONCURRENT_BATTLES = env_int("ARENA_MAX_CONCURRENT_BATTLES", 3, minimu
 ARENA_PROMPTS_PER_MINUTE = env_int("ARENA_PROMPTS_PER_MINUTE", 20, minimum=1)
 # Votes one user can cast in any 24 hours (live and eval-set).
 ARENA_VOTES_PER_DAY = env_int("ARENA_VOTES_PER_DAY", 500, minimum=1)
+# --- API tokens (arena/api) ---------------------------------------------------------------
+# Requests one API token can make per minute (counted in the cache); 0: no limit.
+ARENA_API_REQUESTS_PER_MINUTE = env_int("ARENA_API_REQUESTS_PER_MINUTE", 600, minimum=0)
+# Battles one request to POST /api/battles/batch/ can carry.
+ARENA_API_MAX_BATCH = env_int("ARENA_API_MAX_BATCH", 5000, minimum=1)
 # A battle still "streaming" this many seconds after its round began was left by a crash and
 # is voided by `manage.py battles sweep` / the arena.battles_sweep task (and at `serve`).
 ARENA_SWEEP_STREAMING_AFTER = env_float(

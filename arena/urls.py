@@ -19,4 +19,5 @@ urlpatterns = [
     path("", include("arena.leaderboards.urls")),
     path("", include("arena.judging.urls")),
     path("", include("arena.calibration.urls")),
+    path("", include("arena.api.urls")),
 ]

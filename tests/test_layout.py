@@ -35,6 +35,7 @@ DOMAINS = (
     "exchange",
     "demo",
     "accounts",
+    "api",
 )
 MAX_LINES = 600
 # Past MAX_LINES only with a reason in the module's docstring, named here.

@@ -409,16 +409,33 @@ def identity_terms(contestant: Contestant) -> list[str]:
     return sorted({t.strip() for t in terms if len(t.strip()) >= 3}, key=str.lower)
 
 
+IDENTITY_LEAKED = "identity leaked: an answer names a model or its maker"
+
+
+def identity_pattern(contestant: Contestant) -> "re.Pattern[str] | None":
+    """One pattern matching any of ``identity_terms(contestant)`` as a whole word, or None."""
+    terms = identity_terms(contestant)
+    if not terms:
+        return None
+    either = "|".join(re.escape(term) for term in terms)
+    return re.compile(rf"(?<![\w-])(?:{either})(?![\w-])", re.IGNORECASE)
+
+
+def texts_identity_leak(*, texts: list[str], patterns) -> str:
+    """IDENTITY_LEAKED when one of ``patterns`` (``identity_pattern`` of each side) is found in
+    one of ``texts``, else ''; for battles checked before they are stored."""
+    for pattern in patterns:
+        if pattern is not None and any(pattern.search(text) for text in texts):
+            return IDENTITY_LEAKED
+    return ""
+
+
 def battle_identity_leak(*, battle: Battle) -> str:
     """The reason this battle cannot count because an answer named a model or maker, or ''."""
     texts = [t.text for t in battle.turns.current()]
     texts += [answer.text for answer in (battle.answer_a, battle.answer_b) if answer is not None]
-    for contestant in (battle.contestant_a, battle.contestant_b):
-        for term in identity_terms(contestant):
-            pattern = re.compile(rf"(?<![\w-]){re.escape(term)}(?![\w-])", re.IGNORECASE)
-            if any(pattern.search(text) for text in texts):
-                return "identity leaked: an answer names a model or its maker"
-    return ""
+    patterns = [identity_pattern(c) for c in (battle.contestant_a, battle.contestant_b)]
+    return texts_identity_leak(texts=texts, patterns=patterns)
 
 
 def battle_reveal(*, battle: Battle) -> dict:

@@ -25,9 +25,15 @@ logger = logging.getLogger(__name__)
 def judge_after_vote(battle_id: int) -> None:
     """Have every judge with ``auto_judge`` judge this battle (a counted-vote hook, run after
     the vote commits)."""
+    judge_after_votes([battle_id])
+
+
+def judge_after_votes(battle_ids: list[int]) -> None:
+    """``judge_after_vote`` for many battles: the judges are read once."""
     judges = Judge.objects.filter(auto_judge=True, contestant__isnull=False)
     for judge_id in judges.values_list("id", flat=True):
-        enqueue_beside_request(judge_battle_task, judge_id, battle_id)
+        for battle_id in battle_ids:
+            enqueue_beside_request(judge_battle_task, judge_id, battle_id)
 
 
 def _retry(task, exc: ProviderError):

@@ -98,8 +98,8 @@ def snapshot_meta(snapshot: LeaderboardSnapshot) -> dict:
     }
 
 
-@require_GET
 @api_view(board=True)
+@require_GET
 def api_leaderboard(request):
     try:
         judge, category, style = _scope(request.GET)
@@ -121,8 +121,8 @@ def _snapshot_json(snapshot) -> dict:
     }
 
 
-@require_GET
 @api_view(board=True)
+@require_GET
 def api_snapshots(request):
     snapshots = LeaderboardSnapshot.objects.filter(
         status=LeaderboardSnapshot.Status.COMPLETE

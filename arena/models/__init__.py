@@ -4,6 +4,7 @@ One app label (``arena``), one module per part of the schema. Modules here impor
 directly (``arena.models.battles``), never this package, so that no import goes in a circle.
 """
 
+from arena.models.api import ApiToken, ExternalBattleKey
 from arena.models.battles import (
     Answer,
     Battle,
@@ -25,6 +26,7 @@ from arena.models.reports import CalibrationReport, LeaderboardSnapshot
 
 __all__ = [
     "Answer",
+    "ApiToken",
     "Battle",
     "BattleCategory",
     "BattleQuerySet",
@@ -33,6 +35,7 @@ __all__ = [
     "Contestant",
     "DayCount",
     "Invite",
+    "ExternalBattleKey",
     "Judge",
     "Judgement",
     "LeaderboardSnapshot",

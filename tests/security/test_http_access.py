@@ -17,8 +17,11 @@ URL fails here until someone decides who may see it:
     runs/<run_id>.json                 signed in; a judge run's: staff only
     leaderboard/  leaderboard/compare/ signed in (anyone with ARENA_PUBLIC_LEADERBOARDS)
     leaderboard/snapshots/<snapshot_id>.<fmt>   the same
-    api/leaderboards/  api/leaderboards/snapshots/   the same (JSON 403)
-    api/calibration/                   signed in (JSON 403)
+    api/leaderboards/  api/leaderboards/snapshots/   the same (JSON 401)
+    api/calibration/                   signed in (JSON 401)
+    api/battles/ api/battles/batch/ api/tokens/...  signed in or a token (JSON 401/403)
+    api/openapi.json  api/docs/        public (the API's description)
+    account/tokens/                    signed in
     judge/  judge/runs/<run_id>/  judge/runs/<run_id>.json              staff only
     calibration/                       signed in
     admin/...                          staff only (the admin's own sign-in page is public)
@@ -83,9 +86,25 @@ ROUTES = {
     "calibration/",
     "api/calibration/",
     "api/calibration/progress/",
+    "api/battles/",
+    "api/battles/batch/",
+    "api/tokens/",
+    "api/tokens/new/",
+    "api/tokens/<int:token_id>/revoke/",
+    "api/openapi.json",
+    "api/docs/",
+    "account/tokens/",
 }
 INVITE_TOKEN = "access-test-invite"
-PUBLIC = {"/", "/healthz", "/accounts/login/", "/admin/login/", f"/accounts/invite/{INVITE_TOKEN}/"}
+PUBLIC = {
+    "/",
+    "/healthz",
+    "/accounts/login/",
+    "/admin/login/",
+    f"/accounts/invite/{INVITE_TOKEN}/",
+    "/api/openapi.json",
+    "/api/docs/",
+}
 STAFF_ROUTES = {
     "accounts/invites/",
     "judge/",
@@ -149,6 +168,7 @@ def rows(alice, bob, carol):
         "generate_run_id": generate_run.pk,
         "snapshot_id": snapshot.pk,
         "fmt": "json",
+        "token_id": 1,
         "battle": battle,
     }
 
@@ -224,7 +244,10 @@ def _is_login_redirect(response, admin_url: bool) -> bool:
 
 
 def _json_403(response) -> bool:
-    return response.status_code == 403 and response["Content-Type"].startswith("application/json")
+    """A JSON refusal: 401 without credentials, 403 without the right."""
+    return response.status_code in (401, 403) and response["Content-Type"].startswith(
+        "application/json"
+    )
 
 
 def test_the_sites_routes_are_the_ones_listed_here(rows):

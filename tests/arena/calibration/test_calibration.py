@@ -286,10 +286,10 @@ def test_it_pairs_live_battles_by_their_first_prompt():
 # API and page
 
 
-def test_the_api_answers_403_in_json_without_a_session(client, arena):
+def test_the_api_answers_401_in_json_without_a_session(client, arena):
     response = client.get("/api/calibration/")
-    assert response.status_code == 403
-    assert response.json() == {"error": "Sign in first."}
+    assert response.status_code == 401
+    assert response.json()["error"].startswith("Sign in first")
 
 
 def test_the_api_gives_every_judge_or_one_and_404_for_an_unknown_name(

@@ -210,5 +210,5 @@ def test_the_task_does_nothing_for_a_missing_or_claimed_report(arena):
 
 def test_the_progress_api_needs_a_session(client, arena):
     response = client.get("/api/calibration/progress/")
-    assert response.status_code == 403
-    assert client.get("/api/calibration/progress/", {"judge": "Nobody"}).status_code == 403
+    assert response.status_code == 401
+    assert client.get("/api/calibration/progress/", {"judge": "Nobody"}).status_code == 401

@@ -235,7 +235,7 @@ def test_the_api_serves_the_latest_complete_snapshot(arena_votes, signed_in, cli
     listing = signed_in.get("/api/leaderboards/snapshots/").json()["snapshots"]
     assert len(listing) == 2
     client.logout()
-    assert client.get("/api/leaderboards/").status_code == 403
+    assert client.get("/api/leaderboards/").status_code == 401
 
 
 def test_the_page_shows_the_snapshots_numbers_and_downloads(arena_votes, signed_in):

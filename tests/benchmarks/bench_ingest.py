@@ -1,0 +1,99 @@
+"""Benchmark: external battles through POST /api/battles/batch/ into PostgreSQL.
+
+    .venv/bin/python tests/benchmarks/bench_ingest.py [--batches 10 --size 5000]
+        [--postgres postgres://postgres@127.0.0.1:5432/postgres]
+
+Creates the throwaway database ``arena_bench_ingest``, migrates it, makes two contestants and a
+`vote` token, then sends ``--batches`` batches of ``--size`` battles (a prompt and two short
+answers each) through the whole Django stack in this process (middleware, token check, JSON
+parsing, validation, identity-leak check, key claim, COPY), not over a socket. Prints battles
+per second per batch, the median and the load average. Target: >= 5,000 battles/s.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+DB = "arena_bench_ingest"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--batches", type=int, default=10)
+    parser.add_argument("--size", type=int, default=5000)
+    parser.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432/postgres")
+    args = parser.parse_args()
+    import psycopg
+
+    with psycopg.connect(args.postgres, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
+        admin.execute(f"CREATE DATABASE {DB}")
+    try:
+        run(args)
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        with psycopg.connect(args.postgres, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
+
+
+def run(args) -> None:
+    sys.path.insert(0, str(ROOT))
+    os.environ["DATABASE_URL"] = args.postgres.rsplit("/", 1)[0] + "/" + DB
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "arena.settings")
+    os.environ.setdefault("ARENA_REFRESH_AFTER_VOTES", "0")
+    os.environ["ARENA_API_REQUESTS_PER_MINUTE"] = "0"
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+    from django.test import Client
+
+    from arena.api.tokens import token_create
+    from arena.models import Contestant, Vote
+
+    call_command("migrate", verbosity=0)
+    Contestant.objects.create(name="Alpha", organisation="Acme")
+    Contestant.objects.create(name="Beta", organisation="Bolt")
+    user = get_user_model().objects.create_user("bench")
+    secret = token_create(user=user, name="bench", scopes=["vote"]).secret
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {secret}", SERVER_NAME="127.0.0.1")
+    rates = []
+    for batch in range(args.batches):
+        records = [
+            {
+                "key": f"b{batch}-{i}",
+                "model_a": "Alpha",
+                "model_b": "Beta",
+                "prompt": f"Question {i}: what is {i} + {batch}?",
+                "answer_a": f"It is {i + batch}.",
+                "answer_b": f"The sum is {i + batch}, as computed.",
+                "outcome": ("a", "b", "tie", "both_bad")[i % 4],
+                "voter": f"user-{i % 97}",
+            }
+            for i in range(args.size)
+        ]
+        body = json.dumps({"records": records})
+        start = time.perf_counter()
+        response = client.post("/api/battles/batch/", body, content_type="application/json")
+        seconds = time.perf_counter() - start
+        assert response.status_code == 201, response.content[:500]
+        rates.append(args.size / seconds)
+        print(f"batch {batch}: {args.size} battles in {seconds:.3f} s, {rates[-1]:,.0f}/s")
+    assert Vote.objects.count() == args.batches * args.size
+    load = os.getloadavg()
+    print(
+        f"median {statistics.median(rates):,.0f} battles/s over {args.batches} batches of "
+        f"{args.size} (target >= 5,000/s); load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
