@@ -184,17 +184,16 @@ class CountData:
 
 def human_counts() -> CountData:
     """The counted human votes as kept per (category, pair, outcome) and per day: O(pairs)."""
-    codes = {o.value: o.code for o in Vote.Outcome}
-    rows = np.array(
-        [
-            (k, a, b, codes[o], n)
-            for k, a, b, o, n in PairCount.objects.filter(n__gt=0).values_list(
-                "category_key", "contestant_a_id", "contestant_b_id", "outcome", "n"
-            )
-        ],
-        dtype=np.int64,
-    ).reshape(-1, 5)
-    key, ca, cb, outcome, n = (rows[:, k] for k in range(5))
+    code = Case(
+        *(When(outcome=o.value, then=Value(o.code)) for o in Vote.Outcome),
+        output_field=IntegerField(),
+    )
+    key, ca, cb, outcome, n = read_columns(
+        PairCount.objects.filter(n__gt=0)
+        .annotate(code=code)
+        .values_list("category_key", "contestant_a_id", "contestant_b_id", "code", "n"),
+        (INT,) * 5,
+    )
     overall = key == OVERALL
     contestant_ids = np.union1d(ca[overall], cb[overall])
     a, b = np.searchsorted(contestant_ids, ca), np.searchsorted(contestant_ids, cb)
