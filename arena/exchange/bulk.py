@@ -452,11 +452,11 @@ class BattleWriter:
             raise self._error
         if exc_type is None:
             # Once every row is in (COPY runs in the sender thread). Into a table without votes
-            # (where the planner's statistics are those of an empty table) one aggregate upsert
-            # of all of it; otherwise one per batch.
+            # one aggregate upsert of all of it; otherwise one per batch, with fresh statistics.
             if self._written and self._first_votes:
                 counts_add()
-            else:
+            elif self._written:
+                analyze(Battle, Vote, BattleCategory)  # else nested loops over the new rows
                 for ids in self._written:
                     counts_add(battle_ids=ids)
             self._written = []
