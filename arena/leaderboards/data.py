@@ -5,7 +5,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 import numpy as np
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Case, IntegerField, Value, When
 from django.db.models.functions import TruncDate
 from django.utils import timezone
@@ -183,7 +183,19 @@ class CountData:
 
 
 def human_counts() -> CountData:
-    """The counted human votes as kept per (category, pair, outcome) and per day: O(pairs)."""
+    """The counted human votes as kept per (category, pair, outcome) and per day: O(pairs).
+
+    Read in one snapshot (REPEATABLE READ on PostgreSQL, when not inside a transaction
+    already), so that counts, days and the cutoff agree while votes keep arriving."""
+    outer = connection.in_atomic_block
+    with transaction.atomic():
+        if connection.vendor == "postgresql" and not outer:
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        return _human_counts()
+
+
+def _human_counts() -> CountData:
     code = Case(
         *(When(outcome=o.value, then=Value(o.code)) for o in Vote.Outcome),
         output_field=IntegerField(),
