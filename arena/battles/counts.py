@@ -96,6 +96,13 @@ def counts_add(
 def counts_rebuild() -> None:
     """Recompute every count from the votes (one transaction)."""
     with transaction.atomic():
+        if connection.vendor == "postgresql":
+            # Votes being counted finish first; new ones wait, then add to the rebuilt rows.
+            tables = ", ".join(
+                connection.ops.quote_name(m._meta.db_table) for m in (PairCount, DayCount)
+            )
+            with connection.cursor() as cursor:
+                cursor.execute(f"LOCK TABLE {tables} IN EXCLUSIVE MODE")
         PairCount.objects.all().delete()
         DayCount.objects.all().delete()
         counts_add()
@@ -120,18 +127,21 @@ def _vote_after(sender, instance, raw=False, **kwargs):
         counts_add(battle_ids=[instance.battle_id])
 
 
-def _battle_fields(update_fields) -> bool:
+def _battle_fields(instance, update_fields) -> bool:
+    """Whether a battle's save can change its counts: a counted field, and a vote to count."""
     watched = {"status", "contestant_a", "contestant_b", "contestant_a_id", "contestant_b_id"}
-    return update_fields is None or bool(watched & set(update_fields))
+    if update_fields is not None and not watched & set(update_fields):
+        return False
+    return Vote.objects.filter(battle_id=instance.pk).exists()  # streaming ones have none
 
 
 def _battle_before(sender, instance, raw=False, update_fields=None, **kwargs):
-    if not raw and instance.pk is not None and _battle_fields(update_fields):
+    if not raw and instance.pk is not None and _battle_fields(instance, update_fields):
         counts_add(battle_ids=[instance.pk], sign=-1)
 
 
 def _battle_after(sender, instance, raw=False, created=False, update_fields=None, **kwargs):
-    if not raw and not created and _battle_fields(update_fields):
+    if not raw and not created and _battle_fields(instance, update_fields):
         counts_add(battle_ids=[instance.pk])
 
 

@@ -413,6 +413,7 @@ class BattleWriter:
         self.counts: Counter[str] = Counter()
         self._pending: list[PendingBattle] = []
         self._written: list[list[int]] = []  # battle ids per batch, for the vote counts
+        self._first_votes = not Vote.objects.exists()  # then count the whole table at once
         self._next_id: int | None = None
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
@@ -450,9 +451,14 @@ class BattleWriter:
         if exc_type is None and self._error is not None:
             raise self._error
         if exc_type is None:
-            # Once every row is in (COPY runs in the sender thread): one upsert per batch.
-            for ids in self._written:
-                counts_add(battle_ids=ids)
+            # Once every row is in (COPY runs in the sender thread). Into a table without votes
+            # one aggregate upsert of all of it; otherwise one per batch, with fresh statistics.
+            if self._written and self._first_votes:
+                counts_add()
+            elif self._written:
+                analyze(Battle, Vote, BattleCategory)  # else nested loops over the new rows
+                for ids in self._written:
+                    counts_add(battle_ids=ids)
             self._written = []
 
     def add(self, pending: PendingBattle) -> None:

@@ -5,7 +5,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 import numpy as np
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Case, IntegerField, Value, When
 from django.db.models.functions import TruncDate
 from django.utils import timezone
@@ -183,18 +183,29 @@ class CountData:
 
 
 def human_counts() -> CountData:
-    """The counted human votes as kept per (category, pair, outcome) and per day: O(pairs)."""
-    codes = {o.value: o.code for o in Vote.Outcome}
-    rows = np.array(
-        [
-            (k, a, b, codes[o], n)
-            for k, a, b, o, n in PairCount.objects.filter(n__gt=0).values_list(
-                "category_key", "contestant_a_id", "contestant_b_id", "outcome", "n"
-            )
-        ],
-        dtype=np.int64,
-    ).reshape(-1, 5)
-    key, ca, cb, outcome, n = (rows[:, k] for k in range(5))
+    """The counted human votes as kept per (category, pair, outcome) and per day: O(pairs).
+
+    Read in one snapshot (REPEATABLE READ on PostgreSQL, when not inside a transaction
+    already), so that counts, days and the cutoff agree while votes keep arriving."""
+    outer = connection.in_atomic_block
+    with transaction.atomic():
+        if connection.vendor == "postgresql" and not outer:
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        return _human_counts()
+
+
+def _human_counts() -> CountData:
+    code = Case(
+        *(When(outcome=o.value, then=Value(o.code)) for o in Vote.Outcome),
+        output_field=IntegerField(),
+    )
+    key, ca, cb, outcome, n = read_columns(
+        PairCount.objects.filter(n__gt=0)
+        .annotate(code=code)
+        .values_list("category_key", "contestant_a_id", "contestant_b_id", "code", "n"),
+        (INT,) * 5,
+    )
     overall = key == OVERALL
     contestant_ids = np.union1d(ca[overall], cb[overall])
     a, b = np.searchsorted(contestant_ids, ca), np.searchsorted(contestant_ids, cb)
