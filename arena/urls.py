@@ -17,4 +17,5 @@ urlpatterns = [
     path("", include("arena.leaderboards.urls")),
     path("", include("arena.judging.urls")),
     path("", include("arena.calibration.urls")),
+    path("", include("arena.quality.urls")),
 ]

@@ -34,6 +34,7 @@ DOMAINS = (
     "leaderboards",
     "exchange",
     "demo",
+    "quality",
 )
 MAX_LINES = 600
 # Past MAX_LINES only with a reason in the module's docstring, named here.

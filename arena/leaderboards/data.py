@@ -99,8 +99,9 @@ _EMPTY = np.zeros((0, 4), dtype=np.int64)
 
 
 def rated_votes():
-    """The human votes a leaderboard counts: not void, on battles that did not fail."""
-    return Vote.objects.counted().exclude(
+    """The human votes a leaderboard counts: rated (not void, not excluded by the vote-quality
+    checks), on battles that did not fail."""
+    return Vote.objects.rated().exclude(
         battle__status__in=[Battle.Status.ERRORED, Battle.Status.VOID]
     )
 
@@ -121,7 +122,7 @@ def human_battles(*, cutoff_vote_id: int | None = None) -> BattleData:
         output_field=IntegerField(),
     )
     battle_id, outcome, day = read_columns(
-        Vote.objects.counted()
+        Vote.objects.rated()
         .filter(id__lte=cutoff_vote_id)
         .annotate(code=code, day=TruncDate("created_at"))
         .values_list("battle_id", "code", "day"),

@@ -19,6 +19,7 @@ from arena.models.battles import (
 )
 from arena.models.contestants import Category, Contestant, validate_env_var_name
 from arena.models.judging import Judge, Judgement, Run
+from arena.models.quality import VoteReview, VoterStanding
 from arena.models.reports import CalibrationReport, LeaderboardSnapshot
 
 __all__ = [
@@ -40,5 +41,7 @@ __all__ = [
     "TurnQuerySet",
     "Vote",
     "VoteQuerySet",
+    "VoteReview",
+    "VoterStanding",
     "validate_env_var_name",
 ]
