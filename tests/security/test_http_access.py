@@ -17,6 +17,7 @@ URL fails here until someone decides who may see it:
     api/leaderboards/  api/leaderboards/snapshots/  api/calibration/   signed in (JSON 403)
     judge/  judge/runs/<run_id>/  judge/runs/<run_id>.json              staff only
     calibration/                       signed in
+    staff/quality/  staff/quality/votes/<review_id>  staff/quality/voters/<voter_id>   staff only
     admin/...                          staff only (the admin's own sign-in page is public)
 
 Attack classes (each test prints its attempts and failures; run with -s to see them):
@@ -47,6 +48,7 @@ from arena.models import (
     Run,
     Vote,
 )
+from arena.quality.flags import vote_review
 from tests.factories import make_contestant
 
 pytestmark = pytest.mark.django_db
@@ -73,9 +75,19 @@ ROUTES = {
     "calibration/",
     "api/calibration/",
     "api/calibration/progress/",
+    "staff/quality/",
+    "staff/quality/votes/<int:review_id>",
+    "staff/quality/voters/<int:voter_id>",
 }
 PUBLIC = {"/", "/healthz", "/accounts/login/", "/admin/login/"}
-STAFF_ROUTES = {"judge/", "judge/runs/<int:run_id>/", "judge/runs/<int:run_id>.json"}
+STAFF_ROUTES = {
+    "judge/",
+    "judge/runs/<int:run_id>/",
+    "judge/runs/<int:run_id>.json",
+    "staff/quality/",
+    "staff/quality/votes/<int:review_id>",
+    "staff/quality/voters/<int:voter_id>",
+}
 
 
 @dataclass(frozen=True)
@@ -114,6 +126,7 @@ def rows(alice, bob, carol):
         Answer.objects.create(item=item, contestant=contestant, text="secret answer")
     battle = evalset_next_battle(voter=alice, prompt_set=prompt_set)
     vote_record(battle_id=battle.pk, user=alice, outcome="a")
+    review = vote_review(battle_id=battle.pk)
     judge = Judge.objects.create(name="Strict judge")
     judge_run = Run.objects.create(kind=Run.Kind.JUDGE, total=3, params={"judge": judge.name})
     generate_run = Run.objects.create(kind=Run.Kind.GENERATE, total=2)
@@ -132,6 +145,8 @@ def rows(alice, bob, carol):
         "snapshot_id": snapshot.pk,
         "fmt": "json",
         "battle": battle,
+        "review_id": review.pk,
+        "voter_id": alice.pk,
     }
 
 
