@@ -7,7 +7,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 import ratings
 from arena.core.access import staff_page
-from arena.models import VoteReview, VoterStanding
+from arena.models import Contestant, VoteReview, VoterStanding
 from arena.quality.flags import review_set, standing_set
 
 STAFF_ONLY = "Vote quality is for staff."
@@ -18,11 +18,12 @@ SHOWN = 200
 @never_cache
 @require_GET
 def quality_index(request):
-    voters = (
+    voters = list(
         VoterStanding.objects.exclude(status=VoterStanding.Status.WATCHED)
         .select_related("voter", "decided_by")
         .order_by("-updated_at")[:SHOWN]
     )
+    _label_reasons(voters)
     votes = (
         VoteReview.objects.exclude(status=VoteReview.Status.OK)
         .select_related("vote__voter", "vote__battle", "decided_by")
@@ -38,6 +39,18 @@ def quality_index(request):
         },
     }
     return render(request, "arena/quality.html", context)
+
+
+def _label_reasons(voters: list[VoterStanding]) -> None:
+    """Name the alternative that flagged each voter ("always picks <model>"): staff see names."""
+    pks = {int(s.reason.split(":", 1)[1]) for s in voters if s.reason.startswith("favourite:")}
+    names = dict(Contestant.objects.filter(pk__in=pks).values_list("pk", "name"))
+    for s in voters:
+        if s.reason.startswith("favourite:"):
+            pk = int(s.reason.split(":", 1)[1])
+            s.reason_label = f"always picks {names.get(pk, f'model {pk}')}"
+        else:
+            s.reason_label = {"random": "votes at random"}.get(s.reason, s.reason)
 
 
 @staff_page(STAFF_ONLY)
