@@ -362,6 +362,18 @@ ARENA_SWEEP_STREAMING_AFTER = env_float(
     minimum=1.0,
 )
 
+# --- Vote quality (owned by arena/quality): a vote failing a check is kept but not rated ----
+# Too fast: fewer seconds from answers ready to vote than both answers' characters divided by
+# this reading speed (50 chars/s is ~600 words a minute, a fast skim), capped at the next one.
+ARENA_QUALITY_READ_CHARS_PER_SECOND = env_float(
+    "ARENA_QUALITY_READ_CHARS_PER_SECOND", 50.0, minimum=1.0
+)
+ARENA_QUALITY_MAX_READ_SECONDS = env_float("ARENA_QUALITY_MAX_READ_SECONDS", 20.0, minimum=0.0)
+# Votes past this many by one voter in 24 hours are excluded (ARENA_VOTES_PER_DAY refuses).
+ARENA_QUALITY_VOTES_PER_DAY = env_int("ARENA_QUALITY_VOTES_PER_DAY", 200, minimum=1)
+# A live battle whose first prompt the voter already voted on this many times is excluded.
+ARENA_QUALITY_PROMPT_REPEATS = env_int("ARENA_QUALITY_PROMPT_REPEATS", 2, minimum=1)
+
 # Celery queues: each kind of work has a queue of its own, so a long judge run or a batch of
 # answer generation never delays a leaderboard refresh (deploy/prod_local.py starts one worker
 # per queue: `celery -A arena worker -Q judge`, ...). Tasks not listed (arena.ping) go to the

@@ -20,4 +20,5 @@ urlpatterns = [
     path("", include("arena.judging.urls")),
     path("", include("arena.calibration.urls")),
     path("", include("arena.api.urls")),
+    path("", include("arena.quality.urls")),
 ]

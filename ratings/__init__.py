@@ -43,8 +43,13 @@ from ._style import (
     estimate_tokens,
     fit_style,
 )
+from ._voters import THRESHOLD as VOTER_THRESHOLD
+from ._voters import VoterEvidence, observe_vote
 
 __all__ = [
+    "VOTER_THRESHOLD",
+    "VoterEvidence",
+    "observe_vote",
     "A_WINS",
     "B_WINS",
     "TIE",

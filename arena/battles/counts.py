@@ -13,17 +13,26 @@ recomputes everything from the votes.
 from django.db import connection, transaction
 from django.db.models import Count, F, Q, QuerySet
 from django.db.models.functions import TruncDate
-from django.db.models.signals import post_save, pre_delete, pre_save
+from django.db.models.signals import post_delete, post_save, pre_delete, pre_save
 
-from arena.models import Battle, BattleCategory, Category, DayCount, PairCount, Vote
+from arena.models import (
+    Battle,
+    BattleCategory,
+    Category,
+    DayCount,
+    PairCount,
+    Vote,
+    VoteReview,
+)
 
 OVERALL = 0  # category_key of the overall board
 ALL_LINKS = Q()  # every category link of the battles
 
 
 def counted_votes() -> QuerySet:
-    """The human votes the boards count: not void, on battles that did not fail."""
-    return Vote.objects.counted().exclude(
+    """The human votes the boards count: rated (not void, not excluded by the vote-quality
+    checks), on battles that did not fail."""
+    return Vote.objects.rated().exclude(
         battle__status__in=[Battle.Status.ERRORED, Battle.Status.VOID]
     )
 
@@ -79,6 +88,7 @@ def counts_add(
         rows = BattleCategory.objects.filter(
             links, battle__vote__isnull=False, battle__vote__void_reason=""
         ).exclude(battle__status__in=[Battle.Status.ERRORED, Battle.Status.VOID])
+        rows = rows.exclude(battle__vote__review__status=VoteReview.Status.EXCLUDED)
         if battle_ids is not None:
             rows = rows.filter(battle_id__in=battle_ids)
         pair = _grouped(
@@ -172,6 +182,43 @@ def _link_deleted(sender, instance, origin=None, **kwargs):
     counts_add(battle_ids=[instance.battle_id], sign=-1, overall=False, links=Q(pk=instance.pk))
 
 
+def _excluded(status) -> bool:
+    return status == VoteReview.Status.EXCLUDED
+
+
+def _review_before(sender, instance, raw=False, **kwargs):
+    """A vote-quality review that excludes or reinstates its vote moves the vote's counts."""
+    if raw:
+        return
+    stored = VoteReview.objects.filter(pk=instance.pk).values_list("status", flat=True).first()
+    instance._counts_moved = _excluded(stored) != _excluded(instance.status)
+    if instance._counts_moved:
+        counts_add(battle_ids=[_battle_of(instance)], sign=-1)
+
+
+def _review_after(sender, instance, raw=False, **kwargs):
+    if not raw and getattr(instance, "_counts_moved", False):
+        counts_add(battle_ids=[_battle_of(instance)])
+
+
+def _review_deleted(sender, instance, origin=None, **kwargs):
+    # Deleting an exclusion counts the vote again; a deleted vote took its counts already.
+    if _from(origin, VoteReview) and _excluded(instance.status):
+        counts_add(battle_ids=[_battle_of(instance)])
+
+
+def _battle_of(review) -> int:
+    return Vote.objects.filter(pk=review.vote_id).values_list("battle_id", flat=True).get()
+
+
+def reviews_updated(battle_ids: list[int], change) -> None:
+    """Run ``change()`` (a bulk ``update()`` of reviews, which sends no signals) with the
+    counts of ``battle_ids`` taken away before and added back after it."""
+    counts_add(battle_ids=battle_ids, sign=-1)
+    change()
+    counts_add(battle_ids=battle_ids)
+
+
 def _category_deleted(sender, instance, **kwargs):
     PairCount.objects.filter(category_key=instance.pk).delete()
     DayCount.objects.filter(category_key=instance.pk).delete()
@@ -189,5 +236,8 @@ def connect() -> None:
         (pre_delete, _vote_deleted, Vote),
         (pre_delete, _link_deleted, BattleCategory),
         (pre_delete, _category_deleted, Category),
+        (pre_save, _review_before, VoteReview),
+        (post_save, _review_after, VoteReview),
+        (post_delete, _review_deleted, VoteReview),
     ]:
         signal.connect(receiver, sender=model, dispatch_uid=f"counts{receiver.__name__}")

@@ -120,7 +120,7 @@ def human_battles(*, cutoff_vote_id: int | None = None) -> BattleData:
         output_field=IntegerField(),
     )
     battle_id, outcome, day = read_columns(
-        Vote.objects.counted()
+        Vote.objects.rated()
         .filter(id__lte=cutoff_vote_id)
         .annotate(code=code, day=TruncDate("created_at"))
         .values_list("battle_id", "code", "day"),

@@ -22,6 +22,7 @@ from arena.models.contestants import Category, Contestant, validate_env_var_name
 from arena.models.counts import DayCount, PairCount
 from arena.models.invites import Invite
 from arena.models.judging import Judge, Judgement, Run
+from arena.models.quality import VoteReview, VoterStanding
 from arena.models.reports import CalibrationReport, LeaderboardSnapshot
 
 __all__ = [
@@ -48,5 +49,7 @@ __all__ = [
     "TurnQuerySet",
     "Vote",
     "VoteQuerySet",
+    "VoteReview",
+    "VoterStanding",
     "validate_env_var_name",
 ]

@@ -231,6 +231,11 @@ class VoteQuerySet(models.QuerySet):
     def counted(self):
         return self.filter(void_reason="")
 
+    def rated(self):
+        """The votes leaderboards count: counted and not excluded by the vote-quality checks
+        (arena.quality); the one place that exclusion is applied."""
+        return self.counted().exclude(review__status="excluded")
+
 
 class Vote(models.Model):
     class Outcome(models.TextChoices):

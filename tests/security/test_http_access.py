@@ -24,6 +24,7 @@ URL fails here until someone decides who may see it:
     account/tokens/                    signed in
     judge/  judge/runs/<run_id>/  judge/runs/<run_id>.json              staff only
     calibration/                       signed in
+    staff/quality/  staff/quality/votes/<review_id>  staff/quality/voters/<voter_id>   staff only
     admin/...                          staff only (the admin's own sign-in page is public)
 
 Attack classes (each test prints its attempts and failures; run with -s to see them):
@@ -57,6 +58,7 @@ from arena.models import (
     Run,
     Vote,
 )
+from arena.quality.flags import vote_review
 from tests.factories import make_contestant
 
 pytestmark = pytest.mark.django_db
@@ -94,6 +96,9 @@ ROUTES = {
     "api/openapi.json",
     "api/docs/",
     "account/tokens/",
+    "staff/quality/",
+    "staff/quality/votes/<int:review_id>",
+    "staff/quality/voters/<int:voter_id>",
 }
 INVITE_TOKEN = "access-test-invite"
 PUBLIC = {
@@ -110,6 +115,9 @@ STAFF_ROUTES = {
     "judge/",
     "judge/runs/<int:run_id>/",
     "judge/runs/<int:run_id>.json",
+    "staff/quality/",
+    "staff/quality/votes/<int:review_id>",
+    "staff/quality/voters/<int:voter_id>",
 }
 
 
@@ -149,6 +157,7 @@ def rows(alice, bob, carol):
         Answer.objects.create(item=item, contestant=contestant, text="secret answer")
     battle = evalset_next_battle(voter=alice, prompt_set=prompt_set)
     vote_record(battle_id=battle.pk, user=alice, outcome="a")
+    review = vote_review(battle_id=battle.pk)
     judge = Judge.objects.create(name="Strict judge")
     judge_run = Run.objects.create(kind=Run.Kind.JUDGE, total=3, params={"judge": judge.name})
     generate_run = Run.objects.create(kind=Run.Kind.GENERATE, total=2)
@@ -170,6 +179,8 @@ def rows(alice, bob, carol):
         "fmt": "json",
         "token_id": 1,
         "battle": battle,
+        "review_id": review.pk,
+        "voter_id": alice.pk,
     }
 
 

@@ -357,7 +357,7 @@ def test_a_vote_has_every_auto_judge_judge_the_battle_after_commit(
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         counted_vote(battle.pk)  # what vote_record announces
         assert not Judgement.objects.exists()  # nothing before the commit
-    assert len(callbacks) == 2  # the two registered reactions: leaderboards, judges
+    assert len(callbacks) == 3  # the registered reactions: vote quality, leaderboards, judges
     assert set(Judgement.objects.values_list("judge", flat=True)) == {auto.pk}
     assert Judgement.objects.count() == 2
 
