@@ -14,7 +14,15 @@ from arena.battles.services import vote_record
 from arena.exchange.service import battles_import
 from arena.leaderboards.data import human_battles
 from arena.leaderboards.refresh import leaderboard_refresh
-from arena.models import Battle, BattleCategory, Category, DayCount, PairCount, Vote
+from arena.models import (
+    Battle,
+    BattleCategory,
+    Category,
+    DayCount,
+    PairCount,
+    Vote,
+    VoteReview,
+)
 from tests.arena.exchange.test_exchange import DATA
 from tests.factories import make_battle, make_contestant
 
@@ -50,6 +58,8 @@ def _brute_force() -> dict:
     for vote in Vote.objects.select_related("battle"):
         battle = vote.battle
         if vote.void_reason or battle.status in (Battle.Status.ERRORED, Battle.Status.VOID):
+            continue
+        if VoteReview.objects.filter(vote=vote, status=VoteReview.Status.EXCLUDED).exists():
             continue
         keys = [
             0,
@@ -100,6 +110,30 @@ def test_void_reinstate_and_a_battle_voided_keep_the_counts_equal_to_a_rebuild(v
     battle.status = Battle.Status.VOTED
     battle.save()
     assert sum(n for (k, *_), n in _assert_equal_to_rebuild()["pairs"].items() if k == 0) == 8
+
+
+def test_vote_quality_exclusions_and_reinstatements_move_the_counts(votes, alice, bob):
+    from arena.quality.flags import review_set, standing_set
+
+    def overall() -> int:
+        kept = _assert_equal_to_rebuild()
+        assert kept["pairs"] == _brute_force()
+        return sum(n for (k, *_), n in kept["pairs"].items() if k == 0)
+
+    review = VoteReview.objects.create(vote=votes["votes"][0], status=VoteReview.Status.OK)
+    assert overall() == 8  # an ok review changes nothing
+    review_set(review_id=review.pk, status=VoteReview.Status.EXCLUDED, by=bob)
+    assert overall() == 7
+    review_set(review_id=review.pk, status=VoteReview.Status.REINSTATED, by=bob)
+    assert overall() == 8
+    VoteReview.objects.create(vote=votes["votes"][3], status=VoteReview.Status.EXCLUDED)
+    assert overall() == 7
+    VoteReview.objects.filter(vote=votes["votes"][3]).get().delete()
+    assert overall() == 8
+    standing_set(voter_id=alice.pk, status="excluded", by=bob)  # every vote of the voter
+    assert overall() == 0
+    standing_set(voter_id=alice.pk, status="trusted", by=bob)  # a bulk update of reviews
+    assert overall() == 8
 
 
 def test_deletes_and_category_changes_keep_the_counts_equal_to_a_rebuild(votes):
