@@ -18,10 +18,12 @@ from django.db import transaction
 from django.utils import timezone
 
 import ratings
+from arena.battles import sampling
 from arena.battles.style import battle_style
 from arena.leaderboards.data import BattleData, contestant_stats, human_battles, judge_battles
 from arena.leaderboards.snapshots import code_version
 from arena.models import (
+    Battle,
     Contestant,
     Judge,
     LeaderboardSnapshot,
@@ -141,7 +143,52 @@ def _settings() -> dict:
         "confidence_level": 0.95,
         "min_votes": settings.ARENA_MIN_VOTES,
         "both_bad": "tie",
+        "sampling_policy": settings.ARENA_SAMPLING_POLICY,
+        "weighting": settings.ARENA_LEADERBOARD_WEIGHTING,
     }
+
+
+def _ipw(data: BattleData) -> np.ndarray:
+    """Inverse-propensity weights 1 / P(pair), scaled to mean 1 (the fit and its sandwich
+    intervals do not depend on the scale)."""
+    rows = Battle.objects.filter(id__in=data.battle_ids.tolist()).values_list(
+        "id", "pair_probability"
+    )
+    prob_by_id = dict(rows)
+    p = np.array([prob_by_id[int(i)] for i in data.battle_ids], dtype=float)
+    w = 1.0 / np.clip(p, 1e-12, None)
+    return w / w.mean()
+
+
+def _fragility(data: BattleData, rows: np.ndarray, names: dict) -> dict:
+    """Fewest votes whose removal changes the top model and the top-3 order (see ratings)."""
+    out = {}
+    for key, k in (("top", 1), ("top3", 3)):
+        f = ratings.fragility(data.n_models, data.a[rows], data.b[rows], data.outcome[rows], k=k)
+        pair = [names[int(data.contestant_ids[m])] for m in f.pair] if f.pair else None
+        out[key] = {"votes": f.votes, "approx": f.approx, "pair": pair}
+    return out
+
+
+def _store_active_pairs(data: BattleData, board) -> None:
+    """Recompute the active policy's pair distribution from this refresh's overall board."""
+    active = list(
+        Contestant.objects.filter(active=True).order_by("pk").values_list("pk", flat=True)
+    )
+    if len(active) < 2:
+        return
+    position = {int(c): k for k, c in enumerate(data.contestant_ids)}
+    idx = np.array([position.get(c, -1) for c in active])
+    n = data.n_models
+    counts = np.zeros((n + 1, n + 1))
+    np.add.at(counts, (data.a, data.b), 1)
+    counts = (counts + counts.T)[np.ix_(idx, idx)]  # -1: the empty last row and column
+    by_id = {
+        int(data.contestant_ids[m]): float(r)
+        for m, r in zip(board.model, board.rating, strict=True)
+        if np.isfinite(r)
+    }
+    sampling.store(sampling.compute(active, by_id, counts))
 
 
 def leaderboard_refresh(
@@ -176,6 +223,11 @@ def leaderboard_refresh(
     category_names = [c.slug for c in data.categories]
 
     step("fitting boards")
+    engine = {k: v for k, v in fit_settings.items() if k not in ("sampling_policy", "weighting")}
+    weights = None
+    if fit_settings["weighting"] == "ipw":
+        weights = _ipw(data)
+        engine["ci"] = fit_settings["ci"] = "sandwich"  # accounts for the weights
     plain = ratings.leaderboards_by_category(
         data.n_models,
         data.a,
@@ -183,9 +235,12 @@ def leaderboard_refresh(
         data.outcome,
         data.membership,
         category_names=category_names,
+        weights=weights,
         rng=seed,
-        **fit_settings,
+        **engine,
     )
+    if judge is None and settings.ARENA_SAMPLING_POLICY == "active":
+        _store_active_pairs(data, plain.overall)
     all_rows = np.arange(data.battle_ids.size)
     boards = {None: (plain.overall, all_rows)}
     for k, cat in enumerate(data.categories):
@@ -199,7 +254,7 @@ def leaderboard_refresh(
     if mask.sum() >= 2:
         features = ratings.battle_features(style_a, style_b)
         idx = np.flatnonzero(mask)
-        style_settings = {**fit_settings, "n_resamples": min(fit_settings["n_resamples"], 100)}
+        style_settings = {**engine, "n_resamples": min(fit_settings["n_resamples"], 100)}
         sc = ratings.leaderboards_by_category(
             data.n_models,
             data.a[idx],
@@ -208,6 +263,7 @@ def leaderboard_refresh(
             data.membership[idx],
             category_names=category_names,
             style=features,
+            weights=None if weights is None else weights[idx],
             rng=seed,
             **style_settings,
         )
@@ -239,6 +295,7 @@ def leaderboard_refresh(
     with transaction.atomic():
         for category, (board, rows) in boards.items():
             results, pictures = _board_results(board, data, rows, names, stats, category=category)
+            results["fragility"] = _fragility(data, rows, names)
             plain_ratings = {r["contestant_id"]: r["rating"] for r in results["rows"]}
             made.append(
                 LeaderboardSnapshot(
