@@ -52,7 +52,7 @@ def _brute(n, a, b, o, k, most):
 @pytest.mark.parametrize(
     ("n", "votes", "k", "most", "ties", "seeds"),
     [
-        (4, 600, 1, 3, 0.1, range(5)),
+        (4, 600, 1, 4, 0.1, range(6)),
         (10, 2000, 1, 2, 0.0, range(2)),
         (5, 1500, 3, 2, 0.0, range(3)),
     ],
