@@ -53,8 +53,8 @@ def _brute(n, a, b, o, k, most):
     ("n", "votes", "k", "most", "ties", "seeds"),
     [
         (4, 600, 1, 4, 0.1, range(6)),
-        (10, 2000, 1, 2, 0.0, range(2)),
-        (5, 1500, 3, 2, 0.0, range(3)),
+        (10, 2000, 1, 2, 0.0, range(6)),
+        (5, 1500, 3, 3, 0.0, range(4)),
     ],
 )
 def test_fragility_equals_brute_force(n, votes, k, most, ties, seeds):
