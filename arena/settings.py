@@ -295,6 +295,18 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 
 # Arena behaviour.
 ARENA_MIN_VOTES = env_int("ARENA_MIN_VOTES", 30, minimum=0)
+# How battle pairs are drawn: weighted (by Contestant.sampling_weight), uniform, or active
+# (computed after each leaderboard refresh; see arena/battles/sampling.py).
+ARENA_SAMPLING_POLICY = env_str("ARENA_SAMPLING_POLICY", "weighted")
+if ARENA_SAMPLING_POLICY not in ("weighted", "uniform", "active"):
+    raise ImproperlyConfigured("ARENA_SAMPLING_POLICY must be weighted, uniform or active")
+# Leaderboard fits: "none" (every vote counts 1) or "ipw" (1 / pair probability, sandwich CIs).
+# Fragility refits the boards several times: boards past this many votes go without it.
+ARENA_FRAGILITY_MAX_VOTES = env_int("ARENA_FRAGILITY_MAX_VOTES", 200_000, minimum=0)
+
+ARENA_LEADERBOARD_WEIGHTING = env_str("ARENA_LEADERBOARD_WEIGHTING", "none")
+if ARENA_LEADERBOARD_WEIGHTING not in ("none", "ipw"):
+    raise ImproperlyConfigured("ARENA_LEADERBOARD_WEIGHTING must be none or ipw")
 # Leaderboards: bootstrap rounds, seed, and when a vote triggers a debounced refresh.
 ARENA_LEADERBOARD_ROUNDS = env_int("ARENA_LEADERBOARD_ROUNDS", 1000, minimum=1)
 ARENA_LEADERBOARD_SEED = env_int("ARENA_LEADERBOARD_SEED", 0, minimum=0)

@@ -27,11 +27,13 @@ from ._categories import CategoryLeaderboards, leaderboards_by_category
 from ._davidson import fit_davidson
 from ._elo import online_elo
 from ._fit import CENTER, SCALE, RatingFit
+from ._fragility import Fragility, fragility
 from ._intervals import Intervals, bootstrap
 from ._leaderboard import leaderboard, leaderboard_from_counts
 from ._outcomes import A_WINS, B_WINS, BOTH_BAD, OUTCOMES, TIE
 from ._pairwise import Pairwise, pairwise
 from ._ranks import Ranks, rank_stats
+from ._sampling import PairDistribution, active_pairs, draw_pair, ipw_weights, uniform_pairs
 from ._sandwich import sandwich
 from ._solver import DEFAULT_PRIOR, DegenerateDataError
 from ._style import (
@@ -86,4 +88,11 @@ __all__ = [
     "CategoryLeaderboards",
     "leaderboards_by_category",
     "agreement",
+    "Fragility",
+    "fragility",
+    "PairDistribution",
+    "active_pairs",
+    "uniform_pairs",
+    "draw_pair",
+    "ipw_weights",
 ]

@@ -16,9 +16,11 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from channels.db import database_sync_to_async
+from django.conf import settings
 from django.db import transaction
 from django.db.models.signals import post_delete, post_migrate, post_save
 
+from arena.battles import sampling
 from arena.models import Category, Contestant
 from arena.providers import Endpoint
 
@@ -88,6 +90,8 @@ class Roster:
     candidates: tuple[Candidate, ...]
     categories: dict[str, int]
     loaded_at: float  # time.monotonic() when the read began
+    policy: str = "weighted"
+    active: sampling.ActivePairs | None = None
 
     @classmethod
     def load(cls) -> "Roster":
@@ -104,7 +108,9 @@ class Roster:
             for c in contestants
         )
         categories = dict(Category.objects.values_list("slug", "pk"))
-        return cls(candidates=candidates, categories=categories, loaded_at=started)
+        policy = settings.ARENA_SAMPLING_POLICY
+        active = sampling.load() if policy == "active" else None
+        return cls(candidates, categories, started, policy, active)
 
     @property
     def recorded_ids(self) -> list[int]:
@@ -123,7 +129,20 @@ class Roster:
                 "No two models here can answer this prompt: the recorded (demo) models only "
                 "replay their answers to the suggested prompts, word for word."
             )
-        draw = pair_draw([c.sampling_weight for c in candidates], rng)
+        if self.policy == "active" and self.active is not None:
+            rng = rng or random.SystemRandom()
+            ids = [c.id for c in candidates if c.sampling_weight > 0]  # 0: switched off
+            drawn = self.active.draw(ids, rng.random())
+            if drawn is not None:
+                by_id = {c.id: c for c in candidates}
+                x, y, p = drawn
+                if rng.random() < 0.5:
+                    x, y = y, x
+                return Pairing(by_id[x], by_id[y], p)
+        if self.policy == "uniform":
+            draw = pair_draw([float(c.sampling_weight > 0) for c in candidates], rng)
+        else:  # weighted, and the fallback of active (see arena.battles.sampling)
+            draw = pair_draw([c.sampling_weight for c in candidates], rng)
         return Pairing(candidates[draw.a], candidates[draw.b], draw.pair_probability)
 
 

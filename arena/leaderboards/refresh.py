@@ -19,6 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 
 import ratings
+from arena.battles import sampling
 from arena.battles.style import battle_style
 from arena.leaderboards.data import (
     BattleData,
@@ -192,7 +193,80 @@ def _settings() -> dict:
         "confidence_level": 0.95,
         "min_votes": settings.ARENA_MIN_VOTES,
         "both_bad": "tie",
+        "sampling_policy": settings.ARENA_SAMPLING_POLICY,
+        "weighting": settings.ARENA_LEADERBOARD_WEIGHTING,
     }
+
+
+def _ipw(votes: BattleData) -> np.ndarray:
+    """Inverse-propensity weights 1 / P(pair), scaled to mean 1 (the fit and its sandwich
+    intervals do not depend on the scale)."""
+    rows = Battle.objects.filter(id__lte=int(votes.battle_ids.max())).values_list(
+        "id", "pair_probability"
+    )
+    prob = dict(rows.iterator(chunk_size=20_000))
+    p = np.array([prob.get(int(i)) or 1.0 for i in votes.battle_ids])  # none stored: weight 1
+    w = 1.0 / np.clip(p, 1e-12, None)
+    return w / w.mean()
+
+
+def _weighted_boards(data: CountData, votes: BattleData, weights, seed, engine: dict) -> dict:
+    """Like ``_plain_boards``, fitted from the battles with inverse-propensity weights."""
+    fitted = ratings.leaderboards_by_category(
+        votes.n_models,
+        votes.a,
+        votes.b,
+        votes.outcome,
+        votes.membership,
+        category_names=[c.slug for c in votes.categories],
+        weights=weights,
+        rng=seed,
+        **engine,
+    )
+    boards = {None: (fitted.overall, data.counts[None])}
+    for category in votes.categories:
+        if category.slug in fitted.categories and category.pk in data.counts:
+            boards[category] = (fitted.categories[category.slug], data.counts[category.pk])
+    return boards
+
+
+def _fragility(counts: ratings.PairCounts, data: CountData, names: dict) -> dict | None:
+    """Fewest votes whose removal changes the top model and the top-3 order (see ratings).
+    Votes of one (pair, outcome) cell are alike, so the counts are all it needs."""
+    if counts.n_battles > settings.ARENA_FRAGILITY_MAX_VOTES:
+        return None  # the refits cost too much here; the page then says nothing
+    c = counts.counts
+    a = np.concatenate([np.repeat(counts.pair_i, c[:, k]) for k in range(4)])
+    b = np.concatenate([np.repeat(counts.pair_j, c[:, k]) for k in range(4)])
+    o = np.concatenate([np.full(int(c[:, k].sum()), k) for k in range(4)])
+    out = {}
+    for key, k in (("top", 1), ("top3", 3)):
+        f = ratings.fragility(counts.n_models, a, b, o, k=k)
+        pair = [names[int(data.contestant_ids[m])] for m in f.pair] if f.pair else None
+        out[key] = {"votes": f.votes, "approx": f.approx, "pair": pair}
+    return out
+
+
+def _store_active_pairs(data: CountData, board) -> None:
+    """Recompute the active policy's pair distribution from this refresh's overall board."""
+    active = list(
+        Contestant.objects.filter(active=True).order_by("pk").values_list("pk", flat=True)
+    )
+    if len(active) < 2:
+        return
+    overall = data.counts[None]
+    position = {int(c): k for k, c in enumerate(data.contestant_ids)}
+    idx = np.array([position.get(c, -1) for c in active])
+    n = overall.n_models
+    counts = np.zeros((n + 1, n + 1))
+    counts[overall.pair_i, overall.pair_j] = overall.counts.sum(axis=1)
+    counts = (counts + counts.T)[np.ix_(idx, idx)]  # -1: the empty last row and column
+    by_id = {
+        int(data.contestant_ids[m]): float(r)
+        for m, r in zip(board.model, board.rating, strict=True)
+        if np.isfinite(r)
+    }
+    sampling.store(sampling.compute(active, by_id, counts))
 
 
 def leaderboard_refresh(
@@ -215,7 +289,8 @@ def leaderboard_refresh(
     step = progress or (lambda message: None)
     step("reading votes")
     votes = None  # the votes themselves, read only where counts do not do
-    if judge is None and cutoff_id is None:
+    # Inverse-propensity weights are per battle: that board reads the battles.
+    if judge is None and cutoff_id is None and settings.ARENA_LEADERBOARD_WEIGHTING != "ipw":
         data = human_counts()
         scope = LeaderboardSnapshot.Scope.HUMAN
     else:
@@ -232,7 +307,16 @@ def leaderboard_refresh(
     stats = contestant_stats()
 
     step("fitting boards")
-    plain = _plain_boards(data, seed, fit_settings)
+    engine = {k: v for k, v in fit_settings.items() if k not in ("sampling_policy", "weighting")}
+    weights = None
+    if votes is not None and fit_settings["weighting"] == "ipw":
+        weights = _ipw(votes)
+        engine["ci"] = fit_settings["ci"] = "sandwich"  # accounts for the weights
+        plain = _weighted_boards(data, votes, weights, seed, engine)
+    else:
+        plain = _plain_boards(data, seed, engine)
+    if judge is None and settings.ARENA_SAMPLING_POLICY == "active":
+        _store_active_pairs(data, plain[None][0])
 
     step("style control")
     styled = {}
@@ -246,7 +330,7 @@ def leaderboard_refresh(
         style_note = ""
         features = ratings.battle_features(style_a, style_b)
         idx = np.flatnonzero(mask)
-        style_settings = {**fit_settings, "n_resamples": min(fit_settings["n_resamples"], 100)}
+        style_settings = {**engine, "n_resamples": min(fit_settings["n_resamples"], 100)}
         sc = ratings.leaderboards_by_category(
             votes.n_models,
             votes.a[idx],
@@ -255,6 +339,7 @@ def leaderboard_refresh(
             votes.membership[idx],
             category_names=[c.slug for c in votes.categories],
             style=features,
+            weights=None if weights is None else weights[idx],
             rng=seed,
             **style_settings,
         )
@@ -285,6 +370,7 @@ def leaderboard_refresh(
     with transaction.atomic():
         for category, (board, counts) in plain.items():
             results, pictures = _board_results(board, data, counts, names, stats, category=category)
+            results["fragility"] = _fragility(counts, data, names)
             plain_ratings = {r["contestant_id"]: r["rating"] for r in results["rows"]}
             made.append(
                 LeaderboardSnapshot(

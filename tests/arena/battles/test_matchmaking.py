@@ -6,6 +6,8 @@ from collections import Counter
 import pytest
 from channels.db import database_sync_to_async
 
+import ratings
+from arena.battles import sampling
 from arena.battles.matchmaking import (
     Candidate,
     NotEnoughContestants,
@@ -149,3 +151,53 @@ def test_recorded_contestants_are_drawn_only_when_they_can_replay_the_prompt():
         assert {pairing.a.id, pairing.b.id} == {1, 3}
     with pytest.raises(NotEnoughContestants, match="only replay their answers"):
         roster.pair(replayers={2}, rng=rng)
+
+
+def _roster(policy, active=None, kinds=("live",) * 4, weights=(1.0, 1.0, 1.0, 3.0)):
+    endpoint = Endpoint(name="x", kind="openai")
+    candidates = tuple(
+        Candidate(pk, kind, w, endpoint)
+        for pk, kind, w in zip((11, 12, 13, 14), kinds, weights, strict=True)
+    )
+    return Roster(candidates, {}, 0.0, policy, active)
+
+
+def test_active_policy_draws_pairs_with_their_stated_exact_probability():
+    dist = ratings.PairDistribution(4, [0, 0, 1, 2], [1, 2, 3, 3], [0.5, 0.25, 0.125, 0.125])
+    active = sampling.ActivePairs([11, 12, 13, 14], dist)
+    roster = _roster("active", active)
+    rng = random.Random(5)
+    seen = Counter()
+    for _ in range(4000):
+        pairing = roster.pair(rng=rng)
+        key = frozenset((pairing.a.id, pairing.b.id))
+        expected = {
+            frozenset((11, 12)): 0.5,
+            frozenset((11, 13)): 0.25,
+            frozenset((12, 14)): 0.125,
+            frozenset((13, 14)): 0.125,
+        }
+        assert pairing.pair_probability == pytest.approx(expected[key])
+        seen[key] += 1
+    assert seen[frozenset((11, 12))] / 4000 == pytest.approx(0.5, abs=0.03)
+    # A recorded model that cannot replay the prompt: the distribution conditioned on the rest.
+    roster = _roster("active", active, kinds=("live", "live", "recorded", "live"))
+    for _ in range(200):
+        pairing = roster.pair(rng=rng)
+        key = frozenset((pairing.a.id, pairing.b.id))
+        assert key in ({11, 12}, {12, 14})
+        p = {frozenset((11, 12)): 0.5 / 0.625, frozenset((12, 14)): 0.125 / 0.625}[key]
+        assert pairing.pair_probability == pytest.approx(p)
+
+
+def test_active_falls_back_to_weighted_and_uniform_ignores_weights():
+    dist = ratings.PairDistribution(3, [0, 0, 1], [1, 2, 2], [1, 1, 1])
+    stale = sampling.ActivePairs([11, 12, 13], dist)  # 14 activated since
+    rng = random.Random(2)
+    weights = [1.0, 1.0, 1.0, 3.0]
+    for policy, active in (("active", stale), ("active", None), ("weighted", None)):
+        pairing = _roster(policy, active).pair(rng=rng)
+        i, j = pairing.a.id - 11, pairing.b.id - 11
+        assert pairing.pair_probability == pytest.approx(pair_probability(weights, i, j))
+    for _ in range(20):
+        assert _roster("uniform").pair(rng=rng).pair_probability == pytest.approx(1 / 6)
