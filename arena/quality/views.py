@@ -24,11 +24,12 @@ def quality_index(request):
         .order_by("-updated_at")[:SHOWN]
     )
     _label_reasons(voters)
-    votes = (
+    votes = list(
         VoteReview.objects.exclude(status=VoteReview.Status.OK)
         .select_related("vote__voter", "vote__battle", "decided_by")
         .order_by("-vote_id")[:SHOWN]
     )
+    _label_checks(votes)
     context = {
         "voters": voters,
         "votes": votes,
@@ -51,6 +52,36 @@ def _label_reasons(voters: list[VoterStanding]) -> None:
             s.reason_label = f"always picks {names.get(pk, f'model {pk}')}"
         else:
             s.reason_label = {"random": "votes at random"}.get(s.reason, s.reason)
+
+
+CHECK_LABELS = {
+    "too_fast": "voted faster than both answers can be read (s)",
+    "votes_per_day": "votes in 24 hours",
+    "repeated_prompt": "prompt already voted on",
+    "voter_random": "voter votes at random",
+    "voter_excluded_by_staff": "voter excluded by staff",
+    "staff": "excluded by staff",
+}
+
+
+def _label_checks(reviews: list[VoteReview]) -> None:
+    """Each reason's words for staff (the stored code stays as it is: "voter_favourite:4")."""
+    prefix = "voter_favourite:"
+    pks = {
+        int(c["check"][len(prefix) :])
+        for r in reviews
+        for c in r.reasons
+        if c.get("check", "").startswith(prefix)
+    }
+    names = dict(Contestant.objects.filter(pk__in=pks).values_list("pk", "name"))
+    for r in reviews:
+        for c in r.reasons:
+            code = c.get("check", "")
+            if code.startswith(prefix):
+                pk = int(code[len(prefix) :])
+                c["label"] = f"voter always picks {names.get(pk, f'model {pk}')}"
+            else:
+                c["label"] = CHECK_LABELS.get(code, code)
 
 
 @staff_page(STAFF_ONLY)
