@@ -373,6 +373,9 @@ def test_the_topology_survives_a_daphne_process_killed_mid_round():
             ARENA_MIN_VOTES="1",
             ARENA_LEADERBOARD_ROUNDS="20",
             ARENA_LOG_LEVEL="INFO",
+            # These scripted voters vote the moment both answers are complete; the vote-quality
+            # check "too fast to have read both answers" would rightly exclude every vote.
+            ARENA_QUALITY_MAX_READ_SECONDS="0",
         )
         topology = Topology(
             run_dir=run_dir,

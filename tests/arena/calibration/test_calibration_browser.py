@@ -46,7 +46,7 @@ def test_a_person_reads_the_calibration_of_the_llmfao_judges(tmp_path, page, art
         f"User.objects.create_user('alice', password='{password}')",
     )
     with daphne_server(env, tmp_path / "daphne.log") as base:
-        assert httpx.get(base + "/api/calibration/", timeout=10).status_code == 403
+        assert httpx.get(base + "/api/calibration/", timeout=10).status_code == 401
         page.goto(base + "/accounts/login/?next=/calibration/%3Fjudge%3DGPT-4%2B%28LLMFAO%29")
         page.get_by_label("Username").fill("alice")
         page.get_by_label("Password").fill(password)
