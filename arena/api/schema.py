@@ -171,6 +171,37 @@ OPERATIONS = [
         {200: LEADERBOARD, 400: ERROR, 404: ERROR},
     ),
     (
+        "leaderboard_status",
+        "/leaderboard/status.json",
+        "get",
+        "read",
+        False,
+        "Whether the board of one choice exists and whether a newer one is being computed",
+        [
+            _query("scope", "human (default) or judge", ["human", "judge"]),
+            _query("judge", "a judge's name (scope=judge)"),
+            _query("category", "a category's slug"),
+            _query("style", "1: style-controlled", ["0", "1"]),
+        ],
+        None,
+        {
+            200: {
+                "type": "object",
+                "required": ["snapshot", "completed_at", "n_votes", "refresh"],
+                "properties": {
+                    "snapshot": {"type": ["integer", "null"]},
+                    "completed_at": {"type": ["string", "null"]},
+                    "n_votes": {"type": ["integer", "null"]},
+                    "refresh": {
+                        "type": "string",
+                        "enum": ["", "running", "queued", "first"],
+                    },
+                },
+            },
+            400: ERROR,
+        },
+    ),
+    (
         "api_snapshots",
         "/api/leaderboards/snapshots/",
         "get",

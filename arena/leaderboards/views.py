@@ -231,7 +231,7 @@ def _page_context(request, with_pictures=False):
     return context
 
 
-@board_page
+@api_view(board=True)
 @never_cache
 @require_GET
 def leaderboard_status(request):

@@ -17,7 +17,7 @@ URL fails here until someone decides who may see it:
     runs/<run_id>.json                 signed in; a judge run's: staff only
     leaderboard/  leaderboard/compare/ signed in (anyone with ARENA_PUBLIC_LEADERBOARDS)
     leaderboard/snapshots/<snapshot_id>.<fmt>   the same
-    api/leaderboards/  api/leaderboards/snapshots/   the same (JSON 401)
+    api/leaderboards/  api/leaderboards/snapshots/  leaderboard/status.json   the same (JSON 401)
     api/calibration/                   signed in (JSON 401)
     api/battles/ api/battles/batch/ api/tokens/...  signed in or a token (JSON 401/403)
     api/openapi.json  api/docs/        public (the API's description)

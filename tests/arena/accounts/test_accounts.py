@@ -166,8 +166,8 @@ def board(arena_votes):
     cache.clear()
 
 
-READS = ["/leaderboard/", "/leaderboard/compare/", "/leaderboard/status.json"]
-JSON_READS = ["/api/leaderboards/", "/api/leaderboards/snapshots/"]
+READS = ["/leaderboard/", "/leaderboard/compare/"]
+JSON_READS = ["/api/leaderboards/", "/api/leaderboards/snapshots/", "/leaderboard/status.json"]
 
 
 def test_public_leaderboards_are_off_by_default(board, settings):
