@@ -291,7 +291,9 @@
   if (ui.suggestions && window.matchMedia("(max-width: 720px)").matches) ui.suggestions.open = false;
   document.addEventListener("keydown", (e) => {
     const tag = (e.target.tagName || "").toLowerCase();
-    if (tag === "textarea" || tag === "input" || tag === "select" || e.ctrlKey || e.metaKey || e.altKey) return;
+    // A field keeps its keys, unless it was disabled while focused (the prompt picker once sent).
+    const typing = (tag === "textarea" || tag === "input" || tag === "select") && !e.target.disabled;
+    if (typing || e.ctrlKey || e.metaKey || e.altKey) return;
     const outcome = { "1": "a", "2": "b", "3": "tie", "4": "both_bad" }[e.key];
     if (outcome) vote(outcome);
     else if (e.key === "n" && !ui.newRound.disabled) send({ type: "new_round" });
