@@ -152,6 +152,14 @@ def _path_id(name: str) -> dict:
     }
 
 
+# Which board: the query of the leaderboard reads.
+BOARD_CHOICE = [
+    _query("scope", "human (default) or judge", ["human", "judge"]),
+    _query("judge", "a judge's name (scope=judge)"),
+    _query("category", "a category's slug"),
+    _query("style", "1: style-controlled", ["0", "1"]),
+]
+
 # (url name, path, method, scope, staff, summary, parameters, request body, {status: schema})
 OPERATIONS = [
     (
@@ -161,12 +169,7 @@ OPERATIONS = [
         "read",
         False,
         "The latest complete leaderboard snapshot of one scope, with its pairwise matrices",
-        [
-            _query("scope", "human (default) or judge", ["human", "judge"]),
-            _query("judge", "a judge's name (scope=judge)"),
-            _query("category", "a category's slug"),
-            _query("style", "1: style-controlled", ["0", "1"]),
-        ],
+        BOARD_CHOICE,
         None,
         {200: LEADERBOARD, 400: ERROR, 404: ERROR},
     ),
@@ -177,12 +180,7 @@ OPERATIONS = [
         "read",
         False,
         "Whether the board of one choice exists and whether a newer one is being computed",
-        [
-            _query("scope", "human (default) or judge", ["human", "judge"]),
-            _query("judge", "a judge's name (scope=judge)"),
-            _query("category", "a category's slug"),
-            _query("style", "1: style-controlled", ["0", "1"]),
-        ],
+        BOARD_CHOICE,
         None,
         {
             200: {
