@@ -7,6 +7,8 @@ PORT ?= 8000
 # Services used by the tests when reachable (ARENA_REQUIRE_SERVICES=1 makes them mandatory).
 TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/arena
 PYTEST_ARGS ?=
+# Test processes (pytest-xdist); a file's tests stay in one process (module fixtures, servers).
+TEST_WORKERS ?= 2
 
 .PHONY: install run test lint bench bench-ratings bench-battles bench-leaderboard bench-import clean
 
@@ -27,9 +29,9 @@ lint: install
 
 test: lint
 	$(PY) manage.py makemigrations --check --dry-run
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 	@echo "--- the database tests again, on PostgreSQL ($(TEST_POSTGRES_URL))"
-	ARENA_TEST_POSTGRES=1 DATABASE_URL=$(TEST_POSTGRES_URL) $(PY) -m pytest -m "django_db and not browser" $(PYTEST_ARGS)
+	ARENA_TEST_POSTGRES=1 DATABASE_URL=$(TEST_POSTGRES_URL) $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile -m "django_db and not browser" $(PYTEST_ARGS)
 
 # Benchmarks print figures (medians); they assert nothing about time. PostgreSQL is needed
 # for bench-leaderboard and for the PostgreSQL half of bench-import.

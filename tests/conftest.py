@@ -161,7 +161,10 @@ def celery_worker_pid(redis_url, tmp_path_factory, django_db_setup, django_db_bl
         proc.wait()
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: while it lives, Playwright's sync API keeps an event loop
+# running in this thread, which Django's ORM and asyncio tests refuse; under pytest-xdist a
+# worker runs other files after a browser file, so the loop must end with the file.
+@pytest.fixture(scope="module")
 def chromium_browser():
     """Debian's Chromium driven by Playwright (never a downloaded browser)."""
     if not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM):

@@ -14,7 +14,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 REQUIRE_SERVICES = os.environ.get("ARENA_REQUIRE_SERVICES", "").strip() == "1"
-TEST_REDIS_URL = os.environ.get("ARENA_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+# One Redis database per pytest-xdist worker (gw0: 15, gw1: 14, ...): tests flush theirs, and
+# a worker's Celery process must not take another worker's tasks off a shared queue.
+_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+TEST_REDIS_URL = os.environ.get("ARENA_TEST_REDIS_URL", f"redis://127.0.0.1:6379/{15 - _WORKER}")
 CHROMIUM = os.environ.get("ARENA_CHROMIUM", "/usr/bin/chromium")
 
 

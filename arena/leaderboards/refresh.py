@@ -230,11 +230,19 @@ def _weighted_boards(data: CountData, votes: BattleData, weights, seed, engine: 
     return boards
 
 
+#: A stored board's fragility before its refits are done (the page says "computing").
+FRAGILITY_PENDING = "pending"
+
+
+def _fragility_wanted(counts: ratings.PairCounts) -> bool:
+    return counts.n_battles <= settings.ARENA_FRAGILITY_MAX_VOTES  # else the refits cost too much
+
+
 def _fragility(counts: ratings.PairCounts, data: CountData, names: dict) -> dict | None:
     """Fewest votes whose removal changes the top model and the top-3 order (see ratings).
     Votes of one (pair, outcome) cell are alike, so the counts are all it needs."""
-    if counts.n_battles > settings.ARENA_FRAGILITY_MAX_VOTES:
-        return None  # the refits cost too much here; the page then says nothing
+    if not _fragility_wanted(counts):
+        return None  # the page then says nothing
     c = counts.counts
     a = np.concatenate([np.repeat(counts.pair_i, c[:, k]) for k in range(4)])
     b = np.concatenate([np.repeat(counts.pair_j, c[:, k]) for k in range(4)])
@@ -370,7 +378,8 @@ def leaderboard_refresh(
     with transaction.atomic():
         for category, (board, counts) in plain.items():
             results, pictures = _board_results(board, data, counts, names, stats, category=category)
-            results["fragility"] = _fragility(counts, data, names)
+            # Filled in after the boards are stored (refits are the slowest part of a refresh).
+            results["fragility"] = FRAGILITY_PENDING if _fragility_wanted(counts) else None
             plain_ratings = {r["contestant_id"]: r["rating"] for r in results["rows"]}
             made.append(
                 LeaderboardSnapshot(
@@ -406,4 +415,11 @@ def leaderboard_refresh(
                 )
             )
         LeaderboardSnapshot.objects.bulk_create(made)
+
+    step("fragility")
+    for snapshot in made:
+        if snapshot.results.get("fragility") == FRAGILITY_PENDING:
+            counts = plain[snapshot.category][1]
+            snapshot.results["fragility"] = _fragility(counts, data, names)
+            LeaderboardSnapshot.objects.filter(pk=snapshot.pk).update(results=snapshot.results)
     return made

@@ -126,6 +126,7 @@
   function startOver() {
     state.battle = null; state.voted = false; state.streaming = false;
     resetPanes(); enableVotes(false); hideConfirm(); setNotice("");
+    delete ui.form.dataset.round;
     if (ui.category) ui.category.value = "";  // each battle's category is chosen afresh
     if (ui.pick) ui.pick.value = "";
     if (picker) ui.prompt.value = "";
@@ -150,6 +151,7 @@
     switch (m.type) {
       case "start": {
         state.battle = m.battle; setBusy(true); enableVotes(false); hideConfirm(); setNotice("");
+        ui.form.dataset.round = "answering";  // the round's phase, for scripts and tests
         if (m.attempt === 0) ui.prompt.value = "";
         const prompt = state.lastPrompt || "";
         ["a", "b"].forEach((s) => {
@@ -193,6 +195,7 @@
             " " + (m.notice || "Which is better?");
         }
         setNotice(text, !m.can_vote);
+        ui.form.dataset.round = "ready";
         break;
       }
       case "revealed":

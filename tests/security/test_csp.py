@@ -125,7 +125,8 @@ def _sweep(tmp_path, page):
         page.get_by_role("button", name="Send").click()
         wait_js(
             page,
-            "['status-a', 'status-b'].every("
+            "document.getElementById('prompt-form').dataset.round === 'ready'"
+            " && ['status-a', 'status-b'].every("
             "(id) => document.getElementById(id).textContent.startsWith('done'))",
             timeout=30,
         )

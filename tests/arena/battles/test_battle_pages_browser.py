@@ -50,10 +50,12 @@ def _sign_in(page, base, password, next_path="/battle/"):
 
 
 def _both_done(page):
+    """Both answers are in and the round's ``ready`` (its notice, the vote buttons) arrived."""
     page.wait_for_function(
-        "['status-a', 'status-b'].every((id) =>"
+        "document.getElementById('prompt-form').dataset.round === 'ready'"
+        " && ['status-a', 'status-b'].every((id) =>"
         " document.getElementById(id).textContent.startsWith('done'))",
-        timeout=15_000,
+        timeout=30_000,
     )
 
 

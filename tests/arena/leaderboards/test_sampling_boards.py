@@ -8,7 +8,7 @@ from django.urls import reverse
 import ratings
 from arena.battles import sampling
 from arena.leaderboards.refresh import leaderboard_refresh
-from arena.models import Battle, Vote
+from arena.models import Battle, LeaderboardSnapshot, Vote
 from tests.factories import make_contestant
 
 pytestmark = pytest.mark.django_db
@@ -65,3 +65,10 @@ def test_ipw_board_matches_the_engine_and_active_pairs_are_stored(settings, clie
     page = client.get(reverse("leaderboard")).content.decode()
     assert 'id="sampling-policy">active<' in page and "inverse propensity" in page
     assert f"removing {fragility['top']['votes']} vote" in page
+    # Fragility is stored after the boards; until then the board says it is being computed.
+    stored = LeaderboardSnapshot.objects.get(pk=overall.pk)
+    assert stored.results["fragility"] == fragility
+    stored.results["fragility"] = "pending"
+    stored.save(update_fields=["results"])
+    page = client.get(reverse("leaderboard")).content.decode()
+    assert "Fragility: being computed" in page and "removing" not in page
