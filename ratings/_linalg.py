@@ -22,6 +22,8 @@ __all__: list[str] = []
 
 _RHS_BLOCK = 8  # columns per triangular solve
 _GEMM_LIMIT = 250_000  # multiply-adds per matrix product
+_TILE_COLUMNS = 16  # columns of the right-hand factor per tile
+_INV_BLOCK = 120  # below 128: LAPACK's Cholesky stays on one thread
 
 
 def cho_factor(a: FloatArray) -> tuple[FloatArray, bool] | None:
@@ -48,8 +50,28 @@ def solve_spd(
 
 
 def inv_spd(a: FloatArray) -> FloatArray:
-    """Inverse of a symmetric positive definite matrix (symmetrised)."""
-    out = solve_spd(a, np.eye(a.shape[0]))
+    """Inverse of a symmetric positive definite matrix (symmetrised).
+
+    Above ``_INV_BLOCK`` rows, by blocks (Schur complements) whose products go through
+    :func:`matmul`: LAPACK's inverse or triangular solves of that size run threaded.
+    """
+    n = a.shape[0]
+    if n <= _INV_BLOCK:
+        out = solve_spd(a, np.eye(n))
+        return 0.5 * (out + out.T)
+    h = n // 2
+    a11_inv = inv_spd(a[:h, :h])
+    x = matmul(a11_inv, a[:h, h:])  # A11^-1 A12
+    s_inv = inv_spd(a[h:, h:] - matmul(a[h:, :h], x))
+    if not np.all(np.isfinite(s_inv)):  # not numerically definite: least squares
+        out = np.linalg.lstsq(a, np.eye(n), rcond=None)[0]
+        return 0.5 * (out + out.T)
+    xs = matmul(x, s_inv)
+    out = np.empty((n, n))
+    out[:h, :h] = a11_inv + matmul(xs, x.T)
+    out[:h, h:] = -xs
+    out[h:, :h] = -xs.T
+    out[h:, h:] = s_inv
     return 0.5 * (out + out.T)
 
 
@@ -64,15 +86,21 @@ def xt_dot(x: FloatArray, v: FloatArray) -> FloatArray:
 
 
 def matmul(a: FloatArray, b: FloatArray) -> FloatArray:
-    """``a @ b`` for 2-D arrays, in column blocks small enough for one BLAS thread."""
+    """``a @ b`` for 2-D arrays, in tiles small enough for one BLAS thread.
+
+    Tiles are narrow column blocks of ``b`` (kept in cache) times row blocks of ``a``: a
+    column block alone would stream all of ``a`` from memory once per block, which made a
+    (500, 500) by (500, 50) product 50 times slower than one call.
+    """
     m, k = a.shape
     n = b.shape[1]
     if m * k * n <= _GEMM_LIMIT:
         return a @ b
-    # At least a few columns per call: one column at a time is a matrix-vector product that
-    # reads all of ``a`` from memory per column (8 MB per column at n = 1000).
-    width = max(_RHS_BLOCK, _GEMM_LIMIT // max(1, m * k))
-    out = np.empty((m, n))
+    width = min(n, _TILE_COLUMNS)
+    height = max(1, _GEMM_LIMIT // max(1, k * width))
+    out = np.empty((m, n), dtype=np.result_type(a, b))
     for c in range(0, n, width):
-        out[:, c : c + width] = a @ b[:, c : c + width]
+        block = np.ascontiguousarray(b[:, c : c + width])
+        for r in range(0, m, height):
+            np.matmul(a[r : r + height], block, out=out[r : r + height, c : c + width])
     return out
