@@ -20,7 +20,10 @@ Cells with very large counts (or when the tables would be too big) use
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+import numpy.typing as npt
 from scipy.special import gammaln
 
 from ._typing import ArrayLike, IntArray
@@ -135,8 +138,10 @@ class MultinomialSampler:
         self._g = t.n_guide[inv].astype(np.float64)[:, None]
         self._goff = t.guide_off[:-1][inv][:, None]
 
-    def _poisson(self, rng: np.random.Generator, rounds: int) -> IntArray:
-        out = np.zeros((self.counts.size, rounds), dtype=self.dtype)
+    def _poisson(
+        self, rng: np.random.Generator, rounds: int, dtype: npt.DTypeLike = None
+    ) -> npt.NDArray[Any]:
+        out = np.zeros((self.counts.size, rounds), dtype=self.dtype if dtype is None else dtype)
         if self.other_cells.size:
             lam = self.scale * self.counts[self.other_cells].astype(np.float64)
             out[self.other_cells] = rng.poisson(lam[:, None], size=(lam.size, rounds))
@@ -159,11 +164,16 @@ class MultinomialSampler:
             out[cells[c0:c1]] = idx.reshape(u.shape) + self._lo[c0:c1]
         return out
 
-    def draw(self, rng: np.random.Generator, rounds: int) -> IntArray:
-        """Return an integer array of shape (n_cells, rounds); each column sums to N."""
-        x = self._poisson(rng, rounds)
+    def draw(
+        self, rng: np.random.Generator, rounds: int, dtype: npt.DTypeLike = None
+    ) -> npt.NDArray[Any]:
+        """Return an array of shape (n_cells, rounds) whose columns sum to N: integers, or
+        of ``dtype`` (``float32`` is exact while N < 2**24 and saves the solver a cast)."""
+        if dtype is not None and np.dtype(dtype) == np.float32 and self.total >= 2**24:
+            dtype = np.float64
+        x = self._poisson(rng, rounds, dtype)
         total = self.total
-        diff = total - x.sum(axis=0)
+        diff = total - x.sum(axis=0, dtype=np.float64).astype(np.int64)  # whole numbers
         short = np.flatnonzero(diff > 0)
         if short.size:  # too few: add the missing battles, each drawn from counts / N
             k = diff[short]

@@ -200,7 +200,7 @@ def bootstrap_phases(fit, rounds: int) -> tuple[float, float, int]:
     for start in range(0, rounds, chunk):
         size = min(chunk, rounds - start)
         c = time.thread_time()
-        x = sampler.draw(rng, size).reshape(3, n_pairs, size)
+        x = sampler.draw(rng, size, np.float32).reshape(3, n_pairs, size)
         draw += time.thread_time() - c
         c = time.thread_time()
         chord.solve(x[0], x[1], x[2])
