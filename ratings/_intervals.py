@@ -10,7 +10,11 @@ resample (see :mod:`ratings._resample`). All resamples are solved together: star
 point estimate, each resample takes Newton steps with the point estimate's Hessian (a chord
 method), which converges linearly at a rate given by the small difference between the
 resampled and the original information; while the steps are large, Anderson acceleration
-mixes each resample's last few steps, which saves a few iterations. A resample that does not
+mixes each resample's last few steps, which saves a few iterations. For Bradley-Terry the
+steps are Jacobi-scaled per resample (the Hessian's diagonal rescaled to the resample's) and
+the gradients are computed in single precision as changes from the point estimate (see
+:meth:`_Chord._single_gradient`), accurate to ~1e-7 in log units, so the default
+``tol = 1e-6`` needs no double-precision pass. A resample that does not
 converge, or that has no finite maximum-likelihood estimate (a model that happens to win or
 lose every resampled battle), is refitted on its own by full Newton, with the small prior if
 its MLE does not exist; such resamples are counted in ``n_degenerate``. Intervals are
@@ -205,8 +209,11 @@ class _Chord:
 
     Arrays are laid out (n_pairs, R) / (n_models, R): one column per round. Each iteration
     is a Newton step with the point estimate's Hessian (the chord method). For Bradley-Terry
-    the first iterations evaluate the logistic function in single precision (vectorised
-    ``exp``), the last ones in double precision, so the result is accurate to ``tol``.
+    the iterations run in single precision down to ``max(tol, 1e-6)`` (all rounds together,
+    then the few stragglers on their own), and in double precision below that, so the result
+    is accurate to ``tol``. Pairs are best ordered so that each of the ``_GROUPS`` consecutive
+    groups of rows holds some of every model's pairs (as :func:`bootstrap` orders them): the
+    single-precision sums are taken per group.
     """
 
     def __init__(self, fit: RatingFit, tol: float, perm: IntArray) -> None:

@@ -15,7 +15,9 @@ The Poisson draws use inversion of the cumulative distribution with a guide tabl
 per distinct count (counts are integers, so cells with equal counts share a table); the tables
 cover the support up to a tail mass below 1e-16 and are exact up to floating-point rounding.
 Cells with very large counts (or when the tables would be too big) use
-``Generator.poisson``.
+``Generator.poisson``; empty cells stay empty. The cells are drawn in increasing order of
+count (neighbouring cells share neighbouring tables, which stay in cache) and written to their
+own rows, so callers choose the row order.
 """
 
 from __future__ import annotations
