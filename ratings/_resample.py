@@ -33,10 +33,10 @@ from ._typing import ArrayLike, IntArray
 __all__: list[str] = []
 
 _EPS = np.finfo(np.float64).eps
-_GUIDE = 2  # guide-table buckets per support point
+_GUIDE = 4  # guide-table buckets per support point (2: 11% slower, 8: no faster)
 _TABLE_LIMIT = 4_000_000  # total support points over all tables
 _LAMBDA_LIMIT = 200_000  # counts above this use Generator.poisson
-_BLOCK = 2048  # cells per block when sampling
+_BLOCK = 100_000  # cells x rounds per block when sampling (2048 cells at 50 rounds)
 _SHIFT_MIN = 10_000  # totals from which the Poisson means are shifted below the counts
 
 
@@ -149,9 +149,11 @@ class MultinomialSampler:
             out[self.other_cells] = rng.poisson(lam[:, None], size=(lam.size, rounds))
         cdf, guide = self.tables.cdf, self.tables.guide
         cells = self.table_cells
-        # Blocks of cells (in increasing order of count) keep the tables they touch in cache.
-        for c0 in range(0, cells.size, _BLOCK):
-            c1 = min(cells.size, c0 + _BLOCK)
+        # Blocks of cells (in increasing order of count) keep the tables they touch in cache;
+        # fewer rounds, more cells per block (a few numpy calls per block).
+        block = max(256, _BLOCK // max(1, rounds))
+        for c0 in range(0, cells.size, block):
+            c1 = min(cells.size, c0 + block)
             u = rng.random((c1 - c0, rounds))
             q = (u * self._g[c0:c1]).astype(np.intp)
             q += self._goff[c0:c1]
