@@ -141,7 +141,7 @@ class MultinomialSampler:
         self._goff = t.guide_off[:-1][inv][:, None]
 
     def _poisson(
-        self, rng: np.random.Generator, rounds: int, dtype: npt.DTypeLike = None
+        self, rng: np.random.Generator, rounds: int, dtype: npt.DTypeLike | None = None
     ) -> npt.NDArray[Any]:
         out = np.zeros((self.counts.size, rounds), dtype=self.dtype if dtype is None else dtype)
         if self.other_cells.size:
@@ -169,7 +169,7 @@ class MultinomialSampler:
         return out
 
     def draw(
-        self, rng: np.random.Generator, rounds: int, dtype: npt.DTypeLike = None
+        self, rng: np.random.Generator, rounds: int, dtype: npt.DTypeLike | None = None
     ) -> npt.NDArray[Any]:
         """Return an array of shape (n_cells, rounds) whose columns sum to N: integers, or
         of ``dtype`` (``float32`` is exact while N < 2**24 and saves the solver a cast)."""
