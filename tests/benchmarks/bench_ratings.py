@@ -180,24 +180,73 @@ def bench_choix(counts, fit, rounds: int, rounds_probe: int):
     return total, diff
 
 
-def bench_scale(n_models: int, n_battles: int, rounds: int, probe_choix: int) -> None:
-    """Large boards: aggregate + fit + ``rounds`` bootstrap rounds, sandwich, peak memory,
-    against choix's warm-started refits (a few, extrapolated) in the same run."""
+def bootstrap_phases(fit, rounds: int) -> tuple[float, float, int]:
+    """CPU seconds of the bootstrap's two phases over ``rounds`` rounds, on one thread:
+    drawing the resamples and solving them (the chunks :func:`ratings.bootstrap` uses)."""
+    from ratings import _intervals as iv
+    from ratings._fit import fitted_pairs
+    from ratings._resample import MultinomialSampler
+
+    _, cells = fitted_pairs(fit)
+    n_pairs = cells.shape[0]
+    perm = np.concatenate([np.arange(k, n_pairs, iv._GROUPS) for k in range(iv._GROUPS)])
+    c = time.thread_time()
+    sampler = MultinomialSampler(cells[perm].T.ravel())
+    chord = iv._Chord(fit, 1e-6, perm)
+    setup = time.thread_time() - c
+    chunk = max(8, min(iv._CHUNK, iv._CHUNK_CELLS // (3 * n_pairs)))
+    rng = np.random.default_rng(0)
+    draw = solve = 0.0
+    for start in range(0, rounds, chunk):
+        size = min(chunk, rounds - start)
+        c = time.thread_time()
+        x = sampler.draw(rng, size, np.float32).reshape(3, n_pairs, size)
+        draw += time.thread_time() - c
+        c = time.thread_time()
+        chord.solve(x[0], x[1], x[2])
+        solve += time.thread_time() - c
+    return setup, draw, solve
+
+
+def peak_rss_mib() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def bench_scale(n_models: int, n_battles: int, rounds: int, probe_choix: int, repeats: int) -> None:
+    """Large boards: aggregate + fit + ``rounds`` bootstrap rounds (each phase), sandwich, peak
+    memory, against choix's warm-started refits (a few, extrapolated) in the same run."""
     print(f"scale: {n_models} models, {n_battles:,} battles, {rounds} rounds")
-    print(f"  load average {os.getloadavg()[0]:.2f} at start")
+    print(
+        f"  cpus available {len(os.sched_getaffinity(0))}, load average "
+        f"{os.getloadavg()[0]:.2f} at start"
+    )
     a, b, o, _ = simulate(n_models, n_battles, seed=1)
     counts = aggregate(n_models, a, b, o)
     print(f"  data: {counts.n_pairs} pairs")
-    t_fit, fit = median_time(lambda: fit_bt(aggregate(n_models, a, b, o)), 3)
-    line("aggregate + point fit", t_fit, f"{fit.n_iter} Newton iterations")
-    t_boot, iv = median_time(
-        lambda: bootstrap(fit_bt(aggregate(n_models, a, b, o)), n_resamples=rounds, rng=0), 3
+    t_agg, counts = median_time(lambda: aggregate(n_models, a, b, o), repeats)
+    line("aggregate", t_agg)
+    t_fit, fit = median_time(lambda: fit_bt(counts), repeats)
+    line("point fit (on counts)", t_fit, f"{fit.n_iter} Newton iterations")
+    t_iv, iv = median_time(lambda: bootstrap(fit, n_resamples=rounds, rng=0), repeats)
+    line(f"bootstrap, {rounds} rounds (on a fit)", t_iv, f"{iv.n_degenerate} degenerate")
+    setup, draw, solve = bootstrap_phases(fit, rounds)
+    print(
+        f"    its phases on one thread (cpu): setup {setup * 1e3:.0f} ms, resampling "
+        f"{draw * 1e3:.0f} ms, solving {solve * 1e3:.0f} ms"
     )
-    line(f"aggregate + fit + {rounds} bootstrap rounds", t_boot, f"{iv.n_degenerate} degenerate")
-    t_sand, _ = median_time(lambda: sandwich(fit), 3)
+    t_boot, iv = median_time(
+        lambda: bootstrap(fit_bt(aggregate(n_models, a, b, o)), n_resamples=rounds, rng=0),
+        repeats,
+    )
+    line(f"aggregate + fit + {rounds} bootstrap rounds", t_boot, "target <= 5 s / 15 s")
+    t_sand, _ = median_time(lambda: sandwich(fit), repeats)
     line("sandwich intervals (on a fit)", t_sand)
     peak = peak_mib(lambda: bootstrap(fit_bt(aggregate(n_models, a, b, o)), n_resamples=rounds))
     print(f"    peak traced memory, aggregate + fit + bootstrap: {peak:8.1f} MiB")
+    print(f"    peak resident memory of the process so far: {peak_rss_mib():8.1f} MiB")
+    print(f"  load average {os.getloadavg()[0]:.2f} before choix")
     ch = bench_choix(counts, fit, rounds, probe_choix)
     if ch:
         print(f"  ratings speed-up over choix x{ch[0] / t_boot:.1f} (target >= 10)")
@@ -232,10 +281,11 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--style-scale", type=_size, metavar="MODELS:BATTLES")
     parser.add_argument("--probe-choix", type=int, default=3, help="choix refits timed (scale)")
+    parser.add_argument("--scale-repeats", type=int, default=3, help="repeats of each scale phase")
     args = parser.parse_args(argv)
     if args.scale or args.style_scale:
         for n_models, n_battles in args.scale or []:
-            bench_scale(n_models, n_battles, 1000, args.probe_choix)
+            bench_scale(n_models, n_battles, 1000, args.probe_choix, args.scale_repeats)
         if args.style_scale:
             bench_style_scale(*args.style_scale)
         return 0
