@@ -131,11 +131,17 @@ def _client() -> httpx.AsyncClient:
     if client is None or client.is_closed:
         for old in [old for old in _clients if old.is_closed()]:
             del _clients[old]
-        client = httpx.AsyncClient(
-            transport=AiohttpTransport(client=_session), follow_redirects=False
-        )
+        # verify: the transport builds an SSL context of its own otherwise (unused, as slow).
+        transport = AiohttpTransport(client=_session(), verify=_ssl_context())
+        client = httpx.AsyncClient(transport=transport, follow_redirects=False)
         _clients[loop] = client
     return client
+
+
+def warm_client() -> None:
+    """Build this event loop's client now (the CA bundle is read once per process, ~0.1 s of
+    blocked loop), so the first burst of battles does not wait for it. In a coroutine."""
+    _client()
 
 
 async def aclose_client() -> None:
