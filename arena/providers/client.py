@@ -4,6 +4,7 @@ the SSE body handed to the endpoint kind's protocol."""
 import asyncio
 import contextlib
 import functools
+import http.cookiejar
 import logging
 import ssl
 import weakref
@@ -115,6 +116,20 @@ def _ssl_context() -> ssl.SSLContext:
 _KEEPALIVE_SECONDS = 60.0
 
 
+class _NoCookies(http.cookiejar.CookieJar):
+    """Cookies an upstream sets are never sent back (no state shared between calls), so they
+    are not parsed either: that parse was a fifth of the client's CPU per request."""
+
+    def extract_cookies(self, response, request) -> None:
+        pass
+
+
+@functools.lru_cache(maxsize=256)
+def _url(base_url: str, path: str) -> httpx.URL:
+    """An endpoint's URL, parsed once (raises httpx.InvalidURL, not cached)."""
+    return httpx.URL(base_url.rstrip("/") + path)
+
+
 def _session() -> aiohttp.ClientSession:
     """aiohttp underneath httpx (the httpx-aiohttp transport, as the OpenAI SDK ships it):
     starting a request costs the event loop a fraction of httpx's own pool. No connection
@@ -133,7 +148,9 @@ def _client() -> httpx.AsyncClient:
             del _clients[old]
         # verify: the transport builds an SSL context of its own otherwise (unused, as slow).
         transport = AiohttpTransport(client=_session(), verify=_ssl_context())
-        client = httpx.AsyncClient(transport=transport, follow_redirects=False)
+        client = httpx.AsyncClient(
+            transport=transport, follow_redirects=False, cookies=_NoCookies()
+        )
         _clients[loop] = client
     return client
 
@@ -181,7 +198,7 @@ async def _http_attempt(call: Call, protocol: ChatProtocol) -> AsyncGenerator[st
     try:
         request = client.build_request(
             "POST",
-            endpoint.base_url.rstrip("/") + protocol.path,
+            _url(endpoint.base_url, protocol.path),
             json=protocol.body(endpoint, call.messages),
             headers=protocol.headers(key),
             timeout=timeout,
