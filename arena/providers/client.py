@@ -120,7 +120,7 @@ class _NoCookies(http.cookiejar.CookieJar):
     """Cookies an upstream sets are never sent back (no state shared between calls), so they
     are not parsed either: that parse was a fifth of the client's CPU per request."""
 
-    def extract_cookies(self, response, request) -> None:
+    def extract_cookies(self, response: object, request: object) -> None:
         pass
 
 
