@@ -28,11 +28,23 @@ from arena.battles.services import (
     turn_record,
     vote_record,
 )
-from arena.battles.streaming import ChunkGate, battle_store, db, draw_battle, dumps
-from arena.core.consumers import CLOSE_SIGNED_OUT, session_is_current, session_key_of
+from arena.battles.streaming import ChunkGate, batch, battle_store, db, draw_battle, dumps
+from arena.core.consumers import (
+    CLOSE_SIGNED_OUT,
+    session_is_current,
+    session_key_of,
+    sessions_current,
+)
 from arena.core.errors import ArenaError
 from arena.models import Battle, Vote
-from arena.providers import Endpoint, Finished, ProviderError, Timeouts, stream_chat
+from arena.providers import (
+    Endpoint,
+    Finished,
+    ProviderError,
+    Timeouts,
+    stream_chat,
+    warm_client,
+)
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +73,7 @@ class BattleConsumer(AsyncWebsocketConsumer):
         if self.user is None or not self.user.is_authenticated or not self.session_key:
             await self.close(code=CLOSE_SIGNED_OUT)
             return
+        warm_client()  # once per process: not in a burst's first prompt
         await self.accept()
 
     async def disconnect(self, code):
@@ -87,9 +100,10 @@ class BattleConsumer(AsyncWebsocketConsumer):
         if self._streaming():
             raise ArenaError("Wait until both answers have finished.")
         if self.battle_id is None:
-            # One database call before the upstream requests: the session and the limits
-            # (checked again where the battle is stored, so a race stores nothing past them).
-            await db(_new_round_allowed)(self.session_key, self.user)
+            # Before the upstream requests: the session and the limits (checked again where
+            # the battle is stored, so a race stores nothing past them), for all the sockets
+            # of a burst in one database call.
+            await batch(_new_rounds_allowed).add((self.session_key, self.user))
             opening = await draw_battle(message.get("category"), message["text"])
             context = RoundContext(None, 0, opening.endpoints, {"a": [], "b": []})
             self._launch(context, attempt=0, prompt=message["text"], opening=opening.draw)
@@ -197,7 +211,7 @@ class BattleConsumer(AsyncWebsocketConsumer):
 
     async def _open_battle(self, draw: BattleDraw) -> int | None:
         """Store the drawn battle while its streams run; None (user told) when that failed."""
-        insert = battle_store().add(self.user, draw)
+        insert = battle_store().add((self.user, draw))
         try:
             self.battle_id = await asyncio.shield(insert)
         except asyncio.CancelledError:
@@ -318,9 +332,27 @@ def _require_session(session_key: str | None, user) -> None:
         raise SignedOut()
 
 
-def _new_round_allowed(session_key: str | None, user) -> None:
-    _require_session(session_key, user)
-    limits.round_check(user_id=user.pk)
+def _new_rounds_allowed(sockets: list[tuple]) -> list:
+    """For each socket, ``(session_key, user)``, that may start a new battle None, else the
+    SignedOut or LimitExceeded that refuses it; a few queries for all of them."""
+    current = sessions_current(sockets)
+    user_ids = {user.pk for (_, user), ok in zip(sockets, current, strict=True) if ok}
+    streaming = limits.streaming_counts(user_ids=user_ids)
+    started = limits.rounds_last_minute_many(user_ids=user_ids)
+    results: list = []
+    for (_, user), ok in zip(sockets, current, strict=True):
+        if not ok:
+            results.append(SignedOut())
+            continue
+        try:
+            limits.round_check(
+                user_id=user.pk, streaming=streaming[user.pk], started=started[user.pk]
+            )
+        except limits.LimitExceeded as exc:
+            results.append(exc)
+            continue
+        results.append(None)
+    return results
 
 
 def _follow_up(battle_id: int, user, session_key: str | None) -> RoundContext:

@@ -8,6 +8,7 @@ limit, so a refused message stores nothing and a race cannot slip past them.
 - ``ARENA_VOTES_PER_DAY`` (500): votes one user casts in any 24 hours (live and eval-set).
 """
 
+from collections import Counter
 from datetime import timedelta
 
 from django.conf import settings
@@ -42,19 +43,36 @@ def user_lock(*, user) -> None:
 
 
 def streaming_count(*, user_id: int) -> int:
-    return Battle.objects.filter(user_id=user_id, status=Battle.Status.STREAMING).count()
+    return streaming_counts(user_ids=[user_id])[user_id]
+
+
+def streaming_counts(*, user_ids) -> Counter:
+    """``streaming_count`` of several users in one query."""
+    return Counter(
+        Battle.objects.filter(user_id__in=user_ids, status=Battle.Status.STREAMING).values_list(
+            "user_id", flat=True
+        )
+    )
 
 
 def rounds_last_minute(*, user_id: int) -> int:
-    """Rounds started in the last minute: new live battles (whatever became of them) and
-    follow-ups and regenerates stored since (a round still streaming is in the first count or,
-    for a follow-up, in ``streaming_count``)."""
+    return rounds_last_minute_many(user_ids=[user_id])[user_id]
+
+
+def rounds_last_minute_many(*, user_ids) -> Counter:
+    """Rounds each user started in the last minute, in two queries: new live battles (whatever
+    became of them) and follow-ups and regenerates stored since (a round still streaming is in
+    the first count or, for a follow-up, in ``streaming_count``)."""
     since = timezone.now() - timedelta(minutes=1)
-    battles = Battle.objects.filter(user_id=user_id, mode=Battle.Mode.LIVE, created_at__gte=since)
-    later = Turn.objects.filter(
-        battle__user_id=user_id, side=Turn.Side.A, created_at__gte=since
-    ).filter(Q(index__gt=0) | Q(attempt__gt=0))
-    return battles.count() + later.count()
+    battles = Battle.objects.filter(
+        user_id__in=user_ids, mode=Battle.Mode.LIVE, created_at__gte=since
+    ).values_list("user_id", flat=True)
+    later = (
+        Turn.objects.filter(battle__user_id__in=user_ids, side=Turn.Side.A, created_at__gte=since)
+        .filter(Q(index__gt=0) | Q(attempt__gt=0))
+        .values_list("battle__user_id", flat=True)
+    )
+    return Counter(battles) + Counter(later)
 
 
 def round_check(*, user_id: int, streaming: int | None = None, started: int | None = None) -> None:

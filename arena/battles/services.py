@@ -5,7 +5,6 @@ No network call happens inside a transaction here; callers stream first, then re
 
 import logging
 import re
-from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -187,12 +186,8 @@ def _over_limits(openings: list[tuple]) -> list:
         .order_by("pk")
         .values_list("pk", flat=True)
     )
-    streaming = Counter(
-        Battle.objects.filter(user_id__in=user_ids, status=Battle.Status.STREAMING).values_list(
-            "user_id", flat=True
-        )
-    )
-    started = {user_id: limits.rounds_last_minute(user_id=user_id) for user_id in user_ids}
+    streaming = limits.streaming_counts(user_ids=user_ids)
+    started = limits.rounds_last_minute_many(user_ids=user_ids)
     results: list = []
     for user, _ in openings:
         try:

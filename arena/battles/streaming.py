@@ -1,5 +1,6 @@
 """A live round on its way to the socket: chunks held until ``start`` and coalesced per side
-(``ChunkGate``), and new battles stored in batches while both sides stream (``BattleStore``)."""
+(``ChunkGate``), and the database work of a burst of sockets done in batches (``Batch``):
+new battles stored while both sides stream (``battle_store``)."""
 
 import asyncio
 import json
@@ -123,52 +124,73 @@ class Opening:
     endpoints: dict
 
 
-class BattleStore:
-    """Stores new battles for this event loop, all those drawn meanwhile in one transaction.
+class Batch:
+    """Runs ``func(items)`` (sync, in the database thread) for this event loop's items added
+    meanwhile: a list of results in order, an exception in place of an item's result.
 
-    While one batch is in the database thread the next collects, so a burst of battles costs a
-    few transactions instead of one each (the thread holds the GIL the event loop needs).
+    While one batch is in the database thread the next collects, so a burst of sockets costs
+    a few calls instead of one each: all sync database work shares one thread (and the GIL
+    with the event loop), where a burst's calls would otherwise queue one behind the other.
     """
 
-    def __init__(self):
+    def __init__(self, func, defer: int = 0):
+        self._func = func
+        self._defer = defer
         self._waiting: list[tuple] = []
         self._task: asyncio.Task | None = None
 
-    def add(self, user, draw: BattleDraw) -> asyncio.Future:
-        """A future of the battle's id (or of the exception that kept it from being stored)."""
+    def add(self, item) -> asyncio.Future:
+        """A future of the item's result (or of the exception that stands for it)."""
         future = asyncio.get_running_loop().create_future()
-        self._waiting.append((user, draw, future))
+        self._waiting.append((item, future))
         if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._store())
+            self._task = asyncio.create_task(self._run())
         return future
 
-    async def _store(self) -> None:
+    async def _run(self) -> None:
+        for _ in range(self._defer):
+            await asyncio.sleep(0)
         while self._waiting:
             batch, self._waiting = self._waiting, []
             try:
-                results = await db(battle_open_many)(
-                    openings=[(user, draw) for user, draw, _ in batch]
-                )
+                results = await db(self._func)([item for item, _ in batch])
             except Exception as exc:
                 results = [exc] * len(batch)
-            for (_, _, future), result in zip(batch, results, strict=True):
+            for (_, future), result in zip(batch, results, strict=True):
+                if future.done():  # its waiter was cancelled
+                    continue
                 if isinstance(result, BaseException):
                     future.set_exception(result)
                 else:
                     future.set_result(result)
 
 
-_stores: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, BattleStore]" = (
-    weakref.WeakKeyDictionary()
-)
+def _store_battles(openings: list[tuple]) -> list:
+    return battle_open_many(openings=openings)
 
 
-def battle_store() -> BattleStore:
+# Loop iterations a batch of new battles waits before going to the database thread: time for
+# the round's upstream requests to be written first. The thread holds the GIL for up to 5 ms
+# (sys.getswitchinterval) whenever the event loop makes a system call, so requests started
+# while a batch is stored go out slower.
+STORE_DEFER = 4
+
+_batches: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict]" = weakref.WeakKeyDictionary()
+
+
+def batch(func, defer: int = 0) -> Batch:
+    """This event loop's ``Batch`` of ``func`` (``defer``: loop iterations to let go by first)."""
     loop = asyncio.get_running_loop()
-    store = _stores.get(loop)
-    if store is None:
-        store = _stores[loop] = BattleStore()
-    return store
+    batches = _batches.setdefault(loop, {})
+    if func not in batches:
+        batches[func] = Batch(func, defer)
+    return batches[func]
+
+
+def battle_store() -> Batch:
+    """New battles, ``(user, draw)``, stored in one transaction per batch; each future is the
+    battle's id (or the exception that kept it from being stored)."""
+    return batch(_store_battles, defer=STORE_DEFER)
 
 
 def db(func):

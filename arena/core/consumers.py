@@ -13,6 +13,7 @@ from channels.security.websocket import WebsocketDenier
 from django.conf import settings
 from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY, get_user_model
 from django.http.request import split_domain_port, validate_host
+from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
 Scope = MutableMapping[str, Any]
@@ -102,19 +103,43 @@ def session_is_current(*, session_key: str | None, user: Any) -> bool:
     """Whether the session a socket was opened with still exists and still belongs to
     ``user`` (not signed out, not expired, password unchanged, account active). Reads the
     session store (not the copy loaded at connect): call it in a database thread."""
-    if not session_key or user is None or not getattr(user, "is_authenticated", False):
-        return False
+    return sessions_current([(session_key, user)])[0]
+
+
+def sessions_current(sockets: list[tuple[str | None, Any]]) -> list[bool]:
+    """``session_is_current`` for several sockets, ``[(session_key, user), ...]``: with the
+    database session engine two queries for all of them (a burst of prompts checks at once)."""
+    signed_in = [
+        bool(key) and user is not None and getattr(user, "is_authenticated", False)
+        for key, user in sockets
+    ]
     engine = import_module(settings.SESSION_ENGINE)
-    data = engine.SessionStore(session_key).load()  # {} when deleted or expired
-    if str(data.get(SESSION_KEY)) != str(user.pk):
-        return False
-    fresh = get_user_model()._default_manager.filter(pk=user.pk, is_active=True).first()
-    session_hash = data.get(HASH_SESSION_KEY)
-    return (
-        fresh is not None
-        and isinstance(session_hash, str)
-        and constant_time_compare(session_hash, fresh.get_session_auth_hash())
+    keys = {key for (key, _), ok in zip(sockets, signed_in, strict=True) if ok}
+    if settings.SESSION_ENGINE == "django.contrib.sessions.backends.db":
+        model = engine.SessionStore.get_model_class()
+        rows = model.objects.filter(session_key__in=keys, expire_date__gt=timezone.now())
+        store = engine.SessionStore()
+        sessions = {key: store.decode(data) for key, data in rows.values_list("pk", "session_data")}
+    else:
+        sessions = {key: engine.SessionStore(key).load() for key in keys}  # {} when gone
+    owners = {key: data.get(SESSION_KEY) for key, data in sessions.items() if data.get(SESSION_KEY)}
+    users = get_user_model()._default_manager.filter(
+        pk__in={user.pk for (key, user), ok in zip(sockets, signed_in, strict=True) if ok},
+        is_active=True,
     )
+    fresh = {str(user.pk): user for user in users}
+    current = []
+    for (key, user), ok in zip(sockets, signed_in, strict=True):
+        owner = owners.get(key) if ok else None
+        if owner is None or str(owner) != str(user.pk) or str(user.pk) not in fresh:
+            current.append(False)
+            continue
+        session_hash = sessions[key].get(HASH_SESSION_KEY)
+        current.append(
+            isinstance(session_hash, str)
+            and constant_time_compare(session_hash, fresh[str(user.pk)].get_session_auth_hash())
+        )
+    return current
 
 
 # --- the wiring check ----------------------------------------------------------------------

@@ -26,7 +26,7 @@ Cancelling the task that iterates closes the upstream connection too.
 """
 
 from arena.providers.anthropic import ANTHROPIC_VERSION
-from arena.providers.client import aclose_client, complete_chat, stream_chat
+from arena.providers.client import aclose_client, complete_chat, stream_chat, warm_client
 from arena.providers.endpoint import Delta, Endpoint, Finished, Timeouts, estimate_tokens
 from arena.providers.errors import ProviderError
 
@@ -41,4 +41,5 @@ __all__ = [
     "complete_chat",
     "estimate_tokens",
     "stream_chat",
+    "warm_client",
 ]

@@ -4,6 +4,7 @@ the SSE body handed to the endpoint kind's protocol."""
 import asyncio
 import contextlib
 import functools
+import http.cookiejar
 import logging
 import ssl
 import weakref
@@ -115,6 +116,20 @@ def _ssl_context() -> ssl.SSLContext:
 _KEEPALIVE_SECONDS = 60.0
 
 
+class _NoCookies(http.cookiejar.CookieJar):
+    """Cookies an upstream sets are never sent back (no state shared between calls), so they
+    are not parsed either: that parse was a fifth of the client's CPU per request."""
+
+    def extract_cookies(self, response: object, request: object) -> None:
+        pass
+
+
+@functools.lru_cache(maxsize=256)
+def _url(base_url: str, path: str) -> httpx.URL:
+    """An endpoint's URL, parsed once (raises httpx.InvalidURL, not cached)."""
+    return httpx.URL(base_url.rstrip("/") + path)
+
+
 def _session() -> aiohttp.ClientSession:
     """aiohttp underneath httpx (the httpx-aiohttp transport, as the OpenAI SDK ships it):
     starting a request costs the event loop a fraction of httpx's own pool. No connection
@@ -131,11 +146,19 @@ def _client() -> httpx.AsyncClient:
     if client is None or client.is_closed:
         for old in [old for old in _clients if old.is_closed()]:
             del _clients[old]
+        # verify: the transport builds an SSL context of its own otherwise (unused, as slow).
+        transport = AiohttpTransport(client=_session(), verify=_ssl_context())
         client = httpx.AsyncClient(
-            transport=AiohttpTransport(client=_session), follow_redirects=False
+            transport=transport, follow_redirects=False, cookies=_NoCookies()
         )
         _clients[loop] = client
     return client
+
+
+def warm_client() -> None:
+    """Build this event loop's client now (the CA bundle is read once per process, ~0.1 s of
+    blocked loop), so the first burst of battles does not wait for it. In a coroutine."""
+    _client()
 
 
 async def aclose_client() -> None:
@@ -175,7 +198,7 @@ async def _http_attempt(call: Call, protocol: ChatProtocol) -> AsyncGenerator[st
     try:
         request = client.build_request(
             "POST",
-            endpoint.base_url.rstrip("/") + protocol.path,
+            _url(endpoint.base_url, protocol.path),
             json=protocol.body(endpoint, call.messages),
             headers=protocol.headers(key),
             timeout=timeout,

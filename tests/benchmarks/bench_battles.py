@@ -31,7 +31,9 @@ PYTHONPATH) to try a settings change without editing arena/settings.py; ``--py-s
 samples Daphne with py-spy during the rounds (needs ``.venv/bin/pip install py-spy``).
 
 Prints figures; asserts nothing about time. Exits 1 when a battle failed or a chunk was lost.
-Target (issue 4): <= 10 ms median added time to first token.
+Targets (issue 13): 50 at once, median <= 20 ms and p99 <= 60 ms added time to first token
+(aim <= 3x the raw-aiohttp floor, measured after each round: ``--no-floor`` skips it); spread
+over 10 s, or one battle: median <= 5 ms.
 
 Needs the ``websockets`` package (a dev dependency):
 ``.venv/bin/pip install websockets``.
@@ -68,6 +70,7 @@ from tests.support import daphne_process, manage, server_env  # noqa: E402
 from tests.upstream import FakeUpstream  # noqa: E402
 
 BENCH_UPSTREAM = Path(__file__).with_name("bench_upstream.py")
+BENCH_FLOOR = Path(__file__).with_name("bench_floor.py")
 
 
 class ProcessUpstream:
@@ -361,6 +364,29 @@ def figures(runs: list[BattleRun], upstream, tokens: int) -> RoundFigures:
     return out
 
 
+def floor_round(upstream, requests: int, tag: str) -> tuple[list[float], float]:
+    """Raw aiohttp's added time to first token (ms) for ``requests`` streams at once, from a
+    process of its own (tests/benchmarks/bench_floor.py), and that process's CPU seconds."""
+    out = subprocess.run(
+        [sys.executable, str(BENCH_FLOOR), "--url", upstream.url, "--requests", str(requests)]
+        + ["--tag", tag],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    ).stdout
+    result = json.loads(out)
+    received = {(r.body["messages"][-1]["content"], r.model): r for r in upstream.requests}
+    added = []
+    for row in result["rows"]:
+        req = received.get((row["prompt"], row["model"]))
+        if req is None or req.first_token_at is None or row["first_at"] is None:
+            continue
+        upstream_ttft = req.first_token_at - req.received_at
+        added.append((row["first_at"] - row["sent_at"] - upstream_ttft) * 1000)
+    return added, result["cpu_s"]
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU of a process (all its threads)."""
     try:
@@ -480,6 +506,12 @@ def main() -> int:
         metavar="FILE",
         help="record Daphne with py-spy: collapsed stacks, .svg flame graph, .json speedscope",
     )
+    parser.add_argument(
+        "--no-floor",
+        action="store_true",
+        help="skip the raw-aiohttp floor (2 x --battles streams at once after each round, from "
+        "tests/benchmarks/bench_floor.py in a process of its own; needs --upstream process)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     if ws_connect is None:
@@ -546,7 +578,10 @@ def main() -> int:
         ws_url = base.replace("http://", "ws://") + "/ws/battle/"
         rng = random.Random(args.seed)
         rounds = []
+        floors: list[tuple[list[float], float]] = []
+        measure_floor = args.upstream == "process" and not args.no_floor
         print(LEGEND)
+        print(f"load average (1/5/15 min) at the start: {load()}")
         print(HEADER)
         for round_no in range(1, args.rounds + 1):
             cpu0, proc0 = cpu_seconds(pid), time.process_time()
@@ -558,6 +593,15 @@ def main() -> int:
             print(row(str(round_no), fig, timing, cpu), flush=True)
             for problem in sorted(set(fig.problems))[:5]:
                 print(f"      ! {problem}")
+            if measure_floor:
+                added, floor_cpu = floor_round(upstream, 2 * args.battles, f"floor {round_no}")
+                floors.append((added, floor_cpu))
+                print(
+                    f"{'floor':>5} {med(added):>8.1f} /{p99(added):>7.1f} /"
+                    f"{max(added, default=float('nan')):>7.1f}  raw aiohttp, {len(added)} "
+                    f"streams at once; its CPU {floor_cpu:.2f} s; load {load()}",
+                    flush=True,
+                )
 
     pooled = RoundFigures()
     for fig, *_ in rounds:
@@ -583,13 +627,31 @@ def main() -> int:
     print(
         f"SUMMARY battles={args.battles}x{args.rounds} spread_s={args.spread:g} "
         f"added_ttft_ms median={med(pooled.added):.1f} p99={p99(pooled.added):.1f} "
-        f"(target <= 10 median) chunks_lost={pooled.lost} text_mismatch={pooled.mismatched} "
+        f"(target <= 20 median, p99 <= 60 at once; <= 5 spread or one) "
+        f"chunks_lost={pooled.lost} text_mismatch={pooled.mismatched} "
         f"chunk_messages_per_side median={med(pooled.messages):.0f} "
         f"failed={pooled.failed} daphne_cpu_s_per_round median={med(cpus):.2f} "
+        f"(per battle {med(cpus) / args.battles * 1000:.1f} ms) "
         f"wall_s_per_round median={timing['stream_wall']:.2f} "
         f"bench_process_cpu_s_per_round median={med([c for *_, c in rounds]):.2f}"
     )
+    if floors:
+        floor_medians = [med(added) for added, _ in floors]
+        floor_all = [x for added, _ in floors for x in added]
+        ratio = med(medians) / med(floor_medians) if med(floor_medians) > 0 else float("nan")
+        print(
+            f"FLOOR raw_aiohttp_streams={2 * args.battles} added_ttft_ms median_of_medians="
+            f"{med(floor_medians):.1f} (per round {', '.join(f'{m:.1f}' for m in floor_medians)})"
+            f" p99={p99(floor_all):.1f} cpu_s_per_round median="
+            f"{med([c for _, c in floors]):.2f}; arena/floor ratio of median of medians "
+            f"{ratio:.1f}x (aim <= 3x)"
+        )
+    print(f"load average (1/5/15 min) at the end: {load()}")
     return 1 if pooled.lost or pooled.mismatched or pooled.failed else 0
+
+
+def load() -> str:
+    return "/".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 LEGEND = """\
