@@ -72,6 +72,7 @@ class _Valid:
     category: int | None
     created_at: datetime
     voted_at: datetime
+    timed: bool  # both times given: the time to vote is known (the too-fast check needs it)
     void: str = ""
 
 
@@ -203,9 +204,19 @@ def _validate(record, where: str, names: _Names, now: datetime, problems: list):
         problems.append(Problem(f"{where}.voted_at", "is before created_at"))
     if len(problems) > before:
         return None
+    timed = created is not None and voted is not None
     created = created or voted or now
     return _Valid(
-        key, sides[0].pk, sides[1].pk, turns, outcome, voter, category, created, voted or created
+        key,
+        sides[0].pk,
+        sides[1].pk,
+        turns,
+        outcome,
+        voter,
+        category,
+        created,
+        voted or created,
+        timed,
     )
 
 
@@ -284,7 +295,9 @@ def _pending(record: _Valid, user_id: int) -> PendingBattle:
         "voter_id": user_id,
         "voter_label": record.voter,
         "outcome": record.outcome,
-        "seconds_to_vote": (record.voted_at - record.created_at).total_seconds(),
+        "seconds_to_vote": (
+            (record.voted_at - record.created_at).total_seconds() if record.timed else None
+        ),
         "void_reason": record.void,
         "created_at": record.voted_at,
     }
