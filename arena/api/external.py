@@ -322,13 +322,16 @@ def battles_submit(*, user, records) -> list[dict]:
     with transaction.atomic():
         claimed = _claim_keys(user.pk, [r.key for r in valid], now)
         new = [r for r in valid if r.key in claimed]
-        with BattleWriter(batch_size=5000, now=now) as writer:
+        with BattleWriter(batch_size=5000, now=now, analyze=False) as writer:
             writer.extend([_pending(r, user.pk) for r in new])
-        ids = dict(
-            Battle.objects.filter(user_id=user.pk, external_id__in=[r.key for r in valid])
-            .order_by("id")
-            .values_list("external_id", "id")
-        )
+        ids = dict(zip([r.key for r in new], writer.battle_ids, strict=True))
+        stored = [r.key for r in valid if r.key not in claimed]  # by an earlier request
+        if stored:
+            ids.update(
+                Battle.objects.filter(user_id=user.pk, external_id__in=stored)
+                .order_by("id")
+                .values_list("external_id", "id")
+            )
         hooks.counted_votes([ids[r.key] for r in new if not r.void])
     return [
         {

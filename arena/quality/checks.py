@@ -125,12 +125,20 @@ def too_many_today(votes: list[Ballot]) -> dict[int, dict]:
     failed = {}
     for seen in by_voter.values():
         seen.sort()
-        times: list = []  # the creation times of the votes up to this id, sorted
-        for pk, created in seen:
-            insort(times, created)
+        # The times of the voter's votes up to each id, sorted: those before the first vote
+        # under review sorted once, the later ones (mostly those under review) added one by one.
+        first = next((i for i, (pk, _) in enumerate(seen) if pk in wanted), None)
+        if first is None:  # another voter matched by the account and label filters
+            continue
+        before = sorted(created for _, created in seen[:first])
+        later: list = []
+        for pk, created in seen[first:]:
+            insort(later, created)
             vote = wanted.get(pk)
             if vote is not None:
-                n = len(times) - bisect_right(times, vote.created_at - DAY)
+                since = vote.created_at - DAY
+                n = len(before) - bisect_right(before, since) + len(later)
+                n -= bisect_right(later, since)
                 if n > limit:
                     failed[pk] = {"check": "votes_per_day", "figure": n, "limit": limit}
     return failed

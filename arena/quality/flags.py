@@ -9,7 +9,7 @@ same voter's votes (or a review and a staff decision) never interleave.
 
 import json
 import logging
-from functools import partial
+from dataclasses import dataclass
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -73,59 +73,74 @@ def votes_review(*, battle_ids: list[int]) -> int:
         if done.exists():  # reviewed by a concurrent call while this one waited for the locks
             taken = set(done.values_list("vote_id", flat=True))
             votes = [v for v in votes if v.pk not in taken]
-        failed = [check(votes) for check in CHECKS]
-        known = current_ratings()
-        reviews: list[tuple[Ballot, VoteReview]] = []
-        for vote in votes:
-            standing = standings[vote.voter_id, vote.voter_label]
-            reasons = [f[vote.pk] for f in failed if vote.pk in f]
-            evidence = ratings.VoterEvidence.from_dict(standing.evidence)
-            ratings.observe_vote(
-                evidence,
-                model_a=str(vote.contestant_a_id),
-                model_b=str(vote.contestant_b_id),
-                rating_a=known.get(vote.contestant_a_id),
-                rating_b=known.get(vote.contestant_b_id),
-                outcome=Vote.Outcome(vote.outcome).code,
-            )
-            reason, figure = evidence.strongest
-            standing.evidence = evidence.as_dict()
-            standing.votes_checked += 1
-            if standing.status == VoterStanding.Status.WATCHED and evidence.flagged:
-                standing.status = VoterStanding.Status.FLAGGED
-                standing.reason, standing.figure = reason, round(figure, 3)
-                _exclude_earlier(standing)
-                _exclude_pending(reviews, standing)
-                log.info("voter %s flagged: %s %.2f", standing, reason, figure)
-            if standing.votes_excluded:
-                reasons.append(_voter_reason(standing))
-            status = VoteReview.Status.EXCLUDED if reasons else VoteReview.Status.OK
-            review = VoteReview(
-                vote_id=vote.pk, status=status, reasons=reasons, surprise=round(figure, 3)
-            )
-            reviews.append((vote, review))
+            if not votes:
+                return 0
+        reviews = _judged(votes, standings, [check(votes) for check in CHECKS])
         for standing in standings.values():  # a batch's voters: few, one statement each
-            standing.save(
-                update_fields=[
-                    "status",
-                    "evidence",
-                    "reason",
-                    "figure",
-                    "votes_checked",
-                    "updated_at",
-                ]
-            )
-        excluded = [v.battle_id for v, r in reviews if r.status == VoteReview.Status.EXCLUDED]
-        # The insert sends no signals: the excluded votes' counts are taken away around it.
-        counts.reviews_updated(excluded, partial(_insert, [r for _, r in reviews]))
+            standing.save(update_fields=[*_STANDING_FIELDS, "updated_at"])
+        excluded = [r.vote.battle_id for r in reviews if r.status == VoteReview.Status.EXCLUDED]
+        # The insert sends no signals: the excluded votes' counts are taken away before it
+        # (adding them back after it, as counts.reviews_updated does, would add nothing).
+        counts.counts_add(battle_ids=excluded, sign=-1)
+        _insert(reviews)
         return len(reviews)
 
 
-def _insert(reviews: list[VoteReview]) -> None:
+_STANDING_FIELDS = ["status", "evidence", "reason", "figure", "votes_checked"]
+
+
+@dataclass(slots=True)
+class _Review:
+    vote: Ballot
+    status: str
+    reasons: list[dict]
+    surprise: float
+
+
+def _judged(votes: list[Ballot], standings: dict, failed: list[dict]) -> list[_Review]:
+    """Each vote's review, in order: its failed checks and the voter's sequential test, which
+    may flag the voter (excluding their earlier votes, stored or in this list)."""
+    known = current_ratings()
+    codes = {outcome: Vote.Outcome(outcome).code for outcome in Vote.Outcome.values}
+    evidences = {k: ratings.VoterEvidence.from_dict(s.evidence) for k, s in standings.items()}
+    reviews: list[_Review] = []
+    for vote in votes:
+        key = (vote.voter_id, vote.voter_label)
+        standing, evidence = standings[key], evidences[key]
+        reasons = [f[vote.pk] for f in failed if vote.pk in f]
+        ratings.observe_vote(
+            evidence,
+            model_a=str(vote.contestant_a_id),
+            model_b=str(vote.contestant_b_id),
+            rating_a=known.get(vote.contestant_a_id),
+            rating_b=known.get(vote.contestant_b_id),
+            outcome=codes[vote.outcome],
+        )
+        reason, figure = evidence.strongest
+        standing.votes_checked += 1
+        if standing.status == VoterStanding.Status.WATCHED and evidence.flagged:
+            standing.status = VoterStanding.Status.FLAGGED
+            standing.reason, standing.figure = reason, round(figure, 3)
+            _exclude_earlier(standing)
+            _exclude_pending(reviews, standing)
+            log.info("voter %s flagged: %s %.2f", standing, reason, figure)
+        if standing.votes_excluded:
+            reasons.append(_voter_reason(standing))
+        status = VoteReview.Status.EXCLUDED if reasons else VoteReview.Status.OK
+        reviews.append(_Review(vote, status, reasons, round(figure, 3)))
+    for key, standing in standings.items():
+        standing.evidence = evidences[key].as_dict()
+    return reviews
+
+
+def _insert(reviews: list[_Review]) -> None:
     """Store new reviews: on PostgreSQL one INSERT of arrays (``bulk_create`` spends longer
     preparing 5,000 rows' values than the server spends storing them)."""
     if connection.vendor != "postgresql":
-        VoteReview.objects.bulk_create(reviews)
+        VoteReview.objects.bulk_create(
+            VoteReview(vote_id=r.vote.pk, status=r.status, reasons=r.reasons, surprise=r.surprise)
+            for r in reviews
+        )
         return
     now = timezone.now()  # what auto_now_add and auto_now would set
     table = connection.ops.quote_name(VoteReview._meta.db_table)
@@ -137,9 +152,9 @@ def _insert(reviews: list[VoteReview]) -> None:
             [
                 now,
                 now,
-                [r.vote_id for r in reviews],
+                [r.vote.pk for r in reviews],
                 [r.status for r in reviews],
-                [json.dumps(r.reasons) for r in reviews],
+                [json.dumps(r.reasons) if r.reasons else "[]" for r in reviews],
                 [r.surprise for r in reviews],
             ],
         )
@@ -155,14 +170,15 @@ def _voter_reason(standing: VoterStanding) -> dict:
     }
 
 
-def _exclude_pending(reviews: list[tuple[Ballot, VoteReview]], standing: VoterStanding) -> None:
+def _exclude_pending(reviews: list[_Review], standing: VoterStanding) -> None:
     """The same for the voter's passed votes reviewed earlier in this call, not stored yet."""
     reason = _voter_reason(standing)
-    for vote, review in reviews:
-        if (vote.voter_id, vote.voter_label) == (standing.voter_id, standing.label):
-            if review.status == VoteReview.Status.OK:
-                review.status = VoteReview.Status.EXCLUDED
-                review.reasons = [*review.reasons, reason]
+    voter = (standing.voter_id, standing.label)
+    for review in reviews:
+        own = (review.vote.voter_id, review.vote.voter_label) == voter
+        if own and review.status == VoteReview.Status.OK:
+            review.status = VoteReview.Status.EXCLUDED
+            review.reasons = [*review.reasons, reason]
 
 
 def _exclude_earlier(standing: VoterStanding) -> int:
