@@ -223,3 +223,25 @@ def test_concurrent_identical_batches_store_and_review_each_vote_once():
     assert Vote.objects.count() == 300 == VoteReview.objects.count()
     assert sum(VoterStanding.objects.values_list("votes_checked", flat=True)) == 300
     _assert_equal_to_rebuild()
+
+
+def test_staff_see_and_decide_on_an_external_voter(
+    pair, alice, bob, client, django_capture_on_commit_callbacks
+):
+    records = [_record(f"d{k}", "b", "ext-dora", at=k) for k in range(6)]
+    records += [_record(f"e{k}", "a", "ext-erin", at=k) for k in range(3)]
+    _send(records, _headers(alice), django_capture_on_commit_callbacks)
+    client.force_login(bob)
+    page = client.get(reverse("quality_index")).content.decode()
+    assert "alice / ext-dora" in page and "ext-erin" not in page  # only flagged voters listed
+    url = reverse("quality_voter", args=[alice.pk])
+    response = client.post(url, {"status": "excluded", "label": "ext-erin"})
+    assert response.status_code == 302
+    assert _reviews(voter_label="ext-erin") == [("excluded", ["voter_excluded_by_staff"])] * 3
+    assert _reviews(voter_label="ext-dora")[0][0] == "excluded"
+    assert not Vote.objects.rated().exists()
+    response = client.post(url, {"status": "trusted", "label": "ext-dora"})
+    assert {s for s, _ in _reviews(voter_label="ext-dora")} == {VoteReview.Status.REINSTATED}
+    assert Vote.objects.rated().count() == 6
+    assert client.post(url, {"status": "trusted", "label": "nobody"}).status_code == 404
+    _assert_equal_to_rebuild()
