@@ -396,14 +396,10 @@ class BattleWriter:
 
     Leaving the block normally writes what is left and re-raises a worker's error; leaving it
     by an exception stops the worker and lets the transaction roll everything back.
-    ``analyze=False`` skips refreshing the planner's statistics before the counts: a
-    request's few thousand rows hardly change those of large tables, refreshing them costs
-    more than the counts' queries, and their filter is an array whose length the planner sees.
+    ``analyze=False``: no fresh statistics before the counts (a request's few thousand rows).
     """
 
-    def __init__(
-        self, *, batch_size: int = 5000, now: datetime | None = None, analyze: bool = True
-    ):
+    def __init__(self, *, batch_size: int = 5000, now: datetime | None = None, analyze=True):
         self.batch_size = batch_size
         self.analyze = analyze
         self.now = now or timezone.now()
