@@ -13,9 +13,10 @@ class ArenaConfig(AppConfig):
         from arena.judging.tasks import judge_after_vote, judge_after_votes
         from arena.leaderboards.tasks import leaderboard_after_vote
         from arena.quality import admin as quality_admin  # noqa: F401 (registers its models)
-        from arena.quality.tasks import review_after_vote
+        from arena.quality.tasks import review_after_vote, review_after_votes
 
-        hooks.on_counted_vote(review_after_vote)  # first: a refresh it starts sees the review
+        # First: a refresh it starts already sees the reviews.
+        hooks.on_counted_vote(review_after_vote, many=review_after_votes)
         hooks.on_counted_vote(leaderboard_after_vote, many=lambda ids: leaderboard_after_vote())
         hooks.on_counted_vote(judge_after_vote, many=judge_after_votes)
         counts.connect()  # vote counts kept in each vote change's transaction

@@ -11,7 +11,7 @@ recomputes everything from the votes.
 """
 
 from django.db import connection, transaction
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import Count, F, Lookup, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.db.models.signals import post_delete, post_save, pre_delete, pre_save
 
@@ -27,6 +27,26 @@ from arena.models import (
 
 OVERALL = 0  # category_key of the overall board
 ALL_LINKS = Q()  # every category link of the battles
+
+
+class _AnyOf(Lookup):
+    """``column = ANY(%s)``: a list of ids as one array parameter (PostgreSQL)."""
+
+    lookup_name = "any_of"
+    prepare_rhs = False
+
+    def as_sql(self, compiler, connection):
+        lhs, params = self.process_lhs(compiler, connection)
+        return f"{lhs} = ANY(%s::bigint[])", [*params, list(self.rhs)]
+
+
+def of_ids(rows: QuerySet, field: str, ids) -> QuerySet:
+    """``rows`` whose ``field`` (an id column) is one of ``ids``. On PostgreSQL
+    one array parameter: for a batch of 5,000 ids, building and parsing ``IN (%s, ...)`` costs
+    Django and psycopg far more than the query costs the server."""
+    if connection.vendor == "postgresql":
+        return rows.filter(_AnyOf(F(field), list(ids)))
+    return rows.filter(**{f"{field}__in": ids})
 
 
 def counted_votes() -> QuerySet:
@@ -78,7 +98,7 @@ def counts_add(
     if overall:
         votes = counted_votes()
         if battle_ids is not None:
-            votes = votes.filter(battle_id__in=battle_ids)
+            votes = of_ids(votes, "battle_id", battle_ids)
         pair = _grouped(
             votes, k1=F("battle__contestant_a_id"), k2=F("battle__contestant_b_id"), k3=F("outcome")
         )
@@ -90,7 +110,7 @@ def counts_add(
         ).exclude(battle__status__in=[Battle.Status.ERRORED, Battle.Status.VOID])
         rows = rows.exclude(battle__vote__review__status=VoteReview.Status.EXCLUDED)
         if battle_ids is not None:
-            rows = rows.filter(battle_id__in=battle_ids)
+            rows = of_ids(rows, "battle_id", battle_ids)
         pair = _grouped(
             rows,
             k0=F("category_id"),

@@ -396,10 +396,12 @@ class BattleWriter:
 
     Leaving the block normally writes what is left and re-raises a worker's error; leaving it
     by an exception stops the worker and lets the transaction roll everything back.
+    ``analyze=False``: no fresh statistics before the counts (a request's few thousand rows).
     """
 
-    def __init__(self, *, batch_size: int = 5000, now: datetime | None = None):
+    def __init__(self, *, batch_size: int = 5000, now: datetime | None = None, analyze=True):
         self.batch_size = batch_size
+        self.analyze = analyze
         self.now = now or timezone.now()
         self.connection = connections[DEFAULT_DB_ALIAS]  # this thread's wrapper
         self.path = {"postgresql": "copy", "sqlite": "executemany"}.get(
@@ -413,6 +415,7 @@ class BattleWriter:
         self.counts: Counter[str] = Counter()
         self._pending: list[PendingBattle] = []
         self._written: list[list[int]] = []  # battle ids per batch, for the vote counts
+        self.battle_ids: list[int] = []  # of the battles written, in the order given
         self._first_votes = not Vote.objects.exists()  # then count the whole table at once
         self._next_id: int | None = None
         self._thread: threading.Thread | None = None
@@ -456,7 +459,8 @@ class BattleWriter:
             if self._written and self._first_votes:
                 counts_add()
             elif self._written:
-                analyze(Battle, Vote, BattleCategory)  # else nested loops over the new rows
+                if self.analyze:
+                    analyze(Battle, Vote, BattleCategory)  # else nested loops over the new rows
                 for ids in self._written:
                     counts_add(battle_ids=ids)
             self._written = []
@@ -536,6 +540,7 @@ class BattleWriter:
                 vote["battle_id"] = battle_id
         children[Vote] = [v for v in votes if v is not None] if None in votes else votes
         self.counts["battles"] += len(batch)
+        self.battle_ids += ids
         if any(v is not None for v in votes):
             self._written.append(ids)
         for model, rows in children.items():

@@ -7,7 +7,10 @@ from arena.models.battles import Vote
 
 
 class VoterStanding(models.Model):
-    """One voter's running sequential-test statistics and what staff or the test decided."""
+    """One voter's running sequential-test statistics and what staff or the test decided.
+
+    A voter is an account and a label: ``""`` for the account's own votes, the record's
+    ``voter`` for external battles sent by that account's tool (its people, told apart)."""
 
     class Status(models.TextChoices):
         WATCHED = "watched", "Watched"
@@ -15,9 +18,10 @@ class VoterStanding(models.Model):
         EXCLUDED = "excluded", "Excluded by staff"
         TRUSTED = "trusted", "Reinstated by staff"
 
-    voter = models.OneToOneField(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="vote_standing"
+    voter = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="vote_standings"
     )
+    label = models.CharField(max_length=200, blank=True, help_text="Vote.voter_label.")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.WATCHED)
     evidence = models.JSONField(default=dict, help_text="ratings.VoterEvidence.as_dict()")
     reason = models.CharField(max_length=80, blank=True, help_text="The alternative that won.")
@@ -28,8 +32,14 @@ class VoterStanding(models.Model):
     )
     updated_at = models.DateTimeField(auto_now=True)
 
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["voter", "label"], name="voter_standing_unique")
+        ]
+
     def __str__(self) -> str:
-        return f"{self.voter}: {self.status}"
+        who = f"{self.voter} / {self.label}" if self.label else str(self.voter)
+        return f"{who}: {self.status}"
 
     @property
     def votes_excluded(self) -> bool:

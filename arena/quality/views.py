@@ -101,10 +101,11 @@ def quality_vote(request, review_id: int):
 @staff_page(STAFF_ONLY)
 @require_POST
 def quality_voter(request, voter_id: int):
-    get_object_or_404(VoterStanding, voter_id=voter_id)
+    label = request.POST.get("label", "")  # external battles' voter behind this account
+    get_object_or_404(VoterStanding, voter_id=voter_id, label=label)
     status = request.POST.get("status", "")
     try:
-        standing_set(voter_id=voter_id, status=status, by=request.user)
+        standing_set(voter_id=voter_id, label=label, status=status, by=request.user)
     except ValueError as exc:
         messages.error(request, str(exc))
     else:
