@@ -27,11 +27,22 @@ from django.conf import settings
 from django.db.models import Q
 
 import ratings
+from arena.leaderboards.snapshots import latest_snapshot
 from arena.models import Vote, VoteReview, VoterStanding
 from arena.quality.checks import PER_VOTE_CHECKS
-from arena.quality.flags import _exclude_earlier, _locked_standing, _voter_reason, current_ratings
+from arena.quality.flags import _exclude_earlier, _locked_standing, _voter_reason
 
 BATCH = 5000
+
+
+def _board_ratings() -> dict[int, float]:
+    """Contestant pk -> rating on the latest overall human board (read afresh: an import is
+    rare, and ``flags.current_ratings``' per-process cache is the online path's)."""
+    snapshot = latest_snapshot()
+    rows = (snapshot.results or {}).get("rows", []) if snapshot is not None else []
+    return {
+        int(r["contestant_id"]): float(r["rating"]) for r in rows if r.get("rating") is not None
+    }
 
 
 def _models(rows: list[dict]) -> set[int]:
@@ -56,7 +67,7 @@ def _imported_ratings(by_voter: dict[tuple, list[dict]]) -> dict[int, float]:
     imported votes, refitted without the voters the test flags under it until that set stops
     changing (bad voters' votes would otherwise flatten the very ratings they are judged by)."""
     rows = [r for voter_rows in by_voter.values() for r in voter_rows]
-    known = current_ratings()
+    known = _board_ratings()
     models = _models(rows)
     if known and models <= known.keys():
         return known
