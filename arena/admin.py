@@ -54,3 +54,16 @@ class JudgeAdmin(admin.ModelAdmin):
 class LeaderboardSnapshotAdmin(admin.ModelAdmin):
     list_display = ["id", "scope", "category", "style_control", "method", "status", "created_at"]
     list_filter = ["scope", "status", "style_control"]
+
+
+@admin.register(models.SamplingSettings)
+class SamplingSettingsAdmin(admin.ModelAdmin):
+    """One row: the sampling policy that beats ARENA_SAMPLING_POLICY (arena.battles.sampling)."""
+
+    list_display = ["__str__", "policy", "exposure_cap", "cap_per", "updated_at"]
+
+    def has_add_permission(self, request) -> bool:
+        return not models.SamplingSettings.objects.exists()
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

@@ -13,10 +13,9 @@ import random
 import threading
 import time
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from channels.db import database_sync_to_async
-from django.conf import settings
 from django.db import transaction
 from django.db.models.signals import post_delete, post_migrate, post_save
 
@@ -91,11 +90,12 @@ class Roster:
     categories: dict[str, int]
     loaded_at: float  # time.monotonic() when the read began
     policy: str = "weighted"
-    active: sampling.ActivePairs | None = None
+    active: sampling.ActivePairs | None = None  # overall
+    by_category: dict[int, sampling.ActivePairs] = field(default_factory=dict)
 
     @classmethod
     def load(cls) -> "Roster":
-        """Read it from the database now (two queries)."""
+        """Read it from the database now (three queries)."""
         started = time.monotonic()
         contestants = Contestant.objects.filter(active=True).order_by("pk")
         candidates = tuple(
@@ -108,19 +108,26 @@ class Roster:
             for c in contestants
         )
         categories = dict(Category.objects.values_list("slug", "pk"))
-        policy = settings.ARENA_SAMPLING_POLICY
-        active = sampling.load() if policy == "active" else None
-        return cls(candidates, categories, started, policy, active)
+        policy = sampling.current_policy()
+        active = sampling.load_all() if policy == "active" else {}
+        overall = active.pop(None, None)
+        return cls(candidates, categories, started, policy, overall, active)
 
     @property
     def recorded_ids(self) -> list[int]:
         """Recorded (demo) contestants: they can only replay stored answers."""
         return [c.id for c in self.candidates if c.kind == Contestant.Kind.RECORDED]
 
-    def pair(self, replayers: Collection[int] = (), rng: random.Random | None = None) -> Pairing:
+    def pair(
+        self,
+        replayers: Collection[int] = (),
+        rng: random.Random | None = None,
+        category_id: int | None = None,
+    ) -> Pairing:
         """Draw a battle's pair; recorded contestants take part only when in ``replayers``
         (those with a stored answer to the prompt), so a demo battle is never drawn that is
-        bound to fail. Raises NotEnoughContestants with a message for the user."""
+        bound to fail. The active policy draws from the voter's category's distribution when
+        there is one. Raises NotEnoughContestants with a message for the user."""
         candidates = [
             c for c in self.candidates if c.kind != Contestant.Kind.RECORDED or c.id in replayers
         ]
@@ -129,10 +136,12 @@ class Roster:
                 "No two models here can answer this prompt: the recorded (demo) models only "
                 "replay their answers to the suggested prompts, word for word."
             )
-        if self.policy == "active" and self.active is not None:
+        active = self.by_category.get(category_id) if category_id else None
+        active = active or self.active
+        if self.policy == "active" and active is not None:
             rng = rng or random.SystemRandom()
             ids = [c.id for c in candidates if c.sampling_weight > 0]  # 0: switched off
-            drawn = self.active.draw(ids, rng.random())
+            drawn = active.draw(ids, rng.random())
             if drawn is not None:
                 by_id = {c.id: c for c in candidates}
                 x, y, p = drawn

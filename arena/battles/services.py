@@ -106,7 +106,7 @@ def battle_draw(
         if category_id is None:
             raise ArenaError(f"Unknown category {category_slug!r}.")
     try:
-        pairing = roster.pair(replayers, rng)
+        pairing = roster.pair(replayers, rng, category_id)
     except NotEnoughContestants as exc:
         raise ArenaError(str(exc)) from None
     return BattleDraw(pairing=pairing, category_id=category_id)

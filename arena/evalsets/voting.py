@@ -4,6 +4,11 @@ A voter is served one pair at a time as a Battle in mode ``evalset`` (status rea
 same vote service and rules apply as for live battles). Pairs with the fewest votes come
 first; a voter never gets the same pair of the same prompt twice; several voters may vote the
 same pair.
+
+Under the active sampling policy the pair of *contestants* is drawn like a live battle's, from
+the active distribution conditioned on the contestant pairs that have a prompt left for this
+voter (the stored probability is that conditional one), then a prompt among those of that pair,
+fewest votes first. Without a distribution covering them, the fewest-votes rule applies.
 """
 
 import random
@@ -12,6 +17,7 @@ from itertools import combinations
 
 from django.db import transaction
 
+from arena.battles import sampling
 from arena.core.errors import ArenaError
 from arena.models import Answer, Battle, BattleCategory, PromptSet, Vote
 
@@ -57,20 +63,24 @@ def evalset_next_battle(*, voter, prompt_set: PromptSet, rng=None) -> Battle:
             "prompt_item_id", "contestant_a_id", "contestant_b_id"
         )
     }
-    # Fewest votes first, ties broken at random.
-    best, best_votes = [], None
-    for item_id, by_contestant in answers.items():
-        for x, y in combinations(sorted(by_contestant), 2):
-            key = (item_id, x, y)
-            if key in seen:
-                continue
-            count = votes[key]
-            if best_votes is None or count < best_votes:
-                best, best_votes = [key], count
-            elif count == best_votes:
-                best.append(key)
-    if not best:
+    left = [
+        (item_id, x, y)
+        for item_id, by_contestant in answers.items()
+        for x, y in combinations(sorted(by_contestant), 2)
+        if (item_id, x, y) not in seen
+    ]
+    if not left:
         raise NoPairLeft("You have voted on every pair of this set. Thank you!")
+    pair_probability = None
+    drawn = _active_draw(left, rng)
+    if drawn is not None:
+        x, y, pair_probability = drawn
+        left = [key for key in left if key[1:] == (min(x, y), max(x, y))]
+    # Fewest votes first, ties broken at random.
+    fewest = min(votes[key] for key in left)
+    best = [key for key in left if votes[key] == fewest]
+    if pair_probability is None:
+        pair_probability = 1.0 / len(best)
     item_id, x, y = rng.choice(best)
     if rng.random() < 0.5:
         x, y = y, x
@@ -81,7 +91,7 @@ def evalset_next_battle(*, voter, prompt_set: PromptSet, rng=None) -> Battle:
             a=x,
             b=y,
             user=voter,
-            pair_probability=1.0 / len(best),
+            pair_probability=pair_probability,
         )
         battle.save()
         category_id = battle.prompt_item.category_id
@@ -90,6 +100,17 @@ def evalset_next_battle(*, voter, prompt_set: PromptSet, rng=None) -> Battle:
                 battle=battle, category_id=category_id, assigner=BattleCategory.Assigner.RULE
             )
     return battle
+
+
+def _active_draw(left, rng) -> tuple[int, int, float] | None:
+    """The contestant pair under the active policy, or None (another policy, no distribution
+    yet, or one that does not cover these contestants)."""
+    if sampling.current_policy() != "active":
+        return None
+    active = sampling.load()
+    if active is None:
+        return None
+    return active.draw_among(sorted({(x, y) for _, x, y in left}), rng.random())
 
 
 def evalset_progress(*, prompt_set: PromptSet) -> dict:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TextIO
 
 from django.db import transaction
+from django.db.models import Max
 from django.utils import timezone
 from tqdm import tqdm
 
@@ -50,6 +51,7 @@ from arena.models import (
     Turn,
     Vote,
 )
+from arena.quality.bulk_import import review_imported
 
 __all__ = [
     "EXPORT_FORMATS",
@@ -77,6 +79,8 @@ class ImportResult:
     passed_over: int  # valid records that are not battles (Open WebUI single ratings)
     problems: tuple[Problem, ...]  # records left out with --skip-invalid
     problems_total: int
+    votes_excluded: int = 0  # by the vote-quality checks (arena.quality.bulk_import)
+    voters_flagged: int = 0
 
     def summary(self) -> str:
         parts = [
@@ -94,6 +98,11 @@ class ImportResult:
             text += f" Passed over {self.passed_over} records that compare no two models."
         if self.problems_total:
             text += f" Skipped {self.problems_total} invalid records."
+        if self.votes_excluded:
+            text += (
+                f" The vote-quality checks excluded {self.votes_excluded} votes"
+                f" ({self.voters_flagged} voters flagged); see the quality page."
+            )
         return text
 
 
@@ -173,6 +182,7 @@ def battles_import(
     problems: list[Problem] = []
     total_problems = 0
     passed_over = 0
+    before = Vote.objects.aggregate(last=Max("id"))["last"] or 0
     with (
         transaction.atomic(),
         explicit_timestamps(Contestant, Judge, PromptSet, Answer, Battle, Turn, Vote, Judgement),
@@ -228,6 +238,7 @@ def battles_import(
         counts = writer.counts
         if counts["battles"]:
             analyze(Battle, Vote, Turn, BattleCategory, Judgement)
+        quality = review_imported(after_vote_id=before) if counts["vote"] else {}
         created = reader.created if fmt == "arena" else {}
         return ImportResult(
             battles=counts["battles"],
@@ -244,6 +255,8 @@ def battles_import(
             passed_over=passed_over,
             problems=tuple(problems),
             problems_total=total_problems,
+            votes_excluded=quality.get("excluded", 0),
+            voters_flagged=quality.get("voters_flagged", 0),
         )
 
 

@@ -193,7 +193,7 @@ def _settings() -> dict:
         "confidence_level": 0.95,
         "min_votes": settings.ARENA_MIN_VOTES,
         "both_bad": "tie",
-        "sampling_policy": settings.ARENA_SAMPLING_POLICY,
+        "sampling_policy": sampling.current_policy(),
         "weighting": settings.ARENA_LEADERBOARD_WEIGHTING,
     }
 
@@ -255,28 +255,6 @@ def _fragility(counts: ratings.PairCounts, data: CountData, names: dict) -> dict
     return out
 
 
-def _store_active_pairs(data: CountData, board) -> None:
-    """Recompute the active policy's pair distribution from this refresh's overall board."""
-    active = list(
-        Contestant.objects.filter(active=True).order_by("pk").values_list("pk", flat=True)
-    )
-    if len(active) < 2:
-        return
-    overall = data.counts[None]
-    position = {int(c): k for k, c in enumerate(data.contestant_ids)}
-    idx = np.array([position.get(c, -1) for c in active])
-    n = overall.n_models
-    counts = np.zeros((n + 1, n + 1))
-    counts[overall.pair_i, overall.pair_j] = overall.counts.sum(axis=1)
-    counts = (counts + counts.T)[np.ix_(idx, idx)]  # -1: the empty last row and column
-    by_id = {
-        int(data.contestant_ids[m]): float(r)
-        for m, r in zip(board.model, board.rating, strict=True)
-        if np.isfinite(r)
-    }
-    sampling.store(sampling.compute(active, by_id, counts))
-
-
 def leaderboard_refresh(
     *,
     judge: Judge | None = None,
@@ -323,8 +301,8 @@ def leaderboard_refresh(
         plain = _weighted_boards(data, votes, weights, seed, engine)
     else:
         plain = _plain_boards(data, seed, engine)
-    if judge is None and settings.ARENA_SAMPLING_POLICY == "active":
-        _store_active_pairs(data, plain[None][0])
+    if judge is None and fit_settings["sampling_policy"] == "active":
+        sampling.refresh(data.contestant_ids, plain)
 
     step("style control")
     styled = {}

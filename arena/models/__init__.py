@@ -24,6 +24,7 @@ from arena.models.invites import Invite
 from arena.models.judging import Judge, Judgement, Run
 from arena.models.quality import VoteReview, VoterStanding
 from arena.models.reports import CalibrationReport, LeaderboardSnapshot
+from arena.models.sampling import SamplingSettings
 
 __all__ = [
     "Answer",
@@ -45,6 +46,7 @@ __all__ = [
     "PromptSet",
     "Round",
     "Run",
+    "SamplingSettings",
     "Turn",
     "TurnQuerySet",
     "Vote",

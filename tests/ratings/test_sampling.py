@@ -3,9 +3,10 @@ warm-up and cap guarantees, exact draw frequencies, and IPW giving unbiased rati
 
 import numpy as np
 import pytest
+from scipy import optimize
 
 import ratings
-from ratings._sampling import _information
+from ratings._sampling import _information, one_vote_gain
 
 
 def _arena(n, votes, seed=0):
@@ -19,15 +20,15 @@ def _arena(n, votes, seed=0):
 def test_gain_matches_a_brute_force_covariance_update():
     n, top = 7, 3
     r, counts = _arena(n, 400)
-    dist = ratings.active_pairs(r, counts, top=top, floor=0.0, warmup=0, cap=None)
     center = np.eye(n) - 1.0 / n
-    cov = np.linalg.pinv(center @ _information(n, r, counts) @ center + 1e-3 * center) @ center
     order = np.argsort(-r)[:top]
     cs = [center[m] for m in order] + [
         np.eye(n)[order[k]] - np.eye(n)[order[k + 1]] for k in range(top - 1)
     ]
+    pi, pj, got = one_vote_gain(r, counts, np.array(cs))
+    cov = np.linalg.pinv(center @ _information(n, r, counts) @ center + 1e-3 * center) @ center
     gains = []
-    for i, j in zip(dist.i, dist.j, strict=True):
+    for i, j in zip(pi, pj, strict=True):
         extra = np.zeros((n, n))
         extra[i, i] = extra[j, j] = 1
         extra[i, j] = extra[j, i] = -1
@@ -35,8 +36,72 @@ def test_gain_matches_a_brute_force_covariance_update():
         h = _information(n, r, counts) + p * (1 - p) * extra
         cov2 = np.linalg.pinv(center @ h @ center + 1e-3 * center) @ center
         gains.append(sum(c @ cov @ c - c @ cov2 @ c for c in cs))
-    gains = np.array(gains)
-    np.testing.assert_allclose(dist.prob, gains / gains.sum(), rtol=1e-4, atol=1e-8)
+    np.testing.assert_allclose(got, gains, rtol=1e-6, atol=1e-12)
+
+
+@pytest.mark.parametrize("votes", [0, 600])
+def test_the_design_minimises_the_top_widths_like_a_general_optimiser(votes):
+    # Widths only (boundary_weight=0, no floor, warm-up or cap): the criterion is the sum of
+    # the top models' standard errors after `horizon` more votes, convex in the pair shares;
+    # scipy's optimiser over the simplex (softmax) finds the same optimum.
+    n, top, horizon = 5, 2, 1000.0
+    r, counts = _arena(n, votes, seed=2)
+    center = np.eye(n) - 1.0 / n
+    i, j = np.triu_indices(n, 1)
+    t = (r - r.mean()) / ratings.SCALE
+    p = 1 / (1 + np.exp(t[j] - t[i]))
+    info = p * (1 - p)
+    cs = center[np.argsort(-r)[:top]]
+
+    def criterion(q):
+        extra = np.zeros((n, n))
+        extra[i, j] = -horizon * q * info
+        extra += extra.T
+        extra -= np.diag(extra.sum(axis=1))
+        cov = np.linalg.pinv(_information(n, r, counts) + extra)
+        return np.sqrt(np.einsum("ki,ij,kj->k", cs, cov, cs)).sum()
+
+    def softmax(x):
+        e = np.exp(x - x.max())
+        return e / e.sum()
+
+    best = min(
+        (
+            optimize.minimize(
+                lambda x: criterion(softmax(x)),
+                x0,
+                method="Nelder-Mead",
+                options={"maxiter": 20_000, "xatol": 1e-9, "fatol": 1e-12},
+            )
+            for x0 in (np.zeros(i.size), np.random.default_rng(0).normal(size=i.size))
+        ),
+        key=lambda res: res.fun,
+    )
+    dist = ratings.active_pairs(
+        r,
+        counts,
+        top=top,
+        boundary_weight=0,
+        horizon=horizon,
+        iterations=500,
+        floor=0,
+        warmup=0,
+        cap=None,
+    )
+    assert criterion(dist.prob) == pytest.approx(best.fun, rel=1e-3)
+    assert criterion(dist.prob) < criterion(np.full(i.size, 1 / i.size))
+
+
+def test_boundary_pairs_get_votes_that_widths_alone_do_not_give():
+    # Two models clearly ahead, a third 40 Elo behind the second: with the top-2 boundary
+    # weighted, the pair across the boundary (rank 2 vs rank 3) gains mass.
+    r = np.array([1300.0, 1260, 1220, 1000, 900])
+    counts = np.full((5, 5), 40.0) - 40 * np.eye(5)
+    kw = {"top": 3, "boundary": 2, "floor": 0, "warmup": 0, "cap": None}
+    widths = ratings.active_pairs(r, counts, boundary_weight=0, **kw)
+    both = ratings.active_pairs(r, counts, boundary_weight=20, **kw)
+    k = np.flatnonzero((widths.i == 1) & (widths.j == 2))[0]
+    assert both.prob[k] > widths.prob[k] + 0.02
 
 
 def test_floor_warmup_and_cap():
