@@ -18,6 +18,7 @@ Approximation (then checked by refits):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -71,7 +72,7 @@ def _changed(before: IntArray, after: IntArray | None, k: int) -> bool:
     return after is None or not np.array_equal(before[:k], after[:k])
 
 
-def _boundary(flips_at, guess: int, most: int) -> int | None:
+def _boundary(flips_at: Callable[[int], bool], guess: int, most: int) -> int | None:
     """A size whose removal flips the order while one vote fewer does not, searched from the
     first-order guess by galloping (1, 2, 4, ... votes away) then bisection: about
     2 log2(distance) refits instead of one per vote. None when even ``most`` does not flip."""

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('arena', '0009_vote_quality'),
+        ('arena', '0010_voter_labels'),
     ]
 
     operations = [
