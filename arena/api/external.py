@@ -83,8 +83,12 @@ class _Names:
         names, slugs = set(), set()
         for record in records:
             if isinstance(record, dict):
-                names.update(v for v in (record.get("model_a"), record.get("model_b")) if _s(v))
-                if _s(record.get("category")):
+                # A name with NUL matches nothing (and PostgreSQL refuses it in a query): it is
+                # then reported as an unknown contestant or category, by its field.
+                names.update(
+                    v for v in (record.get("model_a"), record.get("model_b")) if _lookup(v)
+                )
+                if _lookup(record.get("category")):
                     slugs.add(record["category"])
         contestants = Contestant.objects.filter(name__in=names)
         self.contestants = {c.name: c for c in contestants}
@@ -94,6 +98,10 @@ class _Names:
 
 def _s(value) -> bool:
     return isinstance(value, str) and bool(value)
+
+
+def _lookup(value) -> bool:
+    return _s(value) and "\x00" not in value
 
 
 def _text(record: dict, name: str, where: str, problems: list, *, required=True) -> str:

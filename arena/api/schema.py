@@ -335,7 +335,9 @@ OPERATIONS = [
     ),
 ]
 
-REFUSED = {401: ERROR, 403: ERROR, 405: OBJECT, 429: ERROR}
+# Any operation may be refused: 400 for a NUL in the query string (arena.core.nul), then
+# authentication, scope, method and rate limit.
+REFUSED = {400: ERROR, 401: ERROR, 403: ERROR, 405: OBJECT, 429: ERROR}
 
 
 def operations() -> list[dict]:
@@ -351,7 +353,7 @@ def openapi(server: str) -> dict:
                 "description": "error" if status >= 400 else "ok",
                 "content": {"application/json": {"schema": schema}},
             }
-            for status, schema in {**answers, **{s: v for s, v in REFUSED.items()}}.items()
+            for status, schema in {**REFUSED, **answers}.items()
         }
         operation = {
             "operationId": name,

@@ -33,9 +33,9 @@ def _digest(secret: str) -> str:
 
 
 def token_create(*, user, name: str, scopes) -> Created:
-    name = (name or "").strip()
-    if not name or len(name) > 100:
-        raise ArenaError("name: give the token a name of 1 to 100 characters.")
+    name = (name or "").strip() if isinstance(name, str) or name is None else ""
+    if not name or len(name) > 100 or "\x00" in name:
+        raise ArenaError("name: give the token a name of 1 to 100 characters (no NUL).")
     scopes = list(dict.fromkeys(scopes))
     unknown = [s for s in scopes if s not in SCOPES]
     if unknown or not scopes:

@@ -27,10 +27,11 @@ from django.conf import settings
 from django.db.models import Q
 
 import ratings
+from arena.battles import counts
 from arena.leaderboards.snapshots import latest_snapshot
 from arena.models import Vote, VoteReview, VoterStanding
-from arena.quality.checks import PER_VOTE_CHECKS
-from arena.quality.flags import _exclude_earlier, _locked_standing, _voter_reason
+from arena.quality.checks import CHECKS, ballots
+from arena.quality.flags import _exclude_earlier, _locked_standings, _voter_reason
 
 BATCH = 5000
 
@@ -117,23 +118,23 @@ def _per_day(rows: list[dict]) -> list[int]:
     return out
 
 
-def _account(voter_id: int, rows: list[dict], known: dict) -> tuple[list[VoteReview], bool]:
-    standing = _locked_standing(voter_id)
+def _account(
+    voter: tuple[int, str], rows: list[dict], known: dict
+) -> tuple[list[VoteReview], bool]:
+    standing = _locked_standings({voter})[voter]
     flagged = False
-    votes = Vote.objects.select_related("battle", "battle__answer_a", "battle__answer_b").in_bulk(
-        [r["id"] for r in rows]
-    )
+    votes = ballots(counts.of_ids(Vote.objects.all(), "id", [r["id"] for r in rows]))
+    failed = [check(votes) for check in CHECKS]  # each: vote id -> reason, for the votes it fails
     evidence = ratings.VoterEvidence.from_dict(standing.evidence)
     reviews = []
     for row, figure, crossed in _sequential(rows, known, evidence):
-        vote = votes[row["id"]]
-        reasons = [r for check in PER_VOTE_CHECKS if (r := check(vote)) is not None]
+        reasons = [f[row["id"]] for f in failed if row["id"] in f]
         standing.votes_checked += 1
         if crossed and standing.status == VoterStanding.Status.WATCHED:
             standing.status = VoterStanding.Status.FLAGGED
             standing.reason, standing.figure = crossed
             flagged = True
-            _exclude_earlier(voter_id, standing)  # stored before this import
+            _exclude_earlier(standing)  # stored before this import
             for earlier in reviews:  # and this import's, not stored yet
                 earlier.status = VoteReview.Status.EXCLUDED
                 earlier.reasons.append(_voter_reason(standing))
@@ -141,7 +142,7 @@ def _account(voter_id: int, rows: list[dict], known: dict) -> tuple[list[VoteRev
             reasons.append(_voter_reason(standing))
         status = VoteReview.Status.EXCLUDED if reasons else VoteReview.Status.OK
         reviews.append(
-            VoteReview(vote=vote, status=status, reasons=reasons, surprise=round(figure, 3))
+            VoteReview(vote_id=row["id"], status=status, reasons=reasons, surprise=round(figure, 3))
         )
     standing.evidence = evidence.as_dict()
     standing.save()
@@ -185,6 +186,7 @@ def review_imported(*, after_vote_id: int) -> dict[str, int]:
         .order_by("id")
         .values(
             "id",
+            "battle_id",
             "voter_id",
             "voter_label",
             "outcome",
@@ -198,9 +200,14 @@ def review_imported(*, after_vote_id: int) -> dict[str, int]:
         return out
     by_voter: dict[tuple, list[dict]] = defaultdict(list)
     for row in rows:
-        key = ("account", row["voter_id"]) if row["voter_id"] else ("label", row["voter_label"])
+        key = (
+            ("account", (row["voter_id"], row["voter_label"]))
+            if row["voter_id"]
+            else ("label", row["voter_label"])
+        )
         by_voter[key].append(row)
     known = _imported_ratings(by_voter)
+    battle_of = {row["id"]: row["battle_id"] for row in rows}
     reviews: list[VoteReview] = []
     for (kind, voter), voter_rows in by_voter.items():
         if kind == "account":
@@ -211,13 +218,16 @@ def review_imported(*, after_vote_id: int) -> dict[str, int]:
         out["voters_flagged"] += flagged
         reviews.extend(new)
         if len(reviews) >= BATCH:
-            out["excluded"] += _write(reviews)
+            out["excluded"] += _write(reviews, battle_of)
             reviews = []
-    out["excluded"] += _write(reviews)
+    out["excluded"] += _write(reviews, battle_of)
     return out
 
 
-def _write(reviews: list[VoteReview]) -> int:
-    # ignore_conflicts: a vote reviewed online meanwhile keeps that review.
-    VoteReview.objects.bulk_create(reviews, ignore_conflicts=True)
-    return sum(r.status == VoteReview.Status.EXCLUDED for r in reviews)
+def _write(reviews: list[VoteReview], battle_of: dict[int, int]) -> int:
+    excluded = [battle_of[r.vote_id] for r in reviews if r.status == VoteReview.Status.EXCLUDED]
+    # The insert sends no signals: the excluded votes leave the counts first (the votes were
+    # read unreviewed in this import's transaction, so each review is this one).
+    counts.counts_add(battle_ids=excluded, sign=-1)
+    VoteReview.objects.bulk_create(reviews)
+    return len(excluded)

@@ -21,7 +21,7 @@ from arena.models import Vote, VoteReview, VoterStanding
 from arena.quality.checks import CHECKS, Ballot, ballots
 
 log = logging.getLogger(__name__)
-_ratings_cache: dict[int, dict[int, float]] = {}
+_ratings_cache: dict[tuple, dict[int, float]] = {}
 
 
 def current_ratings() -> dict[int, float]:
@@ -29,13 +29,15 @@ def current_ratings() -> dict[int, float]:
     snapshot = latest_snapshot()
     if snapshot is None:
         return {}
-    if snapshot.pk not in _ratings_cache:
+    # Keyed by id and time: an id can come back (a rolled-back transaction, a restored backup).
+    key = (snapshot.pk, snapshot.completed_at)
+    if key not in _ratings_cache:
         rows = (snapshot.results or {}).get("rows", [])
         _ratings_cache.clear()
-        _ratings_cache[snapshot.pk] = {
+        _ratings_cache[key] = {
             int(r["contestant_id"]): float(r["rating"]) for r in rows if r.get("rating") is not None
         }
-    return _ratings_cache[snapshot.pk]
+    return _ratings_cache[key]
 
 
 def _locked_standings(voters: set[tuple[int, str]]) -> dict[tuple[int, str], VoterStanding]:
