@@ -4,16 +4,18 @@ PostgreSQL cannot store or compare text containing NUL: a view that passes such 
 a query fails with a 500 there (SQLite accepts it), so the request is refused before any view.
 """
 
-from django.http import HttpResponseBadRequest, JsonResponse
+from collections.abc import Callable
+
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 
 MESSAGE = "Query parameters cannot contain NUL characters."
 
 
 class RefuseNulMiddleware:
-    def __init__(self, get_response):
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
-    def __call__(self, request):
+    def __call__(self, request: HttpRequest) -> HttpResponse:
         if "\x00" in request.META.get("QUERY_STRING", "") or any(
             "\x00" in key or any("\x00" in v for v in values) for key, values in request.GET.lists()
         ):

@@ -279,7 +279,7 @@ def test_batched_refits_equal_separate_exact_fits_and_count_the_degenerate_round
 
 
 def test_small_boards_fit_their_hard_rounds_in_batches_not_one_by_one(monkeypatch):
-    from ratings import _intervals as intervals
+    from ratings import _chord as intervals  # where the chord refits hard rounds
 
     calls = []
     single = intervals.newton_fit
