@@ -88,6 +88,9 @@
     if (ui.pick) ui.pick.disabled = followUpBlocked;
     ui.followup.hidden = !(followUpBlocked && !state.voted);
     ui.followup.textContent = NO_FOLLOW_UP;
+    // A control disabled while focused would swallow the vote keys (1-4, n, r): let go of it.
+    const focused = document.activeElement;
+    if (focused && focused !== document.body && focused.disabled) focused.blur();
   }
   function setBusy(busy) {
     state.streaming = busy;
