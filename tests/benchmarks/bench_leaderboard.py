@@ -161,6 +161,13 @@ def main():
     import django
 
     django.setup()
+    from django.conf import settings
+
+    # The pages render in-process without collectstatic (as in the tests): plain storage.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
     from django.test import Client
