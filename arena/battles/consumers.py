@@ -336,23 +336,9 @@ def _new_rounds_allowed(sockets: list[tuple]) -> list:
     """For each socket, ``(session_key, user)``, that may start a new battle None, else the
     SignedOut or LimitExceeded that refuses it; a few queries for all of them."""
     current = sessions_current(sockets)
-    user_ids = {user.pk for (_, user), ok in zip(sockets, current, strict=True) if ok}
-    streaming = limits.streaming_counts(user_ids=user_ids)
-    started = limits.rounds_last_minute_many(user_ids=user_ids)
-    results: list = []
-    for (_, user), ok in zip(sockets, current, strict=True):
-        if not ok:
-            results.append(SignedOut())
-            continue
-        try:
-            limits.round_check(
-                user_id=user.pk, streaming=streaming[user.pk], started=started[user.pk]
-            )
-        except limits.LimitExceeded as exc:
-            results.append(exc)
-            continue
-        results.append(None)
-    return results
+    allowed = [user.pk for (_, user), ok in zip(sockets, current, strict=True) if ok]
+    refused = iter(limits.rounds_refused(allowed))
+    return [next(refused) if ok else SignedOut() for ok in current]
 
 
 def _follow_up(battle_id: int, user, session_key: str | None) -> RoundContext:

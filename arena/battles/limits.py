@@ -105,3 +105,21 @@ def vote_check(*, user) -> None:
             f"You have cast {cast} votes in the last 24 hours; the limit is {limit} "
             "(ARENA_VOTES_PER_DAY). Your vote was not recorded; try again later."
         )
+
+
+def rounds_refused(user_ids: list) -> list:
+    """For each user id (one per new round, repeats allowed), None or the LimitExceeded that
+    refuses that round, counting the rounds before it in the same list: a few queries for all."""
+    streaming = streaming_counts(user_ids=set(user_ids))
+    started = rounds_last_minute_many(user_ids=set(user_ids))
+    results: list = []
+    for user_id in user_ids:
+        try:
+            round_check(user_id=user_id, streaming=streaming[user_id], started=started[user_id])
+        except LimitExceeded as exc:
+            results.append(exc)
+            continue
+        streaming[user_id] += 1
+        started[user_id] += 1
+        results.append(None)
+    return results

@@ -186,21 +186,7 @@ def _over_limits(openings: list[tuple]) -> list:
         .order_by("pk")
         .values_list("pk", flat=True)
     )
-    streaming = limits.streaming_counts(user_ids=user_ids)
-    started = limits.rounds_last_minute_many(user_ids=user_ids)
-    results: list = []
-    for user, _ in openings:
-        try:
-            limits.round_check(
-                user_id=user.pk, streaming=streaming[user.pk], started=started[user.pk]
-            )
-        except limits.LimitExceeded as exc:
-            results.append(exc)
-            continue
-        streaming[user.pk] += 1
-        started[user.pk] += 1
-        results.append(None)
-    return results
+    return limits.rounds_refused([user.pk for user, _ in openings])
 
 
 def battle_start(

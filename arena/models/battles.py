@@ -3,7 +3,7 @@
 from typing import NamedTuple
 
 from django.conf import settings
-from django.db import models
+from django.db import models, router, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -72,7 +72,20 @@ class BattleQuerySet(models.QuerySet):
         return self.filter(status=Battle.Status.READY)
 
 
-class Battle(models.Model):
+class AtomicSave(models.Model):
+    """A row saved in one transaction with what its save signals write (the vote counts of
+    ``arena.battles.counts``), even when the caller is in autocommit."""
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
+        with transaction.atomic(using=using):
+            super().save(*args, **kwargs)
+
+
+class Battle(AtomicSave):
     class Mode(models.TextChoices):
         LIVE = "live", "Live chat"
         EVALSET = "evalset", "Eval-set pair"
@@ -148,7 +161,7 @@ class Battle(models.Model):
         return rounds
 
 
-class BattleCategory(models.Model):
+class BattleCategory(AtomicSave):
     class Assigner(models.TextChoices):
         VOTER = "voter", "Voter"
         RULE = "rule", "Rule"
@@ -237,7 +250,7 @@ class VoteQuerySet(models.QuerySet):
         return self.counted().exclude(review__status="excluded")
 
 
-class Vote(models.Model):
+class Vote(AtomicSave):
     class Outcome(models.TextChoices):
         """The one outcome vocabulary: the same names, in the same order, as ratings.OUTCOMES."""
 

@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.db import models
 
-from arena.models.battles import Vote
+from arena.models.battles import AtomicSave, Vote
 
 
 class VoterStanding(models.Model):
@@ -46,7 +46,7 @@ class VoterStanding(models.Model):
         return self.status in (self.Status.FLAGGED, self.Status.EXCLUDED)
 
 
-class VoteReview(models.Model):
+class VoteReview(AtomicSave):
     """The checks' verdict on one counted vote; an excluded vote is kept but not rated
     (``Vote.objects.rated()``)."""
 
