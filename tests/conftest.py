@@ -49,9 +49,10 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(scope="session")
-def django_db_modify_db_settings(tmp_path_factory):
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, tmp_path_factory):
     """Test on a SQLite *file*, as the arena runs, not the shared-cache in-memory database,
-    whose table locks ignore the busy timeout and make concurrent writers fail at once."""
+    whose table locks ignore the busy timeout and make concurrent writers fail at once. (The
+    suffix fixture gives each pytest-xdist worker its own PostgreSQL test database.)"""
     from django.db import connections
 
     db = connections["default"].settings_dict
