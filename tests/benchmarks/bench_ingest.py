@@ -1,13 +1,15 @@
 """Benchmark: external battles through POST /api/battles/batch/ into PostgreSQL.
 
     .venv/bin/python tests/benchmarks/bench_ingest.py [--batches 10 --size 5000]
-        [--postgres postgres://postgres@127.0.0.1:5432/postgres]
+        [--postgres postgres://postgres@127.0.0.1:5432/postgres] [--http]
 
 Creates the throwaway database ``arena_bench_ingest``, migrates it, makes two contestants and a
 `vote` token, then sends ``--batches`` batches of ``--size`` battles (a prompt and two short
 answers each, from 97 voters) through the whole Django stack in this process (middleware,
 token check, JSON parsing, validation, identity-leak check, key claim, COPY, counts, and after
-the commit the vote-quality review of the batch), not over a socket. Prints battles per second
+the commit the vote-quality review of the batch), in this process; with ``--http``, over a
+loopback socket to a Daphne process serving ``arena.asgi`` (ASGI, HTTP parsing, the view in
+Django's sync thread), with httpx as the client. Prints battles per second
 per batch, the median and the load average. Target: >= 5,000 battles/s.
 
 As the reference, measured in the same run and database: the importer's path
@@ -34,6 +36,7 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=10)
     parser.add_argument("--size", type=int, default=5000)
     parser.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--http", action="store_true", help="post to a Daphne server")
     args = parser.parse_args()
     import psycopg
 
@@ -71,7 +74,80 @@ def run(args) -> None:
     Contestant.objects.create(name="Beta", organisation="Bolt")
     user = get_user_model().objects.create_user("bench")
     secret = token_create(user=user, name="bench", scopes=["vote"]).secret
-    client = Client(HTTP_AUTHORIZATION=f"Bearer {secret}", SERVER_NAME="127.0.0.1")
+    if args.http:
+        server, post = _daphne(secret)
+    else:
+        client = Client(HTTP_AUTHORIZATION=f"Bearer {secret}", SERVER_NAME="127.0.0.1")
+
+        def post(body: str):
+            response = client.post("/api/battles/batch/", body, content_type="application/json")
+            return response.status_code, response.content
+
+    try:
+        rates = _batches(args, post)
+    finally:
+        if args.http:
+            server.terminate()
+            server.wait(10)
+    n = args.batches * args.size
+    assert Vote.objects.count() == n == VoteReview.objects.count()
+    excluded = VoteReview.objects.filter(status=VoteReview.Status.EXCLUDED).count()
+    load = os.getloadavg()
+    how = "over HTTP to Daphne" if args.http else "in process"
+    print(
+        f"median {statistics.median(rates):,.0f} battles/s {how} over {args.batches} batches of "
+        f"{args.size} (target >= 5,000/s); {n:,} votes reviewed, {excluded:,} excluded; "
+        f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
+    )
+    reference(n)
+
+
+def _daphne(secret: str):
+    """A Daphne process on a free loopback port, and a function posting a body to it."""
+    import socket
+    import subprocess
+
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "daphne",
+            "-v",
+            "0",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "arena.asgi:application",
+        ],
+        cwd=ROOT,
+        env=os.environ.copy(),
+    )
+    url = f"http://127.0.0.1:{port}/api/battles/batch/"
+    client = httpx.Client(headers={"Authorization": f"Bearer {secret}"}, timeout=120)
+    for _ in range(200):
+        try:
+            client.get(f"http://127.0.0.1:{port}/api/")
+            break
+        except httpx.TransportError:
+            time.sleep(0.05)
+    else:
+        server.terminate()
+        raise SystemExit("Daphne did not start")
+
+    def post(body: str):
+        response = client.post(url, content=body, headers={"Content-Type": "application/json"})
+        return response.status_code, response.content
+
+    return server, post
+
+
+def _batches(args, post) -> list[float]:
     rates = []
     for batch in range(args.batches):
         records = [
@@ -89,21 +165,12 @@ def run(args) -> None:
         ]
         body = json.dumps({"records": records})
         start = time.perf_counter()
-        response = client.post("/api/battles/batch/", body, content_type="application/json")
+        status, content = post(body)
         seconds = time.perf_counter() - start
-        assert response.status_code == 201, response.content[:500]
+        assert status == 201, content[:500]
         rates.append(args.size / seconds)
         print(f"batch {batch}: {args.size} battles in {seconds:.3f} s, {rates[-1]:,.0f}/s")
-    n = args.batches * args.size
-    assert Vote.objects.count() == n == VoteReview.objects.count()
-    excluded = VoteReview.objects.filter(status=VoteReview.Status.EXCLUDED).count()
-    load = os.getloadavg()
-    print(
-        f"median {statistics.median(rates):,.0f} battles/s over {args.batches} batches of "
-        f"{args.size} (target >= 5,000/s); {n:,} votes reviewed, {excluded:,} excluded; "
-        f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
-    )
-    reference(n)
+    return rates
 
 
 def reference(n: int) -> None:

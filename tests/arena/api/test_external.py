@@ -110,6 +110,7 @@ def test_a_retry_stores_one_vote(models, voter):
 def test_a_malformed_batch_stores_nothing_and_names_each_bad_record(models, voter):
     records = [_record(f"k{i}") for i in range(6)]
     records[1]["outcome"] = "left"
+    records[2]["outcome"] = ["a"]  # unhashable: a problem, not a crash
     records[3]["model_b"] = "Nobody"
     records[4] = "not an object"
     records[5]["created_at"] = "yesterday"
@@ -119,12 +120,13 @@ def test_a_malformed_batch_stores_nothing_and_names_each_bad_record(models, vote
     fields = [p["field"] for p in response.json()["problems"]]
     assert fields == [
         "records[1].outcome",
+        "records[2].outcome",
         "records[3].model_b",
         "records[4]",
         "records[5].created_at",
         "records[6].key",
     ]
-    assert "Nobody" in response.json()["problems"][1]["problem"]
+    assert "Nobody" in response.json()["problems"][2]["problem"]
     assert Battle.objects.count() == Vote.objects.count() == ExternalBattleKey.objects.count() == 0
     one = Client().post(
         reverse("api_battle"),
