@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import F, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce, Length
 
@@ -129,33 +129,49 @@ def too_many_today(votes: list[Ballot]) -> dict[int, dict]:
     run in)."""
     limit = settings.ARENA_QUALITY_VOTES_PER_DAY
     wanted = {v.pk: v for v in votes}
+    first, last = min(wanted), max(wanted)
+    earliest = min(v.created_at for v in votes)
+    # Each vote's window is (its time - a day, its time]; the latest opening:
+    high = max(v.created_at for v in votes) - DAY
+    voters = {(v.voter_id, v.voter_label) for v in votes}
     rows = Vote.objects.filter(
-        voter_id__in={v.voter_id for v in votes},
-        voter_label__in={v.voter_label for v in votes},
-        created_at__gt=min(v.created_at for v in votes) - DAY,
-        id__lte=max(wanted),
-    )
+        voter_id__in={v for v, _ in voters},
+        voter_label__in={label for _, label in voters},
+        created_at__gt=earliest - DAY,
+    ).order_by()
+    older = rows.filter(id__lt=first)  # before every vote under review
     stamp, of = _stamps()
-    by_voter = defaultdict(list)
-    for voter, label, pk, created in rows.values_list("voter_id", "voter_label", "id", stamp):
-        by_voter[voter, label].append((pk, created))
+    # Older votes inside every window are only counted: a busy voter's day is not read row
+    # by row at each review. The rest of the older ones are read, with all the later ones.
+    settled: dict = {}
+    if high < earliest:
+        settled = {
+            (voter, label): n
+            for voter, label, n in older.filter(created_at__gt=high, created_at__lte=earliest)
+            .values_list("voter_id", "voter_label")
+            .annotate(n=Count("id"))
+        }
+        older = older.filter(Q(created_at__lte=high) | Q(created_at__gt=earliest))
+    before = defaultdict(list)
+    for voter, label, created in older.values_list("voter_id", "voter_label", stamp):
+        before[voter, label].append(created)
+    later = defaultdict(list)  # from the first vote under review on, in id order
+    for voter, label, pk, created in rows.filter(id__gte=first, id__lte=last).values_list(
+        "voter_id", "voter_label", "id", stamp
+    ):
+        later[voter, label].append((pk, created))
     failed = {}
-    for seen in by_voter.values():
-        seen.sort()
-        # The times of the voter's votes up to each id, sorted: those before the first vote
-        # under review sorted once, the later ones (mostly those under review) added one by one.
-        first = next((i for i, (pk, _) in enumerate(seen) if pk in wanted), None)
-        if first is None:  # another voter matched by the account and label filters
-            continue
-        before = sorted(created for _, created in seen[:first])
-        later: list = []
-        for pk, created in seen[first:]:
-            insort(later, created)
+    for voter in voters:
+        times = sorted(before[voter])
+        base = settled.get(voter, 0)
+        seen: list = []
+        for pk, created in sorted(later[voter]):
+            insort(seen, created)
             vote = wanted.get(pk)
             if vote is not None:
-                since = of(vote.created_at - DAY)
-                n = len(before) - bisect_right(before, since) + len(later)
-                n -= bisect_right(later, since)
+                since, until = of(vote.created_at - DAY), of(vote.created_at)
+                n = base + bisect_right(times, until) - bisect_right(times, since)
+                n += bisect_right(seen, until) - bisect_right(seen, since)
                 if n > limit:
                     failed[pk] = {"check": "votes_per_day", "figure": n, "limit": limit}
     return failed

@@ -233,3 +233,49 @@ def test_the_staff_page_lists_and_decides(
     assert "status: expected" in response.content.decode()
     review.refresh_from_db()
     assert review.status == "reinstated"
+
+
+def test_the_daily_limit_matches_a_brute_force_count(pair, alice, carol, settings):
+    """Random times (not in id order) for two accounts and two labels; each vote under review
+    must fail exactly when more than the limit of its voter's votes up to its id fall in the
+    24 hours up to it, whichever ids are reviewed together."""
+    import random
+
+    from arena.quality.checks import DAY, ballots, too_many_today
+
+    settings.ARENA_QUALITY_VOTES_PER_DAY = 4
+    rng = random.Random(7)
+    now = timezone.now()
+    a, b = pair
+    for _ in range(120):
+        battle = Battle.objects.create(contestant_a=a, contestant_b=b, user=alice)
+        vote = Vote.objects.create(
+            battle=battle,
+            voter=rng.choice([alice, carol]),
+            voter_label=rng.choice(["", "x"]),
+            outcome="a",
+        )
+        # Clustered times so that windows hold a few votes, some of them later by id.
+        at = now - timedelta(hours=rng.choice([0, 20, 30, 50]) + rng.uniform(0, 8))
+        Vote.objects.filter(pk=vote.pk).update(created_at=at)
+    everything = list(Vote.objects.order_by("id"))
+
+    def expected(vote):
+        return sum(
+            1
+            for o in everything
+            if (o.voter_id, o.voter_label) == (vote.voter_id, vote.voter_label)
+            and o.pk <= vote.pk
+            and vote.created_at - DAY < o.created_at <= vote.created_at
+        )
+
+    ids = [v.pk for v in everything]
+    recent = [v.pk for v in everything if v.created_at > now - timedelta(hours=8)]
+    for reviewed in (ids, ids[60:], rng.sample(ids, 30), recent, ids[-1:]):
+        failed = too_many_today(ballots(Vote.objects.filter(pk__in=reviewed)))
+        want = {
+            v.pk: n for v in everything if v.pk in set(reviewed) and (n := expected(v)) > 4
+        }
+        got = {pk: r["figure"] for pk, r in failed.items()}
+        assert got == want
+        assert want  # the data does cross the limit
