@@ -38,6 +38,7 @@ def fit_bt(
     anchor: Anchor = None,
     tol: float = 1e-10,
     max_iter: int = 100,
+    bias_reduction: bool = False,
 ) -> RatingFit:
     """Fit Bradley-Terry ratings to aggregated battle counts.
 
@@ -56,6 +57,10 @@ def fit_bt(
     tol : float, default 1e-10
         Convergence tolerance on the Newton step, in natural-log units.
     max_iter : int, default 100
+    bias_reduction : bool, default False
+        Firth's bias-reduced strengths instead of the maximum-likelihood ones: the MLE puts
+        models with few votes too far from the centre by O(1 / votes); this removes that term
+        (with battle weights, under the sandwich covariance; see ``ratings._firth``).
 
     Returns
     -------
@@ -75,7 +80,14 @@ def fit_bt(
     39 (1952). W.-L. Chiang et al., "Chatbot Arena", ICML 2024.
     """
     return fit_pair_model(
-        "bt", counts, both_bad=both_bad, prior=prior, anchor=anchor, tol=tol, max_iter=max_iter
+        "bt",
+        counts,
+        both_bad=both_bad,
+        prior=prior,
+        anchor=anchor,
+        tol=tol,
+        max_iter=max_iter,
+        bias_reduction=bias_reduction,
     )
 
 
@@ -91,6 +103,7 @@ def bradley_terry(
     anchor: Anchor = None,
     tol: float = 1e-10,
     max_iter: int = 100,
+    bias_reduction: bool = False,
 ) -> RatingFit:
     """Aggregate raw battles and fit Bradley-Terry ratings (see :func:`fit_bt`).
 
@@ -101,7 +114,7 @@ def bradley_terry(
     outcome : array-like of int, shape (n_battles,)
         ``A_WINS``, ``B_WINS``, ``TIE`` or ``BOTH_BAD``.
     weights : array-like of float, shape (n_battles,), optional
-    both_bad, prior, anchor, tol, max_iter
+    both_bad, prior, anchor, tol, max_iter, bias_reduction
         As in :func:`fit_bt`.
     """
     return fit_bt(
@@ -111,4 +124,5 @@ def bradley_terry(
         anchor=anchor,
         tol=tol,
         max_iter=max_iter,
+        bias_reduction=bias_reduction,
     )

@@ -9,7 +9,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._aggregate import PairCounts
-from ._solver import DEFAULT_PRIOR, DegenerateDataError, PairData, degeneracy_notes, newton_fit
+from ._firth import firth_fit
+from ._solver import (
+    DEFAULT_PRIOR,
+    DegenerateDataError,
+    PairData,
+    degeneracy_notes,
+    newton_fit,
+    pair_terms,
+)
 from ._typing import Anchor, ArrayLike, BoolArray, FloatArray, IntArray, Prior
 from ._validation import anchor_iv, choice_iv
 
@@ -54,6 +62,9 @@ class RatingFit:
     both_bad : {"tie", "drop"}
     counts : PairCounts
         The data the fit was computed from (see :func:`fitted_pairs` for the pairs as fitted).
+    bias_reduced : bool
+        Firth's bias-reduced strengths (Bradley-Terry only) instead of the maximum-likelihood
+        ones; ``loglik`` is then the log-likelihood at them.
     """
 
     method: str
@@ -69,6 +80,7 @@ class RatingFit:
     anchor: tuple[int, float] | None
     both_bad: str
     counts: PairCounts = field(repr=False)
+    bias_reduced: bool
 
     def __post_init__(self) -> None:
         self.theta.flags.writeable = False
@@ -112,6 +124,14 @@ def fitted_pairs(fit: RatingFit) -> tuple[PairData, IntArray]:
     return pair_data(fit.counts, fit.both_bad)
 
 
+def fit_w2(counts: PairCounts, both_bad: str) -> FloatArray:
+    """Per-pair sums of squared battle weights as fitted, shape (n_pairs, 3)."""
+    keep, _, _ = fit_cells(counts, both_bad)
+    w2 = counts.weights_sq
+    tie = w2[:, 2] + (w2[:, 3] if both_bad == "tie" else 0.0)
+    return np.column_stack([w2[:, 0], w2[:, 1], tie])[keep]
+
+
 def pair_data(counts: PairCounts, both_bad: str) -> tuple[PairData, IntArray]:
     """:func:`fitted_pairs` of a fit to ``counts`` with ``both_bad``."""
     keep, wf, cf = fit_cells(counts, both_bad)
@@ -140,6 +160,7 @@ def fit_pair_model(
     anchor: Anchor = None,
     tol: float = 1e-10,
     max_iter: int = 100,
+    bias_reduction: bool = False,
 ) -> RatingFit:
     """Common implementation of :func:`ratings.fit_bt` and :func:`ratings.fit_davidson`."""
     if not isinstance(counts, PairCounts):
@@ -175,6 +196,20 @@ def fit_pair_model(
         theta, eta, loglik, n_iter = newton_fit(
             kind, data, prior=value, eta0=eta0, tol=tol, max_iter=max_iter
         )
+    if bias_reduction:
+        if kind != "bt":
+            raise ValueError("bias_reduction is available for Bradley-Terry only")
+        w2 = fit_w2(counts, both_bad).sum(axis=1) if counts.weighted else None
+        if prior == "auto" and value > 0:
+            # Firth's estimate is finite where the MLE is not (a model that never lost): with
+            # a win added to either side of every pair, only unconnected data stay degenerate.
+            both = PairData(data.n, data.i, data.j, data.w + np.array([0.5, 0.5, 0.0]))
+            if not degeneracy_notes(both):
+                value, notes = 0.0, []
+        theta, rounds = firth_fit(data, w2, prior=value, theta0=theta, tol=tol, max_iter=max_iter)
+        n_iter += rounds
+        w = (data.w[:, 0], data.w[:, 1], data.w[:, 2])
+        loglik = float(pair_terms(kind, data.diff(theta), None, w)["ll"])
     return RatingFit(
         method=kind,
         n_models=counts.n_models,
@@ -189,6 +224,7 @@ def fit_pair_model(
         anchor=anchor,
         both_bad=both_bad,
         counts=counts,
+        bias_reduced=bool(bias_reduction),
     )
 
 

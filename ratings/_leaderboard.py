@@ -295,6 +295,7 @@ def leaderboard_from_counts(
     both_bad: str = "tie",
     prior: Prior = "auto",
     workers: int | None = None,
+    bias_reduction: bool = False,
 ) -> Leaderboard:
     """Leaderboard from aggregated counts (Bradley-Terry or Davidson).
 
@@ -316,6 +317,9 @@ def leaderboard_from_counts(
         See :func:`ratings.fit_bt`.
     workers : int, optional
         Bootstrap threads (see :func:`ratings.bootstrap`).
+    bias_reduction : bool, default False
+        Firth's bias-reduced Bradley-Terry ratings (see :func:`ratings.fit_bt`), with
+        ``ci="sandwich"`` or ``"none"`` (bootstrap resamples are maximum-likelihood fits).
 
     Returns
     -------
@@ -340,8 +344,16 @@ def leaderboard_from_counts(
     if ids.size < 2:
         return _empty_board(method, ci, n_resamples, confidence_level, min_votes)
     sub = counts.subset(ids)
-    fitter = fit_bt if method == "bt" else fit_davidson
-    fit = fitter(sub, both_bad=both_bad, prior=prior, anchor=sub_anchor)
+    if bias_reduction:
+        if method != "bt" or ci == "bootstrap":
+            raise ValueError(
+                "bias_reduction needs method='bt' and ci='sandwich' or 'none' (bootstrap "
+                "resamples are maximum-likelihood fits)"
+            )
+        fit = fit_bt(sub, both_bad=both_bad, prior=prior, anchor=sub_anchor, bias_reduction=True)
+    else:
+        fitter = fit_bt if method == "bt" else fit_davidson
+        fit = fitter(sub, both_bad=both_bad, prior=prior, anchor=sub_anchor)
     iv, samples = board_intervals(fit, ci, n_resamples, rng, confidence_level, workers)
     return assemble_board(
         ids=ids,
@@ -380,6 +392,7 @@ def leaderboard(
     l2: float = 1.0,
     elo_k: float = 4.0,
     workers: int | None = None,
+    bias_reduction: bool = False,
 ) -> Leaderboard:
     """Leaderboard from raw battles.
 
@@ -394,8 +407,9 @@ def leaderboard(
         ``"elo"`` is online Elo (order-dependent; each bootstrap resample draws and reorders the
         battles, at a cost of O(n_resamples * n_battles) in Python).
     ci : {"bootstrap", "sandwich", "none"}, default "bootstrap"
-    n_resamples, rng, confidence_level, anchor, min_votes, both_bad, prior, workers
-        See :func:`leaderboard_from_counts`.
+    n_resamples, rng, confidence_level, anchor, min_votes, both_bad, prior, workers,
+    bias_reduction
+        See :func:`leaderboard_from_counts` (``bias_reduction``: not with ``style``).
     style : StyleFeatures or array-like of shape (n_battles, n_features), optional
         Style covariates: fit style-controlled Bradley-Terry (:func:`ratings.fit_style`).
     l2 : float, default 1.0
@@ -426,7 +440,10 @@ def leaderboard(
                 both_bad=both_bad,
                 prior=prior,
                 workers=workers,
+                bias_reduction=bias_reduction,
             )
+        if bias_reduction:
+            raise ValueError("bias_reduction is available for method='bt' only")
         return elo_board(
             n,
             a,
@@ -444,6 +461,8 @@ def leaderboard(
         )
     if method != "bt":
         raise ValueError("style control is available for method='bt' only")
+    if bias_reduction:
+        raise ValueError("bias_reduction is not available with style control")
     keep = np.ones(a.size, dtype=bool) if both_bad == "tie" else o != BOTH_BAD
     counts = aggregate(n, a[keep], b[keep], o[keep], None if w is None else w[keep])
     ids, new_id, sub_anchor = present_models(counts.votes(), anchor)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import expit, ndtri
 
-from ._fit import SCALE, RatingFit, fitted_pairs
+from ._fit import SCALE, RatingFit, fit_w2, fitted_pairs
 from ._intervals import Intervals, fit_iv
 from ._linalg import matmul
 from ._solver import PairData, constrained_inverse, information
@@ -108,7 +108,7 @@ def sandwich(fit: RatingFit, *, confidence_level: float = 0.95) -> Intervals:
     data, _ = fitted_pairs(fit)
     kind = fit.method
     eta = fit.log_tie if fit.log_tie is not None else 0.0
-    w2 = _fit_w2(fit)
+    w2 = fit_w2(fit.counts, fit.both_bad)
     info = information(kind, data, np.asarray(fit.theta), eta, fit.prior)
     k = constrained_inverse(info, n, fit.prior)
     v = matmul(matmul(k, _score_outer(kind, data, np.asarray(fit.theta), eta, w2)), k)
@@ -129,15 +129,3 @@ def sandwich(fit: RatingFit, *, confidence_level: float = 0.95) -> Intervals:
         tie_lower=tie_lo,
         tie_upper=tie_hi,
     )
-
-
-def _fit_w2(fit: RatingFit) -> FloatArray:
-    """Per-cell sums of squared weights as fitted, shape (n_pairs, 3)."""
-    w2 = fit.counts.weights_sq
-    cells = np.column_stack(
-        [w2[:, 0], w2[:, 1], w2[:, 2] + (w2[:, 3] if fit.both_bad == "tie" else 0.0)]
-    )
-    tot = fit.counts.counts[:, :3].sum(axis=1)
-    if fit.both_bad == "tie":
-        tot = tot + fit.counts.counts[:, 3]
-    return cells[tot > 0]

@@ -464,6 +464,7 @@ def fit_style(
         anchor=anchor,
         both_bad=both_bad,
         counts=counts,
+        bias_reduced=False,
         coef=beta,
         feature_names=tuple(names),
         l2=l2,

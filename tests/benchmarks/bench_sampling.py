@@ -22,7 +22,8 @@ policy; that bound is printed instead. A fixed-design figure at the true ratings
 sequential policy beats) is printed beside.
 
 Then IPW: ``--ipw-runs`` active runs (the first ``--runs`` are those above) stopped at the width
-criterion, fitted with weights 1 / P(pair) and without, on the same votes (a paired design):
+criterion, fitted with weights 1 / P(pair) and without, each bias-reduced (Firth) and by maximum
+likelihood, on the same votes (a paired design):
 the top-10 mean error against the truth with its standard error over runs (the mean over all
 models is 0 by construction of the common centre), per-model bias over its standard error, and
 the coverage of the 95% intervals. Fragility of an active board and the draw time of the active
@@ -134,13 +135,17 @@ def order_bound(true) -> tuple[float, float]:
 
 
 def ipw_check(true, data):
-    """Errors (estimate - truth, same centre) and coverage of the 95% intervals, of the
-    IPW-weighted board and of the unweighted one on the same votes (a paired comparison)."""
+    """Errors (estimate - truth, same centre) and coverage of the 95% intervals of four boards
+    on the same votes (a paired comparison): IPW-weighted and unweighted, each bias-reduced
+    (Firth, what the arena fits) and maximum-likelihood."""
     a, b, o, p = data
     n = true.size
     out = []
-    for weights in (ratings.ipw_weights(p, 1 / (n * (n - 1) / 2)), None):
-        board = ratings.leaderboard(n, a, b, o, weights=weights, ci="sandwich")
+    ipw = ratings.ipw_weights(p, 1 / (n * (n - 1) / 2))
+    for weights, reduced in ((ipw, True), (None, True), (ipw, False), (None, False)):
+        board = ratings.leaderboard(
+            n, a, b, o, weights=weights, ci="sandwich", bias_reduction=reduced
+        )
         est, lo, hi = (np.full(n, np.nan) for _ in range(3))
         est[board.model], lo[board.model], hi[board.model] = board.rating, board.lower, board.upper
         shift = np.nanmean(est) - true.mean()  # same centre (all models are present)
@@ -285,7 +290,8 @@ def main() -> None:
     top10 = np.argsort(-true)[:10]
     runs = len(checks)
     print(f"IPW check: {runs} active runs at the width stop [{time.perf_counter() - t0:.0f} s]")
-    for k, name in enumerate(("IPW-weighted", "unweighted")):
+    names = ("IPW, Firth", "unweighted, Firth", "IPW, MLE", "unweighted, MLE")
+    for k, name in enumerate(names):
         errs = np.array([c[k][0] for c in checks])
         covers = np.array([c[k][1] for c in checks])
         # Errors are against the centre of all models, so their mean over all models is 0 by
@@ -298,7 +304,7 @@ def main() -> None:
         coverage = covers.mean()
         cover_ok = "MET" if 0.93 <= coverage <= 0.97 else "NOT MET"
         print(
-            f"  {name:12s}: top-10 mean error {mean:+.2f} Elo (SE {se:.2f}; within 2 Elo with "
+            f"  {name:17s}: top-10 mean error {mean:+.2f} Elo (SE {se:.2f}; within 2 Elo with "
             f"2 SE < 2: {verdict}); per-model bias / SE, RMS over {true.size} models "
             f"{np.sqrt(np.mean(z**2)):.2f} (1 when unbiased); top-10 RMS error "
             f"{np.sqrt(np.mean(errs[:, top10] ** 2)):.1f} Elo; 95% coverage {coverage:.3f} "
