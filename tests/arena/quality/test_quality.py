@@ -273,9 +273,7 @@ def test_the_daily_limit_matches_a_brute_force_count(pair, alice, carol, setting
     recent = [v.pk for v in everything if v.created_at > now - timedelta(hours=8)]
     for reviewed in (ids, ids[60:], rng.sample(ids, 30), recent, ids[-1:]):
         failed = too_many_today(ballots(Vote.objects.filter(pk__in=reviewed)))
-        want = {
-            v.pk: n for v in everything if v.pk in set(reviewed) and (n := expected(v)) > 4
-        }
+        want = {v.pk: n for v in everything if v.pk in set(reviewed) and (n := expected(v)) > 4}
         got = {pk: r["figure"] for pk, r in failed.items()}
         assert got == want
         assert want  # the data does cross the limit
