@@ -74,21 +74,20 @@ def run(args) -> None:
     Contestant.objects.create(name="Beta", organisation="Bolt")
     user = get_user_model().objects.create_user("bench")
     secret = token_create(user=user, name="bench", scopes=["vote"]).secret
-    if args.http:
-        server, post = _daphne(secret)
-    else:
-        client = Client(HTTP_AUTHORIZATION=f"Bearer {secret}", SERVER_NAME="127.0.0.1")
-
-        def post(body: str):
-            response = client.post("/api/battles/batch/", body, content_type="application/json")
-            return response.status_code, response.content
-
-    try:
-        rates = _batches(args, post)
-    finally:
+    with tempfile.TemporaryDirectory(prefix="arena-bench-") as tmp:
         if args.http:
-            server.terminate()
-            server.wait(10)
+            from tests.support import daphne_server
+
+            with daphne_server(os.environ.copy(), Path(tmp) / "daphne.log") as base:
+                rates = _batches(args, _http_post(base, secret))
+        else:
+            client = Client(HTTP_AUTHORIZATION=f"Bearer {secret}", SERVER_NAME="127.0.0.1")
+
+            def post(body: str):
+                response = client.post("/api/battles/batch/", body, content_type="application/json")
+                return response.status_code, response.content
+
+            rates = _batches(args, post)
     n = args.batches * args.size
     assert Vote.objects.count() == n == VoteReview.objects.count()
     excluded = VoteReview.objects.filter(status=VoteReview.Status.EXCLUDED).count()
@@ -102,49 +101,19 @@ def run(args) -> None:
     reference(n)
 
 
-def _daphne(secret: str):
-    """A Daphne process on a free loopback port, and a function posting a body to it."""
-    import socket
-    import subprocess
-
+def _http_post(base: str, secret: str):
+    """A function posting a body to the batch endpoint of the server at ``base``."""
     import httpx
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "daphne",
-            "-v",
-            "0",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "arena.asgi:application",
-        ],
-        cwd=ROOT,
-        env=os.environ.copy(),
-    )
-    url = f"http://127.0.0.1:{port}/api/battles/batch/"
     client = httpx.Client(headers={"Authorization": f"Bearer {secret}"}, timeout=120)
-    for _ in range(200):
-        try:
-            client.get(f"http://127.0.0.1:{port}/api/")
-            break
-        except httpx.TransportError:
-            time.sleep(0.05)
-    else:
-        server.terminate()
-        raise SystemExit("Daphne did not start")
 
     def post(body: str):
-        response = client.post(url, content=body, headers={"Content-Type": "application/json"})
+        response = client.post(
+            base + "/api/battles/batch/", content=body, headers={"Content-Type": "application/json"}
+        )
         return response.status_code, response.content
 
-    return server, post
+    return post
 
 
 def _batches(args, post) -> list[float]:
