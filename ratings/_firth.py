@@ -45,6 +45,7 @@ def firth_fit(
     n = data.n
     tot = data.w.sum(axis=1)
     theta: FloatArray = np.asarray(theta0, dtype=np.float64)
+    pseudo = PairData(n, data.i, data.j, data.w.copy())  # same pairs: one incidence matrix
     for rounds in range(1, _MAX_ROUNDS + 1):
         p = expit(data.diff(theta))
         var = p * (1.0 - p)
@@ -52,12 +53,12 @@ def firth_fit(
         if w2 is not None:
             k = k @ data.laplacian(w2 * var) @ k
         leverage = tot * var * (k[data.i, data.i] + k[data.j, data.j] - 2.0 * k[data.i, data.j])
-        pseudo = data.w.copy()
-        pseudo[:, 0] += 0.5 * leverage
-        pseudo[:, 1] += 0.5 * leverage
+        pseudo.w = data.w.copy()
+        pseudo.w[:, 0] += 0.5 * leverage
+        pseudo.w[:, 1] += 0.5 * leverage
         new, _, _, _ = newton_fit(
             "bt",
-            PairData(n, data.i, data.j, pseudo),
+            pseudo,
             prior=prior,
             theta0=theta,
             tol=tol,
