@@ -298,6 +298,9 @@ def leaderboard_refresh(
     if votes is not None and fit_settings["weighting"] == "ipw":
         weights = _ipw(votes)
         engine["ci"] = fit_settings["ci"] = "sandwich"  # accounts for the weights
+        # An uneven design leaves some models few votes, and the MLE's O(1/votes) outward bias
+        # then shifts the top of the board (README, "Sampling policies"); Firth's fit removes it.
+        engine["bias_reduction"] = fit_settings["bias_reduction"] = True
         plain = _weighted_boards(data, votes, weights, seed, engine)
     else:
         plain = _plain_boards(data, seed, engine)
@@ -316,7 +319,10 @@ def leaderboard_refresh(
         style_note = ""
         features = ratings.battle_features(style_a, style_b)
         idx = np.flatnonzero(mask)
-        style_settings = {**engine, "n_resamples": min(fit_settings["n_resamples"], 100)}
+        style_settings = {
+            **{k: v for k, v in engine.items() if k != "bias_reduction"},  # not with style
+            "n_resamples": min(fit_settings["n_resamples"], 100),
+        }
         sc = ratings.leaderboards_by_category(
             votes.n_models,
             votes.a[idx],
@@ -378,7 +384,7 @@ def leaderboard_refresh(
             if style_note:
                 results_sc["notes"] = [*results_sc["notes"], style_note]
             style_settings = {
-                **fit_settings,
+                **{k: v for k, v in fit_settings.items() if k != "bias_reduction"},
                 "n_resamples": min(fit_settings["n_resamples"], 100),
                 "style": list(ratings.FEATURES),
             }

@@ -47,9 +47,14 @@ def test_ipw_board_matches_the_engine_and_active_pairs_are_stored(settings, clie
     snapshots = leaderboard_refresh()
     overall = next(s for s in snapshots if s.category is None and not s.style_control)
     assert overall.settings["weighting"] == "ipw" and overall.settings["ci"] == "sandwich"
+    assert overall.settings["bias_reduction"] is True
     a, b, o, p = (np.array(c) for c in zip(*rows, strict=True))
     w = 1 / p
-    expected = ratings.leaderboard(4, a, b, o, weights=w / w.mean(), ci="sandwich")
+    expected = ratings.leaderboard(
+        4, a, b, o, weights=w / w.mean(), ci="sandwich", bias_reduction=True
+    )
+    mle = ratings.leaderboard(4, a, b, o, weights=w / w.mean(), ci="sandwich")
+    assert np.ptp(expected.rating) < np.ptp(mle.rating)  # Firth pulls the spread in
     got = {r["model"]: r for r in overall.results["rows"]}
     for m, rating, lower in zip(expected.model, expected.rating, expected.lower, strict=True):
         assert got[f"M{m}"]["rating"] == pytest.approx(rating, abs=0.01)
@@ -64,6 +69,9 @@ def test_ipw_board_matches_the_engine_and_active_pairs_are_stored(settings, clie
     client.force_login(alice)
     page = client.get(reverse("leaderboard")).content.decode()
     assert 'id="sampling-policy">active<' in page and "inverse propensity" in page
+    assert 'id="bias-reduced">bias-reduced (Firth)<' in page and "resamples" not in page
+    styled = [s for s in snapshots if s.style_control]
+    assert all("bias_reduction" not in s.settings for s in styled)
     assert f"removing {fragility['top']['votes']} vote" in page
     # Fragility is stored after the boards; until then the board says it is being computed.
     stored = LeaderboardSnapshot.objects.get(pk=overall.pk)
